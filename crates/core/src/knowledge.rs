@@ -1,0 +1,164 @@
+//! Knowledge entries: question/answer pairs the agent may cite, whether typed
+//! by a supervisor, learned from a resolved help request, or seeded.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::validate::{ValidationError, optional, required};
+
+pub const MAX_KB_QUESTION: usize = 500;
+pub const MAX_KB_ANSWER: usize = 8_000;
+pub const MAX_KB_TOPIC: usize = 80;
+/// Longest accepted search query.
+pub const MAX_QUERY: usize = 500;
+
+/// Where an entry came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KnowledgeSource {
+    /// Typed in the knowledge-base screen.
+    Manual,
+    /// A supervisor's answer to a help request.
+    Learned,
+    /// Seeded by `--demo`.
+    Seed,
+}
+
+impl KnowledgeSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KnowledgeSource::Manual => "manual",
+            KnowledgeSource::Learned => "learned",
+            KnowledgeSource::Seed => "seed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "manual" => Some(KnowledgeSource::Manual),
+            "learned" => Some(KnowledgeSource::Learned),
+            "seed" => Some(KnowledgeSource::Seed),
+            _ => None,
+        }
+    }
+}
+
+/// The uniqueness key of a question: lower-cased, whitespace folded, without
+/// surrounding punctuation, so "Do you open Sundays?" and "do you open  sundays"
+/// are one entry.
+pub fn question_key(question: &str) -> String {
+    let folded = question.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+    folded.trim_matches(|c: char| c.is_ascii_punctuation() || c.is_whitespace()).to_string()
+}
+
+/// A stored knowledge entry. The database is the source of truth; the search
+/// index is derived from it and can always be rebuilt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct KnowledgeEntry {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: Uuid,
+    pub question: String,
+    pub answer: String,
+    pub topic: Option<String>,
+    pub source: KnowledgeSource,
+    /// The help request whose answer taught this entry.
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub source_request_id: Option<Uuid>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Input for creating or replacing an entry.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KnowledgeInput {
+    pub question: String,
+    pub answer: String,
+    #[serde(default)]
+    pub topic: Option<String>,
+}
+
+/// A validated [`KnowledgeInput`].
+#[derive(Debug, Clone)]
+pub struct ValidKnowledge {
+    pub question: String,
+    pub answer: String,
+    pub topic: Option<String>,
+}
+
+impl KnowledgeInput {
+    pub fn validate(&self) -> Result<ValidKnowledge, ValidationError> {
+        Ok(ValidKnowledge {
+            question: required("question", &self.question, MAX_KB_QUESTION)?,
+            answer: required("answer", &self.answer, MAX_KB_ANSWER)?,
+            topic: optional("topic", self.topic.as_deref(), MAX_KB_TOPIC)?,
+        })
+    }
+}
+
+/// What the search index stores for one searchable passage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct IndexDoc {
+    /// Stable id (a knowledge entry's id); re-indexing replaces by id.
+    pub id: String,
+    /// `manual`, `learned`, `seed` (later also crawled `page` chunks).
+    pub kind: String,
+    /// The question (or a page's title).
+    pub question: String,
+    /// The answer (or a page chunk's text).
+    pub answer: String,
+    pub topic: Option<String>,
+    pub url: Option<String>,
+    pub source_request_id: Option<String>,
+}
+
+impl From<&KnowledgeEntry> for IndexDoc {
+    fn from(e: &KnowledgeEntry) -> Self {
+        IndexDoc {
+            id: e.id.to_string(),
+            kind: e.source.as_str().into(),
+            question: e.question.clone(),
+            answer: e.answer.clone(),
+            topic: e.topic.clone(),
+            url: None,
+            source_request_id: e.source_request_id.map(|u| u.to_string()),
+        }
+    }
+}
+
+/// One scored search result (BM25; higher is better).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SearchHit {
+    #[serde(flatten)]
+    pub doc: IndexDoc,
+    pub score: f32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_requires_question_and_answer() {
+        let i = KnowledgeInput { question: "Hours?".into(), answer: " ".into(), topic: None };
+        assert_eq!(i.validate().unwrap_err().field, "answer");
+        let i = KnowledgeInput { question: "Hours?".into(), answer: "9-5".into(), topic: Some(" ".into()) };
+        assert_eq!(i.validate().unwrap().topic, None);
+    }
+
+    #[test]
+    fn question_key_folds_case_space_and_punctuation() {
+        assert_eq!(question_key("  Do you open   Sundays? "), "do you open sundays");
+        assert_eq!(question_key("do you open sundays"), question_key("DO YOU OPEN SUNDAYS?!"));
+        assert_ne!(question_key("open sundays"), question_key("open mondays"));
+    }
+
+    #[test]
+    fn source_round_trips() {
+        for s in [KnowledgeSource::Manual, KnowledgeSource::Learned, KnowledgeSource::Seed] {
+            assert_eq!(KnowledgeSource::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(KnowledgeSource::parse("nope"), None);
+    }
+}

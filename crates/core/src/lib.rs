@@ -1,0 +1,21 @@
+//! `switchboard-core` owns the vocabulary every other crate speaks: ids and
+//! timestamps, the help-request and knowledge domain types with their
+//! validation rules, the event bus, the stable error codes, and the ports
+//! (traits) through which domain services reach storage, the search index and
+//! notification sinks.
+//!
+//! It performs no IO and depends on no framework: adapters (SQLite, tantivy,
+//! reqwest, axum, tauri) live in other crates and plug in at the ports.
+
+pub mod error;
+pub mod events;
+pub mod help;
+pub mod knowledge;
+pub mod notify;
+pub mod ports;
+pub mod time;
+pub mod validate;
+
+pub use error::{Coded, ErrorCode};
+pub use events::{Event, EventBus, EventKind};
+pub use time::Timestamp;

@@ -1,0 +1,154 @@
+//! The outbox worker: delivers due notifications through their sinks,
+//! retrying failures with exponential backoff until a maximum of attempts.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard_core::notify::{Notifier, OutboxItem};
+use switchboard_core::ports::{Store, StoreError};
+use switchboard_core::time;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone)]
+pub struct OutboxConfig {
+    /// Delay before the second attempt; doubles after each failure.
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+    /// After this many failed attempts the row is marked `failed`.
+    pub max_attempts: u32,
+    /// One delivery may take at most this long.
+    pub delivery_timeout: Duration,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self {
+            base_backoff: Duration::from_secs(2),
+            max_backoff: Duration::from_secs(600),
+            max_attempts: 10,
+            delivery_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl OutboxConfig {
+    /// Backoff before attempt `attempts + 1`, given `attempts` have failed.
+    pub fn backoff(&self, attempts: u32) -> Duration {
+        let exp = attempts.saturating_sub(1).min(20);
+        self.base_backoff.saturating_mul(1u32 << exp).min(self.max_backoff)
+    }
+}
+
+/// Delivers notifications from the outbox table.
+#[derive(Clone)]
+pub struct Outbox {
+    store: Arc<dyn Store>,
+    sinks: Arc<HashMap<String, Arc<dyn Notifier>>>,
+    config: OutboxConfig,
+    wake: Arc<Notify>,
+}
+
+impl Outbox {
+    pub fn new(store: Arc<dyn Store>, sinks: Vec<Arc<dyn Notifier>>, config: OutboxConfig) -> Self {
+        let sinks = sinks.into_iter().map(|s| (s.target().to_string(), s)).collect();
+        Self { store, sinks: Arc::new(sinks), config, wake: Arc::new(Notify::new()) }
+    }
+
+    /// The sink names a new notification is enqueued for, sorted.
+    pub fn targets(&self) -> Vec<String> {
+        let mut t: Vec<String> = self.sinks.keys().cloned().collect();
+        t.sort();
+        t
+    }
+
+    /// Signal that new rows were enqueued.
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// One pass: attempts every due row once. Returns how many were delivered.
+    pub async fn deliver_due(&self) -> Result<usize, StoreError> {
+        let mut delivered = 0;
+        loop {
+            let due = self.store.due_outbox(time::now(), 64).await?;
+            if due.is_empty() {
+                return Ok(delivered);
+            }
+            for item in &due {
+                if self.attempt(item).await? {
+                    delivered += 1;
+                }
+            }
+            if due.len() < 64 {
+                return Ok(delivered);
+            }
+        }
+    }
+
+    async fn attempt(&self, item: &OutboxItem) -> Result<bool, StoreError> {
+        let attempts = item.attempts + 1;
+        let result = match self.sinks.get(&item.target) {
+            Some(sink) => match tokio::time::timeout(self.config.delivery_timeout, sink.deliver(&item.payload)).await {
+                Ok(r) => r.map_err(|e| e.0),
+                Err(_) => Err(format!("delivery timed out after {:?}", self.config.delivery_timeout)),
+            },
+            None => Err(format!("no sink named '{}' is configured", item.target)),
+        };
+        let now = time::now();
+        match result {
+            Ok(()) => {
+                self.store.outbox_sent(item.id, attempts, now).await?;
+                tracing::info!(id = %item.id, target = %item.target, attempts, "notification delivered");
+                Ok(true)
+            }
+            Err(error) => {
+                let next = (attempts < self.config.max_attempts).then(|| {
+                    now + chrono_duration(self.config.backoff(attempts))
+                });
+                tracing::warn!(id = %item.id, target = %item.target, attempts, %error, gave_up = next.is_none(), "notification delivery failed");
+                self.store.outbox_failed_attempt(item.id, attempts, &error, next, now).await?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Runs until cancelled: delivers what is due, then sleeps until the next
+    /// retry is due or new rows are signalled.
+    pub async fn run(self, cancel: CancellationToken) {
+        loop {
+            if let Err(e) = self.deliver_due().await {
+                tracing::error!(error = %e, "outbox pass failed");
+            }
+            let wait = match self.store.next_outbox_attempt().await {
+                Ok(Some(t)) => (t - time::now()).to_std().unwrap_or(Duration::ZERO),
+                Ok(None) => Duration::from_secs(60),
+                Err(_) => Duration::from_secs(1),
+            }
+            .min(Duration::from_secs(60));
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.wake.notified() => {}
+            }
+        }
+    }
+}
+
+pub(crate) fn chrono_duration(d: Duration) -> chrono::TimeDelta {
+    chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let c = OutboxConfig { base_backoff: Duration::from_secs(2), max_backoff: Duration::from_secs(10), ..Default::default() };
+        let got: Vec<u64> = (1..=5).map(|a| c.backoff(a).as_secs()).collect();
+        assert_eq!(got, vec![2, 4, 8, 10, 10]);
+        assert_eq!(c.backoff(u32::MAX).as_secs(), 10);
+    }
+}

@@ -1,0 +1,299 @@
+//! The help-request lifecycle.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard_core::events::{EventBus, EventKind};
+use switchboard_core::help::{HelpRequest, HelpStatus, NewHelpRequest, RespondInput, SupervisorResponse};
+use switchboard_core::knowledge::{IndexDoc, KnowledgeEntry, KnowledgeSource};
+use switchboard_core::notify::{Notification, NotificationKind, OutboxItem, OutboxStatus};
+use switchboard_core::ports::{Consequences, HelpRequestRecord, KnowledgeIndex, Resolution, Resolved, Store, StoreError};
+use switchboard_core::validate::ValidationError;
+use switchboard_core::{Coded, ErrorCode, time};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::messages;
+use crate::outbox::chrono_duration;
+
+/// Most requests a list returns.
+pub const LIST_LIMIT: u32 = 500;
+
+#[derive(Debug, Clone)]
+pub struct EscalationConfig {
+    /// How long a request may stay pending before it times out.
+    pub request_timeout: Duration,
+}
+
+impl Default for EscalationConfig {
+    fn default() -> Self {
+        Self { request_timeout: Duration::from_secs(15 * 60) }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EscalationError {
+    #[error("{0}")]
+    Invalid(#[from] ValidationError),
+    #[error("help request not found")]
+    NotFound,
+    /// The request already left `pending`.
+    #[error("{}", already_final_message(.0))]
+    AlreadyFinal(Box<HelpRequest>),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+fn already_final_message(r: &HelpRequest) -> String {
+    match (&r.status, &r.resolved_by) {
+        (HelpStatus::Resolved, Some(by)) => format!("help request was already answered by {by}"),
+        (HelpStatus::Unresolved, Some(by)) if by == "system" => "help request already timed out".into(),
+        (status, Some(by)) => format!("help request was already marked {} by {by}", status.as_str()),
+        (status, None) => format!("help request is already {}", status.as_str()),
+    }
+}
+
+impl From<StoreError> for EscalationError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => EscalationError::NotFound,
+            StoreError::AlreadyFinal(r) => EscalationError::AlreadyFinal(r),
+            other => EscalationError::Store(other),
+        }
+    }
+}
+
+impl Coded for EscalationError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            EscalationError::Invalid(_) => ErrorCode::ValidationFailed,
+            EscalationError::NotFound => ErrorCode::NotFound,
+            EscalationError::AlreadyFinal(_) => ErrorCode::Conflict,
+            EscalationError::Store(_) => ErrorCode::Internal,
+        }
+    }
+
+    fn details(&self) -> Option<serde_json::Value> {
+        match self {
+            // Lets the UI show who won a race instead of failing silently.
+            EscalationError::AlreadyFinal(r) => Some(serde_json::json!({ "current": r })),
+            _ => None,
+        }
+    }
+}
+
+/// The escalation service. Cheap to clone.
+#[derive(Clone)]
+pub struct Escalation {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    index: Arc<dyn KnowledgeIndex>,
+    events: EventBus,
+    config: EscalationConfig,
+    /// Sinks every notification is enqueued for.
+    targets: Vec<String>,
+    outbox_wake: Arc<Notify>,
+    sweeper_wake: Notify,
+}
+
+impl Escalation {
+    pub fn new(
+        store: Arc<dyn Store>,
+        index: Arc<dyn KnowledgeIndex>,
+        events: EventBus,
+        config: EscalationConfig,
+        targets: Vec<String>,
+        outbox_wake: Arc<Notify>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner { store, index, events, config, targets, outbox_wake, sweeper_wake: Notify::new() }),
+        }
+    }
+
+    pub fn config(&self) -> &EscalationConfig {
+        &self.inner.config
+    }
+
+    /// Opens a help request with a deadline `request_timeout` from now.
+    pub async fn create(&self, input: &NewHelpRequest) -> Result<HelpRequest, EscalationError> {
+        let v = input.validate()?;
+        let now = time::now();
+        let record = HelpRequestRecord {
+            id: Uuid::now_v7(),
+            customer_name: v.customer_name,
+            customer_contact: v.customer_contact,
+            channel: v.channel,
+            question: v.question,
+            created_at: now,
+            deadline_at: now + chrono_duration(self.inner.config.request_timeout),
+            session_id: v.session_id,
+            history: v.history,
+        };
+        let request = self.inner.store.insert_help_request(&record).await?;
+        // The sweeper may be sleeping towards a later deadline.
+        self.inner.sweeper_wake.notify_one();
+        self.inner.events.publish(EventKind::HelpRequestCreated { request: request.clone() });
+        Ok(request)
+    }
+
+    pub async fn list(&self, status: Option<HelpStatus>) -> Result<Vec<HelpRequest>, EscalationError> {
+        Ok(self.inner.store.list_help_requests(status, LIST_LIMIT).await?)
+    }
+
+    pub async fn get(&self, id: Uuid) -> Result<HelpRequest, EscalationError> {
+        Ok(self.inner.store.get_help_request(id).await?)
+    }
+
+    /// A supervisor answers (or gives up on) a pending request.
+    pub async fn respond(&self, id: Uuid, input: &RespondInput) -> Result<Resolved, EscalationError> {
+        let v = input.validate()?;
+        let at = time::now();
+        let status = if v.unresolved { HelpStatus::Unresolved } else { HelpStatus::Resolved };
+        let resolution = Resolution {
+            id,
+            status,
+            answer: if v.unresolved { None } else { v.answer.clone() },
+            topic: v.topic.clone(),
+            notes: v.notes.clone(),
+            resolved_by: v.supervisor.clone(),
+            at,
+            response: Some(SupervisorResponse {
+                request_id: id,
+                answer: v.answer.clone(),
+                topic: v.topic.clone(),
+                unresolved: v.unresolved,
+                notes: v.notes.clone(),
+                supervisor: v.supervisor.clone(),
+                created_at: at,
+            }),
+        };
+        self.finish(resolution).await
+    }
+
+    /// Moves a pending request to `unresolved` because nobody answered in time.
+    pub async fn time_out(&self, id: Uuid) -> Result<HelpRequest, EscalationError> {
+        let resolution = Resolution {
+            id,
+            status: HelpStatus::Unresolved,
+            answer: None,
+            topic: None,
+            notes: Some("timed out: no supervisor answered before the deadline".into()),
+            resolved_by: "system".into(),
+            at: time::now(),
+            response: None,
+        };
+        Ok(self.finish(resolution).await?.request)
+    }
+
+    async fn finish(&self, r: Resolution) -> Result<Resolved, EscalationError> {
+        let targets = self.inner.targets.clone();
+        let at = r.at;
+        let then = Box::new(move |req: &HelpRequest| consequences(req, &targets, at));
+        let resolved = self.inner.store.resolve_help_request(r, then).await?;
+        if let Some(entry) = &resolved.knowledge {
+            // The database already holds the entry; if indexing fails the index
+            // is reconciled from it at next start, so log rather than fail a
+            // resolution that has committed.
+            match self.inner.index.upsert(vec![IndexDoc::from(entry)]).await {
+                Ok(()) => {}
+                Err(e) => tracing::error!(error = %e, id = %entry.id, "learned entry not indexed"),
+            }
+            self.inner.events.publish(EventKind::KnowledgeUpdated { entry: entry.clone() });
+        }
+        let request = resolved.request.clone();
+        self.inner.events.publish(match request.status {
+            HelpStatus::Resolved => EventKind::HelpRequestResolved { request },
+            _ => EventKind::HelpRequestUnresolved { request },
+        });
+        self.inner.outbox_wake.notify_one();
+        Ok(resolved)
+    }
+
+    /// Times out every overdue pending request. Returns how many it moved.
+    pub async fn expire_overdue(&self) -> Result<usize, EscalationError> {
+        let mut moved = 0;
+        for id in self.inner.store.overdue_help_requests(time::now()).await? {
+            match self.time_out(id).await {
+                Ok(_) => moved += 1,
+                // A supervisor answered in the meantime: that is fine.
+                Err(EscalationError::AlreadyFinal(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(moved)
+    }
+
+    /// Runs until cancelled, sleeping until the earliest pending deadline.
+    pub async fn run_sweeper(self, cancel: CancellationToken) {
+        loop {
+            match self.expire_overdue().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(count = n, "help requests timed out"),
+                Err(e) => tracing::error!(error = %e, "deadline sweep failed"),
+            }
+            let wait = match self.inner.store.next_deadline().await {
+                Ok(Some(t)) => (t - time::now()).to_std().unwrap_or(Duration::ZERO),
+                Ok(None) => Duration::from_secs(60),
+                Err(_) => Duration::from_secs(1),
+            }
+            .min(Duration::from_secs(60));
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.inner.sweeper_wake.notified() => {}
+            }
+        }
+    }
+}
+
+/// What a resolution writes besides the status: a learned entry when it was
+/// answered, and one customer notification per sink either way.
+fn consequences(req: &HelpRequest, targets: &[String], at: time::Timestamp) -> Consequences {
+    let answer = req.answer.as_deref().filter(|_| req.status == HelpStatus::Resolved);
+    let learn = answer.map(|a| KnowledgeEntry {
+        id: Uuid::now_v7(),
+        question: req.question.clone(),
+        answer: a.to_string(),
+        topic: req.topic.clone(),
+        source: KnowledgeSource::Learned,
+        source_request_id: Some(req.id),
+        created_at: at,
+        updated_at: at,
+    });
+    let (kind, message) = match answer {
+        Some(a) => (NotificationKind::Answered, messages::answered(req, a)),
+        None => (NotificationKind::Unresolved, messages::unresolved(req)),
+    };
+    let notifications = targets
+        .iter()
+        .map(|target| {
+            let id = Uuid::now_v7();
+            OutboxItem {
+                id,
+                target: target.clone(),
+                payload: Notification {
+                    id,
+                    kind,
+                    request_id: req.id,
+                    customer_name: req.customer_name.clone(),
+                    customer_contact: req.customer_contact.clone(),
+                    channel: req.channel.clone(),
+                    session_id: req.session_id.clone(),
+                    question: req.question.clone(),
+                    answer: answer.map(str::to_string),
+                    message: message.clone(),
+                },
+                status: OutboxStatus::Pending,
+                attempts: 0,
+                next_attempt_at: at,
+                last_error: None,
+                created_at: at,
+            }
+        })
+        .collect();
+    Consequences { learn, notifications }
+}

@@ -1,0 +1,306 @@
+//! The tantivy index and its writer thread.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use async_trait::async_trait;
+use switchboard_core::knowledge::{IndexDoc, SearchHit};
+use switchboard_core::ports::{IndexError, KnowledgeIndex};
+use tantivy::collector::TopDocs;
+use tantivy::query::QueryParser;
+use tantivy::schema::{Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
+use tokio::sync::oneshot;
+
+/// Bump when the schema changes: a mismatch triggers a rebuild from the DB.
+const SCHEMA_VERSION: &str = "1";
+const WRITER_MEMORY: usize = 32 * 1024 * 1024;
+/// Writes queued while a commit runs are applied together in the next one.
+const MAX_BATCH: usize = 256;
+
+#[derive(Clone, Copy)]
+struct Fields {
+    id: Field,
+    kind: Field,
+    question: Field,
+    answer: Field,
+    topic: Field,
+    url: Field,
+    source_request_id: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    // English stemming so "opening" finds "open"; positions for phrase queries.
+    let text = TextOptions::default()
+        .set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer("en_stem")
+                .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+        )
+        .set_stored();
+    let fields = Fields {
+        id: b.add_text_field("id", STRING | STORED),
+        kind: b.add_text_field("kind", STRING | STORED),
+        question: b.add_text_field("question", text.clone()),
+        answer: b.add_text_field("answer", text.clone()),
+        topic: b.add_text_field("topic", text),
+        url: b.add_text_field("url", STRING | STORED),
+        source_request_id: b.add_text_field("source_request_id", STRING | STORED),
+    };
+    (b.build(), fields)
+}
+
+enum Op {
+    Upsert(Vec<IndexDoc>),
+    Remove(Vec<String>),
+    Rebuild(Vec<IndexDoc>),
+}
+
+struct Cmd {
+    op: Op,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// The index on disk, with a writer thread and a manually reloaded reader.
+pub struct TantivyIndex {
+    searcher: Arc<SearchSide>,
+    tx: std::sync::Mutex<Option<mpsc::Sender<Cmd>>>,
+    thread: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+/// What searches need; shared with blocking tasks.
+struct SearchSide {
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+}
+
+/// An opened index, and whether it had to be created afresh (so its content
+/// must be rebuilt from the database).
+pub struct OpenedIndex {
+    pub index: TantivyIndex,
+    pub recreated: bool,
+}
+
+impl TantivyIndex {
+    /// Opens the index in `dir`; a missing, unreadable or outdated index is
+    /// wiped and created empty (`recreated = true`).
+    pub fn open(dir: &Path) -> Result<OpenedIndex, IndexError> {
+        let (schema, fields) = schema();
+        let version_file = dir.join("switchboard-schema-version");
+        let current = std::fs::read_to_string(&version_file).ok();
+        let existing = if current.as_deref() == Some(SCHEMA_VERSION) {
+            match Index::open_in_dir(dir) {
+                Ok(i) if i.schema() == schema => Some(i),
+                Ok(_) => None,
+                Err(e) => {
+                    tracing::warn!(dir = %dir.display(), error = %e, "search index unreadable; rebuilding it");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let recreated = existing.is_none();
+        let index = match existing {
+            Some(i) => i,
+            None => {
+                if dir.exists() {
+                    std::fs::remove_dir_all(dir).map_err(be)?;
+                }
+                std::fs::create_dir_all(dir).map_err(be)?;
+                let i = Index::create_in_dir(dir, schema).map_err(be)?;
+                std::fs::write(&version_file, SCHEMA_VERSION).map_err(be)?;
+                i
+            }
+        };
+        let writer: IndexWriter = index.writer_with_num_threads(1, WRITER_MEMORY).map_err(be)?;
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(be)?;
+        let (tx, rx) = mpsc::channel();
+        let thread = {
+            let reader = reader.clone();
+            std::thread::Builder::new()
+                .name("kb-index-writer".into())
+                .spawn(move || writer_loop(writer, reader, fields, rx))
+                .map_err(be)?
+        };
+        Ok(OpenedIndex {
+            index: TantivyIndex {
+                searcher: Arc::new(SearchSide { index, reader, fields }),
+                tx: std::sync::Mutex::new(Some(tx)),
+                thread: std::sync::Mutex::new(Some(thread)),
+            },
+            recreated,
+        })
+    }
+
+    /// Stops the writer thread after it finishes queued writes.
+    pub fn close(&self) {
+        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = t.join();
+        }
+    }
+
+    async fn send(&self, op: Op) -> Result<(), IndexError> {
+        let (done, wait) = oneshot::channel();
+        {
+            let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+            let tx = tx.as_ref().ok_or(IndexError::Closed)?;
+            tx.send(Cmd { op, done }).map_err(|_| IndexError::Closed)?;
+        }
+        wait.await.map_err(|_| IndexError::Closed)?.map_err(|e| IndexError::Backend(e.into()))
+    }
+}
+
+impl SearchSide {
+    fn search_blocking(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>, IndexError> {
+        let f = self.fields;
+        let mut parser = QueryParser::for_index(&self.index, vec![f.question, f.answer, f.topic]);
+        // A match in the question says more than one in a long answer.
+        parser.set_field_boost(f.question, 2.0);
+        // Lenient: callers type free text, not query syntax; never fail on it.
+        let (q, _errors) = parser.parse_query_lenient(query);
+        let searcher = self.reader.searcher();
+        let top = searcher.search(&q, &TopDocs::with_limit(limit.max(1))).map_err(be)?;
+        top.into_iter()
+            .map(|(score, addr)| {
+                let d: TantivyDocument = searcher.doc(addr).map_err(be)?;
+                Ok(SearchHit { doc: to_index_doc(&d, &f), score })
+            })
+            .collect()
+    }
+}
+
+impl Drop for TantivyIndex {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn be<E: std::error::Error + Send + Sync + 'static>(e: E) -> IndexError {
+    IndexError::Backend(Box::new(e))
+}
+
+fn text(d: &TantivyDocument, f: Field) -> Option<String> {
+    d.get_first(f).and_then(|v| v.as_str()).map(str::to_string)
+}
+
+fn to_index_doc(d: &TantivyDocument, f: &Fields) -> IndexDoc {
+    IndexDoc {
+        id: text(d, f.id).unwrap_or_default(),
+        kind: text(d, f.kind).unwrap_or_default(),
+        question: text(d, f.question).unwrap_or_default(),
+        answer: text(d, f.answer).unwrap_or_default(),
+        topic: text(d, f.topic),
+        url: text(d, f.url),
+        source_request_id: text(d, f.source_request_id),
+    }
+}
+
+fn to_tantivy(d: &IndexDoc, f: &Fields) -> TantivyDocument {
+    let mut doc = doc!(
+        f.id => d.id.as_str(),
+        f.kind => d.kind.as_str(),
+        f.question => d.question.as_str(),
+        f.answer => d.answer.as_str(),
+    );
+    if let Some(t) = &d.topic {
+        doc.add_text(f.topic, t);
+    }
+    if let Some(u) = &d.url {
+        doc.add_text(f.url, u);
+    }
+    if let Some(s) = &d.source_request_id {
+        doc.add_text(f.source_request_id, s);
+    }
+    doc
+}
+
+fn apply(writer: &mut IndexWriter, f: &Fields, op: &Op) -> tantivy::Result<()> {
+    match op {
+        Op::Upsert(docs) => {
+            for d in docs {
+                writer.delete_term(Term::from_field_text(f.id, &d.id));
+                writer.add_document(to_tantivy(d, f))?;
+            }
+        }
+        Op::Remove(ids) => {
+            for id in ids {
+                writer.delete_term(Term::from_field_text(f.id, id));
+            }
+        }
+        Op::Rebuild(docs) => {
+            writer.delete_all_documents()?;
+            for d in docs {
+                writer.add_document(to_tantivy(d, f))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs until every sender is gone. Group commit: all commands waiting when
+/// one arrives share a single commit and reload.
+fn writer_loop(mut writer: IndexWriter, reader: IndexReader, f: Fields, rx: mpsc::Receiver<Cmd>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(c) => batch.push(c),
+                Err(_) => break,
+            }
+        }
+        let mut result = batch.iter().try_for_each(|c| apply(&mut writer, &f, &c.op));
+        if result.is_ok() {
+            result = writer.commit().map(|_| ()).and_then(|_| reader.reload());
+        }
+        let outcome = match result {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                tracing::error!(error = %e, "search index write failed");
+                // Drop the uncommitted part so the next batch starts clean.
+                let _ = writer.rollback();
+                Err(e.to_string())
+            }
+        };
+        for c in batch {
+            let _ = c.done.send(outcome.clone());
+        }
+    }
+    let _ = writer.wait_merging_threads();
+}
+
+#[async_trait]
+impl KnowledgeIndex for TantivyIndex {
+    async fn upsert(&self, docs: Vec<IndexDoc>) -> Result<(), IndexError> {
+        self.send(Op::Upsert(docs)).await
+    }
+
+    async fn remove(&self, ids: Vec<String>) -> Result<(), IndexError> {
+        self.send(Op::Remove(ids)).await
+    }
+
+    async fn rebuild(&self, docs: Vec<IndexDoc>) -> Result<(), IndexError> {
+        self.send(Op::Rebuild(docs)).await
+    }
+
+    async fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>, IndexError> {
+        if query.trim().is_empty() {
+            return Ok(Vec::new());
+        }
+        // Searching touches mmapped segments; keep it off the async workers.
+        let side = self.searcher.clone();
+        let query = query.to_string();
+        tokio::task::spawn_blocking(move || side.search_blocking(&query, limit))
+            .await
+            .map_err(|e| IndexError::Backend(Box::new(e)))?
+    }
+
+    fn num_docs(&self) -> u64 {
+        self.searcher.reader.searcher().num_docs()
+    }
+}

@@ -1,0 +1,60 @@
+//! Extractors whose rejections speak the API's error format.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use switchboard_core::ErrorCode;
+use uuid::Uuid;
+
+use super::ApiError;
+
+/// `Json<T>` with rejections mapped: malformed JSON 400, wrong shape 422,
+/// too large 413, not JSON 415.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(r) => Err(json_rejection(r)),
+        }
+    }
+}
+
+fn json_rejection(r: JsonRejection) -> ApiError {
+    let code = match r.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => return ApiError::new(ErrorCode::PayloadTooLarge, "request body is over the size limit"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            return ApiError::new(ErrorCode::UnsupportedMediaType, "send the body as JSON with Content-Type: application/json");
+        }
+        StatusCode::UNPROCESSABLE_ENTITY => ErrorCode::ValidationFailed,
+        _ => ErrorCode::BadRequest,
+    };
+    // serde's text names the field and position; it contains no server internals.
+    ApiError::new(code, r.body_text())
+}
+
+/// `Query<T>` with a 400 in the API's format.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(r @ QueryRejection::FailedToDeserializeQueryString(_)) => Err(ApiError::new(ErrorCode::BadRequest, r.body_text())),
+            Err(r) => Err(ApiError::new(ErrorCode::BadRequest, r.body_text())),
+        }
+    }
+}
+
+/// Parses a path id. Something that is not a UUID cannot name anything, so
+/// it is a 404 like any other unknown id.
+pub fn parse_id(raw: &str, what: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::new(ErrorCode::NotFound, format!("{what} not found")))
+}

@@ -1,0 +1,101 @@
+//! The HTTP shell: one router per domain noun, merged here with auth, CORS,
+//! the body limit and the UI's static files.
+
+mod error;
+mod escalation;
+mod events;
+mod extract;
+mod health;
+mod knowledge;
+pub mod openapi;
+mod ui;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, Method, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use subtle::ConstantTimeEq;
+use switchboard_core::ErrorCode;
+use switchboard_core::events::EventBus;
+use switchboard_escalation::Escalation;
+use switchboard_knowledge::KnowledgeBase;
+use tokio_util::sync::CancellationToken;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+pub use error::ApiError;
+
+/// What handlers reach: the services, never storage directly.
+#[derive(Clone)]
+pub struct AppState {
+    pub escalation: Escalation,
+    pub knowledge: KnowledgeBase,
+    pub events: EventBus,
+    pub token: Arc<str>,
+    pub cancel: CancellationToken,
+    pub ui_dir: Option<PathBuf>,
+    pub body_limit: usize,
+}
+
+/// The whole HTTP surface for a server listening on `addr`.
+pub fn router(state: AppState, addr: SocketAddr) -> Router {
+    let api = Router::new()
+        .merge(escalation::router())
+        .merge(knowledge::router())
+        .merge(events::router())
+        .merge(openapi::router())
+        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such API route") })
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+
+    Router::new()
+        .nest("/api", api)
+        .merge(health::router())
+        .merge(ui::router(state.ui_dir.as_deref()))
+        .layer(DefaultBodyLimit::max(state.body_limit))
+        .layer(cors(addr))
+        .with_state(state)
+}
+
+/// Only the app's own origins: the server itself and the Tauri webview.
+fn cors(addr: SocketAddr) -> CorsLayer {
+    let port = addr.port();
+    let origins: Vec<HeaderValue> = [
+        format!("http://{addr}"),
+        format!("http://127.0.0.1:{port}"),
+        format!("http://localhost:{port}"),
+        "tauri://localhost".to_string(),
+        "http://tauri.localhost".to_string(),
+    ]
+    .iter()
+    .filter_map(|o| HeaderValue::from_str(o).ok())
+    .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+}
+
+/// `Authorization: Bearer <token>` on every `/api` route. Browsers cannot set
+/// headers on a WebSocket handshake, so `?token=` is accepted there only.
+async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Result<Response, ApiError> {
+    let from_header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let from_query = if req.uri().path().ends_with("/events") {
+        req.uri().query().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")))
+    } else {
+        None
+    };
+    match from_header.or(from_query) {
+        None => Err(ApiError::new(ErrorCode::Unauthorized, "missing API token: send Authorization: Bearer <token>")),
+        Some(t) if bool::from(t.as_bytes().ct_eq(state.token.as_bytes())) => Ok(next.run(req).await),
+        Some(_) => Err(ApiError::new(ErrorCode::Unauthorized, "invalid API token")),
+    }
+}

@@ -1,0 +1,50 @@
+//! `switchboard-server` owns the application wiring and the HTTP shell:
+//! [`App`] builds every domain service once and owns their background tasks;
+//! [`http::router`] exposes them over HTTP and WebSocket; [`run`] serves a
+//! router on a listener until a shutdown signal, then awaits every task.
+//!
+//! Invariants:
+//! - Handlers are thin: parse, call one service method, map the result. No
+//!   domain rules and no SQL here.
+//! - Errors map to HTTP status in exactly one place (`http::error`); internal
+//!   error text is logged, never sent.
+//! - One cancellation token stops everything; `run` returns only after every
+//!   background task has finished.
+
+pub mod app;
+pub mod config;
+mod demo;
+pub mod http;
+
+use std::future::Future;
+
+pub use app::{App, StartError};
+pub use config::Config;
+use tokio::net::TcpListener;
+
+/// Serves the app on `listener` until `shutdown` completes, then stops every
+/// background task and closes the database and index.
+pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
+    serve(App::start(config).await?, listener, shutdown).await
+}
+
+/// Serves an already started app (so a caller can read its token first).
+pub async fn serve(app: App, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
+    let addr = listener.local_addr().map_err(StartError::Io)?;
+    let router = http::router(app.state(), addr);
+    let cancel = app.cancel_token();
+    let signal = {
+        let cancel = cancel.clone();
+        async move {
+            tokio::select! {
+                _ = shutdown => {}
+                _ = cancel.cancelled() => {}
+            }
+            // Long-lived WebSockets watch the same token and close themselves.
+            cancel.cancel();
+        }
+    };
+    let served = axum::serve(listener, router).with_graceful_shutdown(signal).await;
+    app.shutdown().await;
+    served.map_err(StartError::Io)
+}

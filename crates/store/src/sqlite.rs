@@ -1,0 +1,439 @@
+//! The SQLite adapter.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use switchboard_core::help::{HelpRequest, HelpStatus};
+use switchboard_core::knowledge::{KnowledgeEntry, KnowledgeSource, ValidKnowledge, question_key};
+use switchboard_core::notify::OutboxItem;
+use switchboard_core::ports::{
+    AuditRecord, AuditStore, ConsequencesFn, HelpRequestRecord, HelpRequestStore, KnowledgeStore, OutboxStore,
+    Resolution, Resolved, StoreError,
+};
+use switchboard_core::time::{Timestamp, to_millis};
+use uuid::Uuid;
+
+use crate::{OpenError, backend, rows};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// SQLite behind the `Store` port: one writer connection, a small pool of
+/// readers, WAL so readers never wait for the writer.
+#[derive(Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies migrations.
+    pub async fn open(path: &Path) -> Result<Self, OpenError> {
+        let url = format!("sqlite://{}", path.display());
+        let connect = |e| OpenError::Connect { path: path.display().to_string(), source: e };
+        let opts = SqliteConnectOptions::from_str(&url)
+            .map_err(connect)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL in WAL mode is durable across application crashes; only
+            // an OS crash can lose the last transactions.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .connect_with(opts.clone())
+            .await
+            .map_err(connect)?;
+        MIGRATOR.run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts.read_only(true))
+            .await
+            .map_err(connect)?;
+        Ok(Self { writer, reader })
+    }
+
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+#[async_trait]
+impl HelpRequestStore for SqliteStore {
+    async fn insert_help_request(&self, r: &HelpRequestRecord) -> Result<HelpRequest, StoreError> {
+        let history = serde_json::to_string(&r.history).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let row = sqlx::query(
+            "INSERT INTO help_requests (id, customer_name, customer_contact, channel, question, status,
+                 created_at, updated_at, deadline_at, session_id, history)
+             VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?) RETURNING *",
+        )
+        .bind(r.id.to_string())
+        .bind(&r.customer_name)
+        .bind(&r.customer_contact)
+        .bind(&r.channel)
+        .bind(&r.question)
+        .bind(to_millis(r.created_at))
+        .bind(to_millis(r.created_at))
+        .bind(to_millis(r.deadline_at))
+        .bind(&r.session_id)
+        .bind(history)
+        .fetch_one(&self.writer)
+        .await
+        .map_err(backend)?;
+        rows::help_request(&row)
+    }
+
+    async fn get_help_request(&self, id: Uuid) -> Result<HelpRequest, StoreError> {
+        let row = sqlx::query("SELECT * FROM help_requests WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?
+            .ok_or(StoreError::NotFound)?;
+        rows::help_request(&row)
+    }
+
+    async fn list_help_requests(&self, status: Option<HelpStatus>, limit: u32) -> Result<Vec<HelpRequest>, StoreError> {
+        let rows = match status {
+            Some(s) => {
+                sqlx::query("SELECT * FROM help_requests WHERE status = ? ORDER BY created_at DESC, id DESC LIMIT ?")
+                    .bind(s.as_str())
+                    .bind(limit)
+                    .fetch_all(&self.reader)
+                    .await
+            }
+            None => {
+                sqlx::query("SELECT * FROM help_requests ORDER BY created_at DESC, id DESC LIMIT ?")
+                    .bind(limit)
+                    .fetch_all(&self.reader)
+                    .await
+            }
+        }
+        .map_err(backend)?;
+        rows.iter().map(rows::help_request).collect()
+    }
+
+    async fn resolve_help_request(&self, r: Resolution, then: ConsequencesFn) -> Result<Resolved, StoreError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let at = to_millis(r.at);
+        // The WHERE clause is the race arbiter: of concurrent resolutions only
+        // the first to reach the single writer matches a pending row.
+        let row = sqlx::query(
+            "UPDATE help_requests SET status = ?, answer = ?, topic = ?, notes = ?, resolved_by = ?,
+                 resolved_at = ?, updated_at = ?
+             WHERE id = ? AND status = 'pending' RETURNING *",
+        )
+        .bind(r.status.as_str())
+        .bind(&r.answer)
+        .bind(&r.topic)
+        .bind(&r.notes)
+        .bind(&r.resolved_by)
+        .bind(at)
+        .bind(at)
+        .bind(r.id.to_string())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let Some(row) = row else {
+            drop(tx);
+            return Err(match self.get_help_request(r.id).await {
+                Ok(current) => StoreError::AlreadyFinal(Box::new(current)),
+                Err(e) => e,
+            });
+        };
+        let request = rows::help_request(&row)?;
+
+        if let Some(resp) = &r.response {
+            sqlx::query(
+                "INSERT INTO supervisor_responses (request_id, answer, topic, unresolved, notes, supervisor, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(resp.request_id.to_string())
+            .bind(&resp.answer)
+            .bind(&resp.topic)
+            .bind(resp.unresolved)
+            .bind(&resp.notes)
+            .bind(&resp.supervisor)
+            .bind(to_millis(resp.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+
+        let consequences = then(&request);
+        let knowledge = match &consequences.learn {
+            Some(e) => {
+                let row = sqlx::query(
+                    "INSERT INTO knowledge_entries (id, question, question_key, answer, topic, source,
+                         source_request_id, created_at, updated_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                     ON CONFLICT (question_key) DO UPDATE SET
+                         answer = excluded.answer,
+                         topic = COALESCE(excluded.topic, knowledge_entries.topic),
+                         source = excluded.source,
+                         source_request_id = excluded.source_request_id,
+                         updated_at = excluded.updated_at
+                     RETURNING *",
+                )
+                .bind(e.id.to_string())
+                .bind(&e.question)
+                .bind(question_key(&e.question))
+                .bind(&e.answer)
+                .bind(&e.topic)
+                .bind(e.source.as_str())
+                .bind(e.source_request_id.map(|u| u.to_string()))
+                .bind(to_millis(e.created_at))
+                .bind(to_millis(e.updated_at))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend)?;
+                Some(rows::knowledge(&row)?)
+            }
+            None => None,
+        };
+
+        for n in &consequences.notifications {
+            let payload = serde_json::to_string(&n.payload).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            sqlx::query(
+                "INSERT INTO notification_outbox (id, request_id, target, payload, status, attempts,
+                     next_attempt_at, created_at, updated_at)
+                 VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?)",
+            )
+            .bind(n.id.to_string())
+            .bind(request.id.to_string())
+            .bind(&n.target)
+            .bind(payload)
+            .bind(to_millis(n.next_attempt_at))
+            .bind(to_millis(n.created_at))
+            .bind(to_millis(n.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(Resolved { request, knowledge, notifications: consequences.notifications })
+    }
+
+    async fn overdue_help_requests(&self, now: Timestamp) -> Result<Vec<Uuid>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM help_requests WHERE status = 'pending' AND deadline_at <= ? ORDER BY deadline_at",
+        )
+        .bind(to_millis(now))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        ids.iter().map(|s| Uuid::parse_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))).collect()
+    }
+
+    async fn next_deadline(&self) -> Result<Option<Timestamp>, StoreError> {
+        let ms: Option<i64> = sqlx::query_scalar("SELECT MIN(deadline_at) FROM help_requests WHERE status = 'pending'")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(backend)?;
+        Ok(ms.map(switchboard_core::time::from_millis))
+    }
+
+    async fn count_help_requests(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM help_requests")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(backend)?;
+        Ok(n as u64)
+    }
+}
+
+#[async_trait]
+impl KnowledgeStore for SqliteStore {
+    async fn list_knowledge(&self, limit: u32, offset: u32) -> Result<Vec<KnowledgeEntry>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM knowledge_entries ORDER BY created_at, id LIMIT ? OFFSET ?")
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(rows::knowledge).collect()
+    }
+
+    async fn all_knowledge(&self) -> Result<Vec<KnowledgeEntry>, StoreError> {
+        self.list_knowledge(u32::MAX, 0).await
+    }
+
+    async fn get_knowledge(&self, id: Uuid) -> Result<KnowledgeEntry, StoreError> {
+        let row = sqlx::query("SELECT * FROM knowledge_entries WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?
+            .ok_or(StoreError::NotFound)?;
+        rows::knowledge(&row)
+    }
+
+    async fn insert_knowledge(
+        &self,
+        id: Uuid,
+        input: &ValidKnowledge,
+        source: KnowledgeSource,
+        at: Timestamp,
+    ) -> Result<KnowledgeEntry, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO knowledge_entries (id, question, question_key, answer, topic, source, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        )
+        .bind(id.to_string())
+        .bind(&input.question)
+        .bind(question_key(&input.question))
+        .bind(&input.answer)
+        .bind(&input.topic)
+        .bind(source.as_str())
+        .bind(to_millis(at))
+        .bind(to_millis(at))
+        .fetch_one(&self.writer)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Duplicate("an entry with this question already exists".into())
+            } else {
+                backend(e)
+            }
+        })?;
+        rows::knowledge(&row)
+    }
+
+    async fn update_knowledge(&self, id: Uuid, input: &ValidKnowledge, at: Timestamp) -> Result<KnowledgeEntry, StoreError> {
+        let row = sqlx::query(
+            "UPDATE knowledge_entries SET question = ?, question_key = ?, answer = ?, topic = ?, updated_at = ?
+             WHERE id = ? RETURNING *",
+        )
+        .bind(&input.question)
+        .bind(question_key(&input.question))
+        .bind(&input.answer)
+        .bind(&input.topic)
+        .bind(to_millis(at))
+        .bind(id.to_string())
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Duplicate("another entry already has this question".into())
+            } else {
+                backend(e)
+            }
+        })?
+        .ok_or(StoreError::NotFound)?;
+        rows::knowledge(&row)
+    }
+
+    async fn delete_knowledge(&self, id: Uuid) -> Result<(), StoreError> {
+        let done = sqlx::query("DELETE FROM knowledge_entries WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    }
+
+    async fn count_knowledge(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM knowledge_entries")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(backend)?;
+        Ok(n as u64)
+    }
+}
+
+#[async_trait]
+impl OutboxStore for SqliteStore {
+    async fn due_outbox(&self, now: Timestamp, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM notification_outbox WHERE status = 'pending' AND next_attempt_at <= ?
+             ORDER BY next_attempt_at, created_at LIMIT ?",
+        )
+        .bind(to_millis(now))
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(rows::outbox).collect()
+    }
+
+    async fn next_outbox_attempt(&self) -> Result<Option<Timestamp>, StoreError> {
+        let ms: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM notification_outbox WHERE status = 'pending'")
+                .fetch_one(&self.reader)
+                .await
+                .map_err(backend)?;
+        Ok(ms.map(switchboard_core::time::from_millis))
+    }
+
+    async fn outbox_sent(&self, id: Uuid, attempts: u32, at: Timestamp) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE notification_outbox SET status = 'sent', attempts = ?, last_error = NULL, updated_at = ?
+             WHERE id = ? AND status = 'pending'",
+        )
+        .bind(attempts)
+        .bind(to_millis(at))
+        .bind(id.to_string())
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn outbox_failed_attempt(
+        &self,
+        id: Uuid,
+        attempts: u32,
+        error: &str,
+        next: Option<Timestamp>,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let (status, next_ms) = match next {
+            Some(t) => ("pending", to_millis(t)),
+            None => ("failed", to_millis(at)),
+        };
+        sqlx::query(
+            "UPDATE notification_outbox SET status = ?, attempts = ?, last_error = ?, next_attempt_at = ?, updated_at = ?
+             WHERE id = ? AND status = 'pending'",
+        )
+        .bind(status)
+        .bind(attempts)
+        .bind(error)
+        .bind(next_ms)
+        .bind(to_millis(at))
+        .bind(id.to_string())
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn outbox_for_request(&self, request_id: Uuid) -> Result<Vec<OutboxItem>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM notification_outbox WHERE request_id = ? ORDER BY created_at, target")
+            .bind(request_id.to_string())
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(rows::outbox).collect()
+    }
+}
+
+#[async_trait]
+impl AuditStore for SqliteStore {
+    async fn audit_for(&self, entity_id: &str) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM audit_log WHERE entity_id = ? ORDER BY id")
+            .bind(entity_id)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(rows::audit).collect()
+    }
+}
