@@ -104,9 +104,7 @@ impl Outbox {
                 Ok(true)
             }
             Err(error) => {
-                let next = (attempts < self.config.max_attempts).then(|| {
-                    now + chrono_duration(self.config.backoff(attempts))
-                });
+                let next = (attempts < self.config.max_attempts).then(|| crate::later(now, self.config.backoff(attempts)));
                 tracing::warn!(id = %item.id, target = %item.target, attempts, %error, gave_up = next.is_none(), "notification delivery failed");
                 self.store.outbox_failed_attempt(item.id, attempts, &error, next, now).await?;
                 Ok(false)
@@ -118,15 +116,14 @@ impl Outbox {
     /// retry is due or new rows are signalled.
     pub async fn run(self, cancel: CancellationToken) {
         loop {
-            if let Err(e) = self.deliver_due().await {
-                tracing::error!(error = %e, "outbox pass failed");
-            }
-            let wait = match self.store.next_outbox_attempt().await {
-                Ok(Some(t)) => (t - time::now()).to_std().unwrap_or(Duration::ZERO),
-                Ok(None) => Duration::from_secs(60),
-                Err(_) => Duration::from_secs(1),
-            }
-            .min(Duration::from_secs(60));
+            let failed = match self.deliver_due().await {
+                Ok(_) => false,
+                Err(e) => {
+                    tracing::error!(error = %e, "outbox pass failed");
+                    true
+                }
+            };
+            let wait = crate::next_wait(self.store.next_outbox_attempt().await, failed);
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = tokio::time::sleep(wait) => {}
@@ -134,10 +131,6 @@ impl Outbox {
             }
         }
     }
-}
-
-pub(crate) fn chrono_duration(d: Duration) -> chrono::TimeDelta {
-    chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX)
 }
 
 #[cfg(test)]

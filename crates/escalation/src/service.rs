@@ -15,7 +15,6 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::messages;
-use crate::outbox::chrono_duration;
 
 /// Most requests a list returns.
 pub const LIST_LIMIT: u32 = 500;
@@ -129,7 +128,7 @@ impl Escalation {
             channel: v.channel,
             question: v.question,
             created_at: now,
-            deadline_at: now + chrono_duration(self.inner.config.request_timeout),
+            deadline_at: crate::later(now, self.inner.config.request_timeout),
             session_id: v.session_id,
             history: v.history,
         };
@@ -230,17 +229,18 @@ impl Escalation {
     /// Runs until cancelled, sleeping until the earliest pending deadline.
     pub async fn run_sweeper(self, cancel: CancellationToken) {
         loop {
-            match self.expire_overdue().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(count = n, "help requests timed out"),
-                Err(e) => tracing::error!(error = %e, "deadline sweep failed"),
-            }
-            let wait = match self.inner.store.next_deadline().await {
-                Ok(Some(t)) => (t - time::now()).to_std().unwrap_or(Duration::ZERO),
-                Ok(None) => Duration::from_secs(60),
-                Err(_) => Duration::from_secs(1),
-            }
-            .min(Duration::from_secs(60));
+            let failed = match self.expire_overdue().await {
+                Ok(0) => false,
+                Ok(n) => {
+                    tracing::info!(count = n, "help requests timed out");
+                    false
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "deadline sweep failed");
+                    true
+                }
+            };
+            let wait = crate::next_wait(self.inner.store.next_deadline().await, failed);
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = tokio::time::sleep(wait) => {}

@@ -20,6 +20,7 @@ use switchboard_escalation::{Escalation, EscalationConfig, EscalationError, Outb
 use switchboard_knowledge::{KnowledgeBase, TantivyIndex};
 use switchboard_store::SqliteStore;
 use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -204,6 +205,12 @@ fn assert_invalid<T: Debug>(r: Result<T, EscalationError>, field: &str) {
         Err(EscalationError::Invalid(e)) => assert_eq!(e.field, field),
         other => panic!("expected Invalid({field}), got {other:?}"),
     }
+}
+
+/// Cancels a background loop (sweeper, outbox worker) and waits for it to return.
+async fn stop(token: CancellationToken, task: JoinHandle<()>) {
+    token.cancel();
+    tokio::time::timeout(Duration::from_secs(1), task).await.expect("the loop stops when cancelled").unwrap();
 }
 
 async fn next_event(rx: &mut broadcast::Receiver<Event>) -> Event {
@@ -411,8 +418,7 @@ async fn sweeper_times_out_overdue_requests() {
         assert_eq!(env.outbox_row(req.id, "webhook").await.payload.answer, None);
     }
 
-    token.cancel();
-    tokio::time::timeout(Duration::from_secs(1), sweeper).await.expect("the sweeper stops when cancelled").unwrap();
+    stop(token, sweeper).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -466,8 +472,7 @@ async fn outbox_retries_then_delivers() {
     assert_eq!(delivered[0].kind, NotificationKind::Answered);
     assert_eq!(delivered[0].answer.as_deref(), Some("Yes, allow two weeks."));
 
-    token.cancel();
-    tokio::time::timeout(Duration::from_secs(1), worker).await.expect("the worker stops when cancelled").unwrap();
+    stop(token, worker).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -496,8 +501,7 @@ async fn outbox_gives_up_after_max_attempts_and_survives_restart() {
     let error = row.last_error.unwrap_or_default();
     assert!(error.contains(FAKE_ERROR), "{error}");
     assert_eq!(broken.calls(), 3, "no attempt after giving up");
-    token.cancel();
-    worker.await.unwrap();
+    stop(token, worker).await;
 
     // Survives a restart: enqueued with no worker running, delivered after reopening.
     let dir = tempfile::tempdir().unwrap();

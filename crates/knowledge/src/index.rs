@@ -1,6 +1,6 @@
 //! The tantivy index and its writer thread.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -91,8 +91,12 @@ impl TantivyIndex {
     pub fn open(dir: &Path) -> Result<OpenedIndex, IndexError> {
         let (schema, fields) = schema();
         let version_file = dir.join("switchboard-schema-version");
+        let stale = stale_marker(dir);
         let current = std::fs::read_to_string(&version_file).ok();
-        let existing = if current.as_deref() == Some(SCHEMA_VERSION) {
+        let existing = if stale.exists() {
+            tracing::warn!(dir = %dir.display(), "search index missed a write earlier; rebuilding it");
+            None
+        } else if current.as_deref() == Some(SCHEMA_VERSION) {
             match Index::open_in_dir(dir) {
                 Ok(i) if i.schema() == schema => Some(i),
                 Ok(_) => None,
@@ -114,6 +118,10 @@ impl TantivyIndex {
                 std::fs::create_dir_all(dir).map_err(be)?;
                 let i = Index::create_in_dir(dir, schema).map_err(be)?;
                 std::fs::write(&version_file, SCHEMA_VERSION).map_err(be)?;
+                // Cleared only once the caller has the index; a crash before
+                // the rebuild completes leaves an empty index, which the
+                // count check in `reconcile` catches.
+                let _ = std::fs::remove_file(&stale);
                 i
             }
         };
@@ -124,7 +132,7 @@ impl TantivyIndex {
             let reader = reader.clone();
             std::thread::Builder::new()
                 .name("kb-index-writer".into())
-                .spawn(move || writer_loop(writer, reader, fields, rx))
+                .spawn(move || writer_loop(writer, reader, fields, rx, stale))
                 .map_err(be)?
         };
         Ok(OpenedIndex {
@@ -179,6 +187,13 @@ impl Drop for TantivyIndex {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// Beside (not inside) the index directory, so wiping the index keeps it.
+fn stale_marker(dir: &Path) -> PathBuf {
+    let mut name = dir.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".stale");
+    dir.with_file_name(name)
 }
 
 fn be<E: std::error::Error + Send + Sync + 'static>(e: E) -> IndexError {
@@ -245,7 +260,7 @@ fn apply(writer: &mut IndexWriter, f: &Fields, op: &Op) -> tantivy::Result<()> {
 
 /// Runs until every sender is gone. Group commit: all commands waiting when
 /// one arrives share a single commit and reload.
-fn writer_loop(mut writer: IndexWriter, reader: IndexReader, f: Fields, rx: mpsc::Receiver<Cmd>) {
+fn writer_loop(mut writer: IndexWriter, reader: IndexReader, f: Fields, rx: mpsc::Receiver<Cmd>, stale: PathBuf) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -261,7 +276,10 @@ fn writer_loop(mut writer: IndexWriter, reader: IndexReader, f: Fields, rx: mpsc
         let outcome = match result {
             Ok(()) => Ok(()),
             Err(e) => {
-                tracing::error!(error = %e, "search index write failed");
+                tracing::error!(error = %e, "search index write failed; it will be rebuilt at next start");
+                // The database committed what the index missed; the marker
+                // makes the next `open` rebuild from it.
+                let _ = std::fs::write(&stale, e.to_string());
                 // Drop the uncommitted part so the next batch starts clean.
                 let _ = writer.rollback();
                 Err(e.to_string())

@@ -94,3 +94,15 @@ async fn query_syntax_in_free_text_never_fails() {
     }
     assert!(matches!(kb.search("   ", 5).await.unwrap_err(), KnowledgeError::Invalid(_)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_marker_forces_a_rebuild_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let index_dir = dir.path().join("index");
+    TantivyIndex::open(&index_dir).unwrap().index.close();
+    assert!(!TantivyIndex::open(&index_dir).unwrap().recreated, "a healthy index is reused");
+    // What the writer thread leaves behind when a commit fails.
+    std::fs::write(dir.path().join("index.stale"), "commit failed").unwrap();
+    assert!(TantivyIndex::open(&index_dir).unwrap().recreated);
+    assert!(!dir.path().join("index.stale").exists(), "marker cleared once the index is recreated");
+}

@@ -1,0 +1,369 @@
+//! The help-request loop end to end: HTTP in, SQLite and tantivy on disk,
+//! events out, webhooks delivered.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use switchboard_tests::*;
+
+const SECS5: Duration = Duration::from_secs(5);
+
+async fn status_of(server: &TestServer, id: &str) -> Value {
+    server.get_json(&format!("/api/help-requests/{id}"), 200).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_lifecycle_through_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(config(dir.path())).await;
+    let mut events = server.events().await;
+
+    let req = server.create_request("Can I bring my dog to my appointment?").await;
+    let id = req["id"].as_str().unwrap().to_string();
+    assert_eq!(req["status"], "pending");
+    assert_eq!(req["customer_name"], "Ada Lovelace");
+    let created = chrono_ms(&req["created_at"]);
+    let deadline = chrono_ms(&req["deadline_at"]);
+    assert_eq!(deadline - created, 15 * 60 * 1000, "default deadline is 15 minutes");
+
+    let pending = server.get_json("/api/help-requests?status=pending", 200).await;
+    assert_eq!(ids(&pending), vec![id.clone()]);
+    assert!(ids(&server.get_json("/api/help-requests?status=resolved", 200).await).is_empty());
+
+    // The knowledge base does not know yet.
+    assert!(server.get_json("/api/knowledge-base?q=dog%20appointment", 200).await.as_array().unwrap().is_empty());
+
+    let answer = "Well-behaved dogs are welcome in the waiting area.";
+    let out = server
+        .post_json(
+            &format!("/api/help-requests/{id}/response"),
+            &json!({"answer": answer, "topic": "policies", "supervisor": "Sam"}),
+            200,
+        )
+        .await;
+    assert_eq!(out["request"]["status"], "resolved");
+    assert_eq!(out["request"]["answer"], answer);
+    assert_eq!(out["request"]["resolved_by"], "Sam");
+    assert_eq!(out["knowledge_entry"]["source"], "learned");
+    assert_eq!(out["knowledge_entry"]["source_request_id"], id.as_str());
+
+    // Searchable the moment the call returned, with a score, linked to its request.
+    let hits = server.get_json("/api/knowledge-base?q=bring%20dog", 200).await;
+    assert_eq!(hits[0]["answer"], answer);
+    assert_eq!(hits[0]["source_request_id"], id.as_str());
+    assert!(hits[0]["score"].as_f64().unwrap() > 0.0);
+
+    let stored = status_of(&server, &id).await;
+    assert_eq!(stored["status"], "resolved");
+    assert!(stored["resolved_at"].is_string());
+    assert!(ids(&server.get_json("/api/help-requests?status=pending", 200).await).is_empty());
+    assert_eq!(ids(&server.get_json("/api/help-requests?status=resolved", 200).await), vec![id.clone()]);
+
+    // Events, in order, with consecutive sequence numbers.
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        seen.push(events.next().await);
+    }
+    let types: Vec<&str> = seen.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["help_request.created", "knowledge.updated", "help_request.resolved", "customer.notified"]);
+    let seqs: Vec<u64> = seen.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "consecutive: {seqs:?}");
+    assert_eq!(seen[0]["request"]["id"], id.as_str());
+    let note = &seen[3]["notification"];
+    assert_eq!(note["kind"], "answered");
+    assert_eq!(note["customer_contact"], "+1-555-0100");
+    assert!(note["message"].as_str().unwrap().contains(answer));
+
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_answers_exactly_one_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(config(dir.path())).await;
+    let id = server.create_request("Do you do bridal trials on Mondays?").await["id"].as_str().unwrap().to_string();
+
+    let attempts = (0..10).map(|i| {
+        let req = server.post(
+            &format!("/api/help-requests/{id}/response"),
+            &json!({"answer": format!("answer {i}"), "supervisor": format!("sup{i}")}),
+        );
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    });
+    let results = futures::future::join_all(attempts).await;
+    let winners: Vec<&Value> = results.iter().filter(|(s, _)| *s == 200).map(|(_, b)| b).collect();
+    assert_eq!(winners.len(), 1, "exactly one 200: {results:?}");
+    let winner = winners[0]["request"]["resolved_by"].as_str().unwrap();
+    for (s, body) in results.iter().filter(|(s, _)| *s != 200) {
+        assert_eq!(*s, 409);
+        assert_eq!(body["error"]["code"], "conflict");
+        // Every loser is told who won.
+        assert_eq!(body["error"]["details"]["current"]["resolved_by"], winner);
+    }
+    let stored = status_of(&server, &id).await;
+    assert_eq!(stored["resolved_by"], winner);
+    assert_eq!(stored["answer"], winners[0]["request"]["answer"]);
+    // One learned entry, not ten.
+    assert_eq!(server.get_json("/api/knowledge-base", 200).await.as_array().unwrap().len(), 1);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sweeper_times_out_unanswered_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.request_timeout = Duration::from_millis(400);
+    let server = TestServer::start(c).await;
+    let mut events = server.events().await;
+    let a = server.create_request("Do you sell wigs?").await["id"].as_str().unwrap().to_string();
+    let b = server.create_request("Do you offer scalp massages?").await["id"].as_str().unwrap().to_string();
+
+    for id in [&a, &b] {
+        let r = eventually(SECS5, || async {
+            let r = status_of(&server, id).await;
+            (r["status"] == "unresolved").then_some(r)
+        })
+        .await;
+        assert_eq!(r["resolved_by"], "system");
+        assert!(r["notes"].as_str().unwrap().contains("timed out"));
+    }
+    let mut unresolved = Vec::new();
+    while unresolved.len() < 2 {
+        let e = events.next_of("help_request.unresolved").await;
+        unresolved.push(e["request"]["id"].as_str().unwrap().to_string());
+    }
+    unresolved.sort();
+    let mut expected = vec![a.clone(), b.clone()];
+    expected.sort();
+    assert_eq!(unresolved, expected);
+    let apology = events.next_of("customer.notified").await;
+    assert_eq!(apology["notification"]["kind"], "unresolved");
+
+    // A timed-out request cannot be answered any more, and learns nothing.
+    let r = server.post(&format!("/api/help-requests/{a}/response"), &json!({"answer": "too late"})).send().await.unwrap();
+    expect_error(r, 409, "conflict").await;
+    assert!(server.get_json("/api/knowledge-base", 200).await.as_array().unwrap().is_empty());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadlines_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.request_timeout = Duration::from_millis(700);
+    let server = TestServer::start(c).await;
+    let id = server.create_request("Is there a student discount?").await["id"].as_str().unwrap().to_string();
+    server.stop().await;
+
+    // Down past the deadline; the new process uses a long timeout, so only the
+    // stored deadline can expire the request.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let server = TestServer::start(config(dir.path())).await;
+    let r = eventually(SECS5, || async {
+        let r = status_of(&server, &id).await;
+        (r["status"] == "unresolved").then_some(r)
+    })
+    .await;
+    assert_eq!(r["resolved_by"], "system");
+    // Requests made after the restart get the new timeout.
+    let fresh = server.create_request("Do you sell hair dye to take home?").await;
+    assert_eq!(chrono_ms(&fresh["deadline_at"]) - chrono_ms(&fresh["created_at"]), 15 * 60 * 1000);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_outbox_retries_until_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = WebhookReceiver::start(2).await;
+    let mut c = config(dir.path());
+    c.webhook_url = Some(hook.url.parse().unwrap());
+    let server = TestServer::start(c).await;
+
+    let id = server.create_request("Can you fit me in tonight?").await["id"].as_str().unwrap().to_string();
+    server.post_json(&format!("/api/help-requests/{id}/response"), &json!({"answer": "Yes, at 7pm."}), 200).await;
+
+    let delivered = eventually(SECS5, || async { hook.accepted.lock().unwrap().first().cloned() }).await;
+    assert_eq!(delivered["request_id"], id.as_str());
+    assert_eq!(delivered["kind"], "answered");
+    assert_eq!(delivered["customer_contact"], "+1-555-0100");
+    assert!(delivered["message"].as_str().unwrap().contains("Yes, at 7pm."));
+    let attempts = hook.attempts.lock().unwrap().clone();
+    assert_eq!(attempts.len(), 3, "two failures, then success");
+    assert!(attempts.iter().all(|(key, _)| key == delivered["id"].as_str().unwrap()), "one idempotency key across retries");
+
+    // A timeout notifies the customer too.
+    let other = server.create_request("Do you do perms?").await["id"].as_str().unwrap().to_string();
+    server.post_json(&format!("/api/help-requests/{other}/timeout"), &json!({}), 200).await;
+    let apology = eventually(SECS5, || async {
+        hook.accepted.lock().unwrap().iter().find(|n| n["request_id"] == other.as_str()).cloned()
+    })
+    .await;
+    assert_eq!(apology["kind"], "unresolved");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undelivered_notifications_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let down = WebhookReceiver::start(usize::MAX).await;
+    let mut c = config(dir.path());
+    c.webhook_url = Some(down.url.parse().unwrap());
+    let server = TestServer::start(c).await;
+    let id = server.create_request("Do you have gift vouchers?").await["id"].as_str().unwrap().to_string();
+    server.post_json(&format!("/api/help-requests/{id}/response"), &json!({"answer": "Yes, from $25."}), 200).await;
+    eventually(SECS5, || async { (!down.attempts.lock().unwrap().is_empty()).then_some(()) }).await;
+    server.stop().await;
+    assert!(down.accepted.lock().unwrap().is_empty());
+
+    // The gateway is back (at a new address); the stored notification goes out.
+    let up = WebhookReceiver::start(0).await;
+    let mut c = config(dir.path());
+    c.webhook_url = Some(up.url.parse().unwrap());
+    let server = TestServer::start(c).await;
+    let n = eventually(SECS5, || async { up.accepted.lock().unwrap().first().cloned() }).await;
+    assert_eq!(n["request_id"], id.as_str());
+    assert_eq!(up.accepted.lock().unwrap().len(), 1, "delivered once");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_stream_delivers_in_order_to_every_subscriber() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(config(dir.path())).await;
+    let mut first = server.events().await;
+    let mut second = server.events().await;
+    let mut created = Vec::new();
+    for i in 0..25 {
+        created.push(server.create_request(&format!("Question number {i}?")).await["id"].as_str().unwrap().to_string());
+    }
+    for stream in [&mut first, &mut second] {
+        let mut got = Vec::new();
+        let mut last_seq = 0;
+        for _ in 0..25 {
+            let e = stream.next().await;
+            assert_eq!(e["type"], "help_request.created");
+            let seq = e["seq"].as_u64().unwrap();
+            assert!(seq > last_seq, "seq increases");
+            last_seq = seq;
+            got.push(e["request"]["id"].as_str().unwrap().to_string());
+        }
+        assert_eq!(got, created, "same order as the API calls returned");
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn knowledge_crud_over_http_is_indexed_and_announced() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(config(dir.path())).await;
+    let mut events = server.events().await;
+    let e = server
+        .post_json("/api/knowledge-base", &json!({"question": "Where can I park?", "answer": "Free parking behind the salon.", "topic": "location"}), 201)
+        .await;
+    let id = e["id"].as_str().unwrap().to_string();
+    assert_eq!(e["source"], "manual");
+    assert_eq!(events.next().await["type"], "knowledge.updated");
+    assert_eq!(server.get_json("/api/knowledge-base?q=parking", 200).await[0]["id"], id.as_str());
+
+    let updated = server
+        .put(&format!("/api/knowledge-base/{id}"), &json!({"question": "Where can I park?", "answer": "Use the Larch Street garage."}))
+        .send()
+        .await
+        .unwrap();
+    let updated = expect(updated, 200).await;
+    assert_eq!(updated["answer"], "Use the Larch Street garage.");
+    assert_eq!(events.next().await["type"], "knowledge.updated");
+    assert_eq!(server.get_json("/api/knowledge-base?q=garage", 200).await[0]["id"], id.as_str());
+    assert!(server.get_json("/api/knowledge-base?q=behind", 200).await.as_array().unwrap().is_empty(), "old text gone");
+    assert_eq!(server.get_json(&format!("/api/knowledge-base/{id}"), 200).await["answer"], "Use the Larch Street garage.");
+
+    expect(server.delete(&format!("/api/knowledge-base/{id}")).send().await.unwrap(), 204).await;
+    let deleted = events.next().await;
+    assert_eq!(deleted["type"], "knowledge.deleted");
+    assert_eq!(deleted["id"], id.as_str());
+    assert!(server.get_json("/api/knowledge-base?q=garage", 200).await.as_array().unwrap().is_empty());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_index_is_rebuilt_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(config(dir.path())).await;
+    server.post_json("/api/knowledge-base", &json!({"question": "Do you sell gift cards?", "answer": "Yes, from $25."}), 201).await;
+    server.stop().await;
+    std::fs::write(dir.path().join("index/meta.json"), b"\0garbage").unwrap();
+    let server = TestServer::start(config(dir.path())).await;
+    assert_eq!(server.get_json("/api/knowledge-base?q=gift", 200).await.as_array().unwrap().len(), 1);
+    server.stop().await;
+    std::fs::remove_dir_all(dir.path().join("index")).unwrap();
+    let server = TestServer::start(config(dir.path())).await;
+    assert_eq!(server.get_json("/api/knowledge-base?q=gift", 200).await.as_array().unwrap().len(), 1);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_document_covers_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(config(dir.path())).await;
+    let doc = server.get_json("/api/openapi.json", 200).await;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/health",
+        "/api/help-requests",
+        "/api/help-requests/{id}",
+        "/api/help-requests/{id}/response",
+        "/api/help-requests/{id}/timeout",
+        "/api/knowledge-base",
+        "/api/knowledge-base/{id}",
+        "/api/events",
+        "/api/openapi.json",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} documented");
+    }
+    for schema in ["HelpRequest", "NewHelpRequest", "RespondInput", "KnowledgeEntry", "KnowledgeInput", "ErrorBody"] {
+        assert!(doc["components"]["schemas"][schema].is_object(), "{schema} documented");
+    }
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_open_event_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(config(dir.path())).await;
+    let mut events = server.events().await;
+    // stop() asserts the server finished within 10 s despite the open socket.
+    server.stop().await;
+    assert!(events.next_within(Duration::from_secs(2)).await.is_none(), "stream ends");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_seed_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.demo = true;
+    let server = TestServer::start(c.clone()).await;
+    let kb = server.get_json("/api/knowledge-base", 200).await.as_array().unwrap().len();
+    let reqs = server.get_json("/api/help-requests?status=pending", 200).await.as_array().unwrap().len();
+    assert!(kb >= 12, "a dozen entries: {kb}");
+    assert!(reqs >= 3, "a few help requests: {reqs}");
+    let hits = server.get_json("/api/knowledge-base?q=sunday", 200).await;
+    assert!(!hits.as_array().unwrap().is_empty(), "demo knowledge is searchable");
+    server.stop().await;
+    let server = TestServer::start(c).await;
+    assert_eq!(server.get_json("/api/knowledge-base", 200).await.as_array().unwrap().len(), kb);
+    assert_eq!(server.get_json("/api/help-requests", 200).await.as_array().unwrap().len(), reqs);
+    server.stop().await;
+}
+
+fn ids(list: &Value) -> Vec<String> {
+    list.as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect()
+}
+
+/// Milliseconds since the epoch of an RFC 3339 timestamp.
+fn chrono_ms(v: &Value) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap().timestamp_millis()
+}
