@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -86,9 +86,13 @@ async fn require_token(State(state): State<AppState>, req: Request, next: Next) 
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let from_query = if req.uri().path().ends_with("/events") {
+        .and_then(|v| v.split_once(' '))
+        // The scheme name is case-insensitive (RFC 9110).
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim());
+    // The exact route, not a path suffix: `/api/help-requests/events` must not qualify.
+    let is_event_stream = req.extensions().get::<MatchedPath>().is_some_and(|m| matches!(m.as_str(), "/api/events" | "/events"));
+    let from_query = if is_event_stream {
         req.uri().query().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")))
     } else {
         None
