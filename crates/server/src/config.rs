@@ -79,18 +79,20 @@ pub struct FileOutbox {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
-    #[error("invalid config file {path}: {source}")]
-    Parse { path: String, source: toml::de::Error },
+    // The cause is part of the message (and not a `source`), so reports
+    // print it once.
+    #[error("cannot read config file {path}: {error}")]
+    Read { path: String, error: std::io::Error },
+    #[error("invalid config file {path}: {error}")]
+    Parse { path: String, error: toml::de::Error },
     #[error("invalid webhook URL {url:?}: {reason}")]
     Webhook { url: String, reason: String },
 }
 
 impl FileConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.display().to_string(), source })
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read { path: path.display().to_string(), error })?;
+        toml::from_str(&text).map_err(|error| ConfigError::Parse { path: path.display().to_string(), error })
     }
 }
 

@@ -30,7 +30,7 @@ struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// Seed the fictional demo business (idempotent)
-    #[arg(long, env = "SWITCHBOARD_DEMO")]
+    #[arg(long, env = "SWITCHBOARD_DEMO", value_parser = clap::builder::BoolishValueParser::new())]
     demo: bool,
     /// A TOML config file; flags and environment override it
     #[arg(long, env = "SWITCHBOARD_CONFIG")]
@@ -48,7 +48,11 @@ struct ServeArgs {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    // Logs on stderr; stdout carries only the URL lines, for scripts to read.
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,sqlx=warn,tantivy=warn,tower_http=warn".into()),
