@@ -166,9 +166,6 @@ impl Server {
             panic!("did not exit within {EXIT_TIMEOUT:?} of SIG{signal}; stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr)
         });
         assert!(status.success(), "SIG{signal} exit status {status}; stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
-        // Logs are meant for stderr, but today they go to stdout (see
-        // `logs_go_to_stderr_and_stdout_stays_machine_readable`): accept either
-        // here so this test checks shutdown, not the log destination.
         assert!(
             out.stderr.contains("stopped cleanly"),
             "no 'stopped cleanly' after SIG{signal}; stdout:\n{}\nstderr:\n{}",

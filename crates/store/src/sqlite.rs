@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,6 +15,8 @@ use switchboard_core::ports::{
     Resolution, Resolved, StoreError,
 };
 use switchboard_core::time::{Timestamp, to_millis};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::{OpenError, backend, rows};
@@ -26,7 +29,14 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    inserts: Arc<Mutex<Option<mpsc::UnboundedSender<PendingInsert>>>>,
+    batcher: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
+
+type PendingInsert = (HelpRequestRecord, oneshot::Sender<Result<HelpRequest, StoreError>>);
+
+/// Most inserts committed together.
+const MAX_INSERT_BATCH: usize = 256;
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file and applies migrations.
@@ -41,7 +51,11 @@ impl SqliteStore {
             // an OS crash can lose the last transactions.
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(Duration::from_secs(5))
+            // Fewer, larger checkpoints: each one fsyncs the database file.
+            .pragma("wal_autocheckpoint", "4000")
+            .pragma("cache_size", "-16000")
+            .pragma("temp_store", "memory");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
@@ -54,13 +68,107 @@ impl SqliteStore {
             .connect_with(opts.read_only(true))
             .await
             .map_err(connect)?;
-        Ok(Self { writer, reader })
+        let (tx, rx) = mpsc::unbounded_channel();
+        let batcher = tokio::spawn(insert_batcher(writer.clone(), rx));
+        Ok(Self {
+            writer,
+            reader,
+            inserts: Arc::new(Mutex::new(Some(tx))),
+            batcher: Arc::new(Mutex::new(Some(batcher))),
+        })
     }
 
+    /// Finishes queued inserts, then closes the connections.
     pub async fn close(&self) {
+        self.inserts.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let batcher = self.batcher.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(b) = batcher {
+            let _ = b.await;
+        }
         self.reader.close().await;
         self.writer.close().await;
     }
+}
+
+/// Group commit for new help requests: inserts queued while a transaction
+/// commits share the next one, so concurrent callers pay for one WAL commit
+/// between them instead of one each. Each caller still gets its own result.
+async fn insert_batcher(writer: SqlitePool, mut rx: mpsc::UnboundedReceiver<PendingInsert>) {
+    let mut batch = Vec::with_capacity(MAX_INSERT_BATCH);
+    while rx.recv_many(&mut batch, MAX_INSERT_BATCH).await > 0 {
+        let results = insert_batch(&writer, &batch).await;
+        for ((_, done), result) in batch.drain(..).zip(results) {
+            let _ = done.send(result);
+        }
+    }
+}
+
+async fn insert_batch(writer: &SqlitePool, batch: &[PendingInsert]) -> Vec<Result<HelpRequest, StoreError>> {
+    let fail_all = |e: sqlx::Error| -> Vec<Result<HelpRequest, StoreError>> {
+        let msg = e.to_string();
+        batch.iter().map(|_| Err(StoreError::Backend(msg.clone().into()))).collect()
+    };
+    if let [(r, _)] = batch {
+        // Alone: autocommit saves the BEGIN and COMMIT round trips.
+        return match writer.acquire().await {
+            Ok(mut conn) => vec![insert_one(&mut conn, r).await],
+            Err(e) => fail_all(e),
+        };
+    }
+    let mut tx = match writer.begin().await {
+        Ok(tx) => tx,
+        Err(e) => return fail_all(e),
+    };
+    let mut results = Vec::with_capacity(batch.len());
+    for (r, _) in batch {
+        // A failed statement leaves the transaction usable: only that caller fails.
+        results.push(insert_one(&mut tx, r).await);
+    }
+    match tx.commit().await {
+        Ok(()) => results,
+        Err(e) => fail_all(e),
+    }
+}
+
+async fn insert_one(tx: &mut sqlx::SqliteConnection, r: &HelpRequestRecord) -> Result<HelpRequest, StoreError> {
+    let history = serde_json::to_string(&r.history).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO help_requests (id, customer_name, customer_contact, channel, question, status,
+             created_at, updated_at, deadline_at, session_id, history)
+         VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
+    )
+    .bind(r.id.to_string())
+    .bind(&r.customer_name)
+    .bind(&r.customer_contact)
+    .bind(&r.channel)
+    .bind(&r.question)
+    .bind(to_millis(r.created_at))
+    .bind(to_millis(r.created_at))
+    .bind(to_millis(r.deadline_at))
+    .bind(&r.session_id)
+    .bind(history)
+    .execute(&mut *tx)
+    .await
+    .map_err(backend)?;
+    // Exactly what was written: no need to read it back.
+    Ok(HelpRequest {
+        id: r.id,
+        customer_name: r.customer_name.clone(),
+        customer_contact: r.customer_contact.clone(),
+        channel: r.channel.clone(),
+        question: r.question.clone(),
+        status: HelpStatus::Pending,
+        created_at: r.created_at,
+        updated_at: r.created_at,
+        deadline_at: r.deadline_at,
+        resolved_at: None,
+        answer: None,
+        topic: None,
+        notes: None,
+        resolved_by: None,
+        session_id: r.session_id.clone(),
+        history: r.history.clone(),
+    })
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -70,26 +178,13 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 #[async_trait]
 impl HelpRequestStore for SqliteStore {
     async fn insert_help_request(&self, r: &HelpRequestRecord) -> Result<HelpRequest, StoreError> {
-        let history = serde_json::to_string(&r.history).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let row = sqlx::query(
-            "INSERT INTO help_requests (id, customer_name, customer_contact, channel, question, status,
-                 created_at, updated_at, deadline_at, session_id, history)
-             VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?) RETURNING *",
-        )
-        .bind(r.id.to_string())
-        .bind(&r.customer_name)
-        .bind(&r.customer_contact)
-        .bind(&r.channel)
-        .bind(&r.question)
-        .bind(to_millis(r.created_at))
-        .bind(to_millis(r.created_at))
-        .bind(to_millis(r.deadline_at))
-        .bind(&r.session_id)
-        .bind(history)
-        .fetch_one(&self.writer)
-        .await
-        .map_err(backend)?;
-        rows::help_request(&row)
+        let (done, wait) = oneshot::channel();
+        {
+            let tx = self.inserts.lock().unwrap_or_else(|p| p.into_inner());
+            let tx = tx.as_ref().ok_or(StoreError::Backend("store is closed".into()))?;
+            tx.send((r.clone(), done)).map_err(|_| StoreError::Backend("store is closed".into()))?;
+        }
+        wait.await.map_err(|_| StoreError::Backend("store is closed".into()))?
     }
 
     async fn get_help_request(&self, id: Uuid) -> Result<HelpRequest, StoreError> {
