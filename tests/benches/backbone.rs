@@ -15,7 +15,7 @@ use hdrhistogram::Histogram;
 use switchboard_core::EventBus;
 use switchboard_core::help::{NewHelpRequest, RespondInput};
 use switchboard_core::ports::{HelpRequestStore, KnowledgeIndex, Store};
-use switchboard_escalation::{Escalation, EscalationConfig};
+use switchboard_escalation::{Escalation, EscalationConfig, EventStreamNotifier, Outbox, OutboxConfig};
 use switchboard_knowledge::TantivyIndex;
 use switchboard_store::SqliteStore;
 
@@ -38,14 +38,10 @@ async fn setup(dir: &std::path::Path) -> (Escalation, Arc<SqliteStore>, Arc<Tant
     let index = Arc::new(TantivyIndex::open(&dir.join("index")).unwrap().index);
     let store_port: Arc<dyn Store> = store.clone();
     let index_port: Arc<dyn KnowledgeIndex> = index.clone();
-    let esc = Escalation::new(
-        store_port,
-        index_port,
-        EventBus::default(),
-        EscalationConfig::default(),
-        vec!["events".into()],
-        Arc::new(tokio::sync::Notify::new()),
-    );
+    let events = EventBus::default();
+    // The outbox worker is not started: delivery is not what is measured.
+    let outbox = Outbox::new(store_port.clone(), vec![Arc::new(EventStreamNotifier::new(events.clone()))], OutboxConfig::default());
+    let esc = Escalation::new(store_port, index_port, events, EscalationConfig::default(), &outbox);
     (esc, store, index)
 }
 

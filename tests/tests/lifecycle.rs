@@ -367,3 +367,43 @@ fn ids(list: &Value) -> Vec<String> {
 fn chrono_ms(v: &Value) -> i64 {
     chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap().timestamp_millis()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_apply_at_once_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(config(dir.path())).await;
+    let initial = server.get_json("/api/settings", 200).await;
+    assert_eq!(initial, json!({"request_timeout_secs": 900, "webhook_url": null}));
+
+    // Invalid input: 422, nothing changes.
+    for bad in [
+        json!({"request_timeout_secs": 5, "webhook_url": null}),
+        json!({"request_timeout_secs": 600, "webhook_url": "ftp://gateway"}),
+        json!({"request_timeout_secs": 600, "webhook_url": null, "extra": 1}),
+    ] {
+        expect_error(server.put("/api/settings", &bad).send().await.unwrap(), 422, "validation_failed").await;
+    }
+    assert_eq!(server.get_json("/api/settings", 200).await, initial);
+
+    // A webhook configured at runtime receives the next notification, and the
+    // new timeout applies to the next request.
+    let hook = WebhookReceiver::start(0).await;
+    let saved = expect(
+        server.put("/api/settings", &json!({"request_timeout_secs": 120, "webhook_url": hook.url})).send().await.unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(saved["request_timeout_secs"], 120);
+    let req = server.create_request("Do you sell shampoo?").await;
+    assert_eq!(chrono_ms(&req["deadline_at"]) - chrono_ms(&req["created_at"]), 120_000);
+    let id = req["id"].as_str().unwrap();
+    server.post_json(&format!("/api/help-requests/{id}/response"), &json!({"answer": "Yes, three brands."}), 200).await;
+    let n = eventually(SECS5, || async { hook.accepted.lock().unwrap().first().cloned() }).await;
+    assert_eq!(n["request_id"], id);
+    server.stop().await;
+
+    // Saved settings win over the start-up configuration.
+    let server = TestServer::start(config(dir.path())).await;
+    assert_eq!(server.get_json("/api/settings", 200).await, saved);
+    server.stop().await;
+}

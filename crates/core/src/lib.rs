@@ -13,6 +13,7 @@ pub mod help;
 pub mod knowledge;
 pub mod notify;
 pub mod ports;
+pub mod settings;
 pub mod time;
 pub mod validate;
 

@@ -95,5 +95,10 @@ pub struct NotifyError(pub String);
 pub trait Notifier: Send + Sync {
     /// The outbox `target` this sink serves.
     fn target(&self) -> &str;
+    /// Whether new notifications should be enqueued for this sink now (a
+    /// webhook with no URL configured is not).
+    fn enabled(&self) -> bool {
+        true
+    }
     async fn deliver(&self, n: &Notification) -> Result<(), NotifyError>;
 }

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::help::{HelpRequest, HelpStatus, HistoryTurn, SupervisorResponse};
 use crate::knowledge::{IndexDoc, KnowledgeEntry, KnowledgeSource, SearchHit, ValidKnowledge};
 use crate::notify::OutboxItem;
+use crate::settings::Settings;
 use crate::time::Timestamp;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -152,9 +153,16 @@ pub trait AuditStore: Send + Sync {
     async fn audit_for(&self, entity_id: &str) -> Result<Vec<AuditRecord>, StoreError>;
 }
 
+#[async_trait]
+pub trait SettingsStore: Send + Sync {
+    /// The saved runtime settings, if a supervisor ever saved any.
+    async fn load_settings(&self) -> Result<Option<Settings>, StoreError>;
+    async fn save_settings(&self, s: &Settings, at: Timestamp) -> Result<(), StoreError>;
+}
+
 /// Everything the domain stores. Implemented by each database adapter.
-pub trait Store: HelpRequestStore + KnowledgeStore + OutboxStore + AuditStore {}
-impl<T: HelpRequestStore + KnowledgeStore + OutboxStore + AuditStore> Store for T {}
+pub trait Store: HelpRequestStore + KnowledgeStore + OutboxStore + AuditStore + SettingsStore {}
+impl<T: HelpRequestStore + KnowledgeStore + OutboxStore + AuditStore + SettingsStore> Store for T {}
 
 /// Failures of the search-index port.
 #[derive(Debug, Error)]

@@ -56,9 +56,9 @@ impl Outbox {
         Self { store, sinks: Arc::new(sinks), config, wake: Arc::new(Notify::new()) }
     }
 
-    /// The sink names a new notification is enqueued for, sorted.
+    /// The sinks a new notification is enqueued for now, sorted.
     pub fn targets(&self) -> Vec<String> {
-        let mut t: Vec<String> = self.sinks.keys().cloned().collect();
+        let mut t: Vec<String> = self.sinks.values().filter(|s| s.enabled()).map(|s| s.target().to_string()).collect();
         t.sort();
         t
     }

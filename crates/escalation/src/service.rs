@@ -1,6 +1,6 @@
 //! The help-request lifecycle.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use switchboard_core::events::{EventBus, EventKind};
@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::messages;
+use crate::outbox::Outbox;
 
 /// Most requests a list returns.
 pub const LIST_LIMIT: u32 = 500;
@@ -92,10 +93,10 @@ struct Inner {
     store: Arc<dyn Store>,
     index: Arc<dyn KnowledgeIndex>,
     events: EventBus,
-    config: EscalationConfig,
-    /// Sinks every notification is enqueued for.
-    targets: Vec<String>,
-    outbox_wake: Arc<Notify>,
+    /// Changeable at runtime; applies to requests opened afterwards.
+    request_timeout: RwLock<Duration>,
+    /// Decides which sinks each notification is enqueued for.
+    outbox: Outbox,
     sweeper_wake: Notify,
 }
 
@@ -105,16 +106,27 @@ impl Escalation {
         index: Arc<dyn KnowledgeIndex>,
         events: EventBus,
         config: EscalationConfig,
-        targets: Vec<String>,
-        outbox_wake: Arc<Notify>,
+        outbox: &Outbox,
     ) -> Self {
         Self {
-            inner: Arc::new(Inner { store, index, events, config, targets, outbox_wake, sweeper_wake: Notify::new() }),
+            inner: Arc::new(Inner {
+                store,
+                index,
+                events,
+                request_timeout: RwLock::new(config.request_timeout),
+                outbox: outbox.clone(),
+                sweeper_wake: Notify::new(),
+            }),
         }
     }
 
-    pub fn config(&self) -> &EscalationConfig {
-        &self.inner.config
+    pub fn request_timeout(&self) -> Duration {
+        *self.inner.request_timeout.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Applies to requests opened from now on; existing deadlines stand.
+    pub fn set_request_timeout(&self, timeout: Duration) {
+        *self.inner.request_timeout.write().unwrap_or_else(|p| p.into_inner()) = timeout;
     }
 
     /// Opens a help request with a deadline `request_timeout` from now.
@@ -128,7 +140,7 @@ impl Escalation {
             channel: v.channel,
             question: v.question,
             created_at: now,
-            deadline_at: crate::later(now, self.inner.config.request_timeout),
+            deadline_at: crate::later(now, self.request_timeout()),
             session_id: v.session_id,
             history: v.history,
         };
@@ -189,7 +201,7 @@ impl Escalation {
     }
 
     async fn finish(&self, r: Resolution) -> Result<Resolved, EscalationError> {
-        let targets = self.inner.targets.clone();
+        let targets = self.inner.outbox.targets();
         let at = r.at;
         let then = Box::new(move |req: &HelpRequest| consequences(req, &targets, at));
         let resolved = self.inner.store.resolve_help_request(r, then).await?;
@@ -208,7 +220,7 @@ impl Escalation {
             HelpStatus::Resolved => EventKind::HelpRequestResolved { request },
             _ => EventKind::HelpRequestUnresolved { request },
         });
-        self.inner.outbox_wake.notify_one();
+        self.inner.outbox.waker().notify_one();
         Ok(resolved)
     }
 

@@ -1,6 +1,7 @@
 //! Notification sinks available to the core: a webhook (how "text the
 //! customer" reaches an SMS gateway) and the live event stream.
 
+use std::sync::RwLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -9,15 +10,25 @@ use switchboard_core::notify::{Notification, Notifier, NotifyError};
 
 /// POSTs the notification as JSON. Any 2xx is success; the outbox id goes in
 /// `Idempotency-Key` so a gateway can drop redeliveries.
+/// The URL can be changed at runtime (settings screen); with none set the sink
+/// is disabled and receives no new notifications.
 pub struct WebhookNotifier {
     client: reqwest::Client,
-    url: reqwest::Url,
+    url: RwLock<Option<reqwest::Url>>,
 }
 
 impl WebhookNotifier {
-    pub fn new(url: reqwest::Url, timeout: Duration) -> Result<Self, reqwest::Error> {
+    pub fn new(url: Option<reqwest::Url>, timeout: Duration) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder().timeout(timeout).build()?;
-        Ok(Self { client, url })
+        Ok(Self { client, url: RwLock::new(url) })
+    }
+
+    pub fn url(&self) -> Option<reqwest::Url> {
+        self.url.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn set_url(&self, url: Option<reqwest::Url>) {
+        *self.url.write().unwrap_or_else(|p| p.into_inner()) = url;
     }
 }
 
@@ -27,10 +38,15 @@ impl Notifier for WebhookNotifier {
         "webhook"
     }
 
+    fn enabled(&self) -> bool {
+        self.url().is_some()
+    }
+
     async fn deliver(&self, n: &Notification) -> Result<(), NotifyError> {
+        let url = self.url().ok_or_else(|| NotifyError("no webhook URL is configured".into()))?;
         let resp = self
             .client
-            .post(self.url.clone())
+            .post(url)
             .header("Idempotency-Key", n.id.to_string())
             .json(n)
             .send()

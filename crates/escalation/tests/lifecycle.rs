@@ -46,7 +46,7 @@ async fn setup(dir: &Path, sinks: Vec<Arc<dyn Notifier>>, outbox: OutboxConfig, 
     let events = EventBus::default();
     let outbox = Outbox::new(store.clone(), sinks, outbox);
     let escalation =
-        Escalation::new(store.clone(), index.clone(), events.clone(), config, outbox.targets(), outbox.waker());
+        Escalation::new(store.clone(), index.clone(), events.clone(), config, &outbox);
     Env { store, index, events, outbox, escalation }
 }
 

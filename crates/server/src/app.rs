@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::http::AppState;
+use crate::settings::SettingsService;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -28,6 +29,8 @@ pub enum StartError {
     Knowledge(#[from] KnowledgeError),
     #[error("webhook client: {0}")]
     Webhook(#[from] reqwest::Error),
+    #[error("settings: {0}")]
+    Settings(#[from] crate::settings::SettingsError),
     #[error("demo data: {0}")]
     Demo(String),
     #[error("io: {0}")]
@@ -64,19 +67,19 @@ impl App {
         let knowledge = KnowledgeBase::new(store_port.clone(), index_port.clone(), events.clone());
         knowledge.reconcile(opened.recreated).await?;
 
-        let mut sinks: Vec<Arc<dyn Notifier>> = vec![Arc::new(EventStreamNotifier::new(events.clone()))];
-        if let Some(url) = &config.webhook_url {
-            sinks.push(Arc::new(WebhookNotifier::new(url.clone(), config.outbox.delivery_timeout)?));
-        }
+        // The webhook sink always exists; it is enabled while it has a URL.
+        let webhook = Arc::new(WebhookNotifier::new(config.webhook_url.clone(), config.outbox.delivery_timeout)?);
+        let sinks: Vec<Arc<dyn Notifier>> = vec![Arc::new(EventStreamNotifier::new(events.clone())), webhook.clone()];
         let outbox = Outbox::new(store_port.clone(), sinks, config.outbox.clone());
         let escalation = Escalation::new(
-            store_port,
+            store_port.clone(),
             index_port,
             events.clone(),
             EscalationConfig { request_timeout: config.request_timeout },
-            outbox.targets(),
-            outbox.waker(),
+            &outbox,
         );
+        let settings = SettingsService::new(store_port, escalation.clone(), webhook);
+        settings.apply_saved().await?;
 
         if config.demo {
             crate::demo::seed(&knowledge, &escalation).await?;
@@ -91,6 +94,7 @@ impl App {
         let state = AppState {
             escalation,
             knowledge,
+            settings,
             events,
             token: Arc::from(token),
             cancel: cancel.clone(),

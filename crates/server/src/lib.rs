@@ -15,6 +15,7 @@ pub mod app;
 pub mod config;
 mod demo;
 pub mod http;
+pub mod settings;
 
 use std::future::Future;
 

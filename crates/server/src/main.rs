@@ -19,6 +19,8 @@ struct Cli {
 enum Command {
     /// Run the backend and the web UI over HTTP (headless mode).
     Serve(ServeArgs),
+    /// Print the OpenAPI document of the HTTP API (the UI's types are generated from it).
+    Openapi,
 }
 
 #[derive(clap::Args)]
@@ -60,6 +62,16 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
+        Command::Openapi => {
+            use utoipa::OpenApi;
+            use std::io::Write;
+            let doc = switchboard_server::http::openapi::ApiDoc::openapi().to_pretty_json()?;
+            // A closed pipe (`| head`) is the reader's choice, not an error.
+            match writeln!(std::io::stdout().lock(), "{doc}") {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(()),
+            }
+        }
     }
 }
 

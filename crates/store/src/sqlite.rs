@@ -12,8 +12,9 @@ use switchboard_core::knowledge::{KnowledgeEntry, KnowledgeSource, ValidKnowledg
 use switchboard_core::notify::OutboxItem;
 use switchboard_core::ports::{
     AuditRecord, AuditStore, ConsequencesFn, HelpRequestRecord, HelpRequestStore, KnowledgeStore, OutboxStore,
-    Resolution, Resolved, StoreError,
+    Resolution, Resolved, SettingsStore, StoreError,
 };
+use switchboard_core::settings::Settings;
 use switchboard_core::time::{Timestamp, to_millis};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -530,5 +531,30 @@ impl AuditStore for SqliteStore {
             .await
             .map_err(backend)?;
         rows.iter().map(rows::audit).collect()
+    }
+}
+
+#[async_trait]
+impl SettingsStore for SqliteStore {
+    async fn load_settings(&self) -> Result<Option<Settings>, StoreError> {
+        let v: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = 'runtime'")
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
+        v.map(|v| serde_json::from_str(&v).map_err(|e| StoreError::Corrupt(format!("settings: {e}")))).transpose()
+    }
+
+    async fn save_settings(&self, s: &Settings, at: Timestamp) -> Result<(), StoreError> {
+        let v = serde_json::to_string(s).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO settings (key, value, updated_at) VALUES ('runtime', ?, ?)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        )
+        .bind(v)
+        .bind(to_millis(at))
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
     }
 }

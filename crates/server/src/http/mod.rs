@@ -8,6 +8,7 @@ mod extract;
 mod health;
 mod knowledge;
 pub mod openapi;
+mod settings;
 mod ui;
 
 use std::net::SocketAddr;
@@ -34,6 +35,7 @@ pub use error::ApiError;
 pub struct AppState {
     pub escalation: Escalation,
     pub knowledge: KnowledgeBase,
+    pub settings: crate::settings::SettingsService,
     pub events: EventBus,
     pub token: Arc<str>,
     pub cancel: CancellationToken,
@@ -47,6 +49,7 @@ pub fn router(state: AppState, addr: SocketAddr) -> Router {
         .merge(escalation::router())
         .merge(knowledge::router())
         .merge(events::router())
+        .merge(settings::router())
         .merge(openapi::router())
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such API route") })
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));

@@ -23,6 +23,8 @@ use super::AppState;
         super::knowledge::update,
         super::knowledge::remove,
         super::events::events,
+        super::settings::show,
+        super::settings::update,
         spec,
     ),
     modifiers(&BearerAuth),
