@@ -23,13 +23,15 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// `pending`, `resolved` or `unresolved`; all when absent.
+    #[param(value_type = Option<HelpStatus>)]
     status: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/help-requests", tag = "help-requests", params(ListQuery),
+#[utoipa::path(get, operation_id = "list_help_requests", path = "/api/help-requests", tag = "help-requests", params(ListQuery),
     responses((status = 200, body = [HelpRequest]), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn list(State(s): State<AppState>, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Json<Vec<HelpRequest>>, ApiError> {
     let status = match q.status.as_deref() {
@@ -41,7 +43,7 @@ pub async fn list(State(s): State<AppState>, ApiQuery(q): ApiQuery<ListQuery>) -
     Ok(Json(s.escalation.list(status).await?))
 }
 
-#[utoipa::path(post, path = "/api/help-requests", tag = "help-requests", request_body = NewHelpRequest,
+#[utoipa::path(post, operation_id = "create_help_request", path = "/api/help-requests", tag = "help-requests", request_body = NewHelpRequest,
     responses((status = 201, body = HelpRequest), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(s): State<AppState>,
@@ -50,7 +52,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(s.escalation.create(&input).await?)))
 }
 
-#[utoipa::path(get, path = "/api/help-requests/{id}", tag = "help-requests", params(("id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_help_request", path = "/api/help-requests/{id}", tag = "help-requests", params(("id" = String, Path)),
     responses((status = 200, body = HelpRequest), (status = 404, body = ErrorBody)))]
 pub async fn show(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<HelpRequest>, ApiError> {
     Ok(Json(s.escalation.get(parse_id(&id, "help request")?).await?))
@@ -64,7 +66,7 @@ pub struct RespondResult {
     pub knowledge_entry: Option<KnowledgeEntry>,
 }
 
-#[utoipa::path(post, path = "/api/help-requests/{id}/response", tag = "help-requests", params(("id" = String, Path)),
+#[utoipa::path(post, operation_id = "respond_to_help_request", path = "/api/help-requests/{id}/response", tag = "help-requests", params(("id" = String, Path)),
     request_body = RespondInput,
     responses((status = 200, body = RespondResult), (status = 404, body = ErrorBody),
         (status = 409, description = "already resolved or timed out; `details.current` is the request as it is", body = ErrorBody),
@@ -79,7 +81,7 @@ pub async fn respond(
     Ok(Json(RespondResult { request: r.request, knowledge_entry: r.knowledge }))
 }
 
-#[utoipa::path(post, path = "/api/help-requests/{id}/timeout", tag = "help-requests", params(("id" = String, Path)),
+#[utoipa::path(post, operation_id = "time_out_help_request", path = "/api/help-requests/{id}/timeout", tag = "help-requests", params(("id" = String, Path)),
     responses((status = 200, body = HelpRequest), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn time_out(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<HelpRequest>, ApiError> {
     Ok(Json(s.escalation.time_out(parse_id(&id, "help request")?).await?))

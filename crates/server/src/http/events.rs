@@ -15,7 +15,7 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/events", get(events))
 }
 
-#[utoipa::path(get, path = "/api/events", tag = "events",
+#[utoipa::path(get, operation_id = "events", path = "/api/events", tag = "events",
     description = "WebSocket upgrade. Each text frame is one JSON event: `{seq, at, type, ...}` with `type` one of \
     help_request.created, help_request.resolved, help_request.unresolved, knowledge.updated, knowledge.deleted, \
     customer.notified; or `stream.lagged` with `missed` when the client fell behind (refetch). \

@@ -17,7 +17,7 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/health", get(health))
 }
 
-#[utoipa::path(get, path = "/health", tag = "health", security(()), responses((status = 200, body = Health)))]
+#[utoipa::path(get, operation_id = "health", path = "/health", tag = "health", security(()), responses((status = 200, body = Health)))]
 pub async fn health() -> Json<Health> {
     Json(Health { status: "ok", version: env!("CARGO_PKG_VERSION") })
 }

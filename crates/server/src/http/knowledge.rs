@@ -19,6 +19,7 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Full-text query; when present, results are search hits, best first.
@@ -37,7 +38,7 @@ pub struct KnowledgeItem {
     pub score: Option<f32>,
 }
 
-#[utoipa::path(get, path = "/api/knowledge-base", tag = "knowledge-base", params(ListQuery),
+#[utoipa::path(get, operation_id = "list_knowledge", path = "/api/knowledge-base", tag = "knowledge-base", params(ListQuery),
     responses((status = 200, body = [KnowledgeItem]), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list(State(s): State<AppState>, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Json<Vec<KnowledgeItem>>, ApiError> {
     let limit = q.limit.unwrap_or(if q.q.is_some() { 20 } else { 100 }).clamp(1, 500);
@@ -58,7 +59,7 @@ pub async fn list(State(s): State<AppState>, ApiQuery(q): ApiQuery<ListQuery>) -
     Ok(Json(items))
 }
 
-#[utoipa::path(post, path = "/api/knowledge-base", tag = "knowledge-base", request_body = KnowledgeInput,
+#[utoipa::path(post, operation_id = "create_knowledge", path = "/api/knowledge-base", tag = "knowledge-base", request_body = KnowledgeInput,
     responses((status = 201, body = KnowledgeEntry), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(s): State<AppState>,
@@ -67,13 +68,13 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(s.knowledge.create(&input, KnowledgeSource::Manual).await?)))
 }
 
-#[utoipa::path(get, path = "/api/knowledge-base/{id}", tag = "knowledge-base", params(("id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_knowledge", path = "/api/knowledge-base/{id}", tag = "knowledge-base", params(("id" = String, Path)),
     responses((status = 200, body = KnowledgeEntry), (status = 404, body = ErrorBody)))]
 pub async fn show(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<KnowledgeEntry>, ApiError> {
     Ok(Json(s.knowledge.get(parse_id(&id, "knowledge entry")?).await?))
 }
 
-#[utoipa::path(put, path = "/api/knowledge-base/{id}", tag = "knowledge-base", params(("id" = String, Path)),
+#[utoipa::path(put, operation_id = "update_knowledge", path = "/api/knowledge-base/{id}", tag = "knowledge-base", params(("id" = String, Path)),
     request_body = KnowledgeInput,
     responses((status = 200, body = KnowledgeEntry), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update(
@@ -84,7 +85,7 @@ pub async fn update(
     Ok(Json(s.knowledge.update(parse_id(&id, "knowledge entry")?, &input).await?))
 }
 
-#[utoipa::path(delete, path = "/api/knowledge-base/{id}", tag = "knowledge-base", params(("id" = String, Path)),
+#[utoipa::path(delete, operation_id = "delete_knowledge", path = "/api/knowledge-base/{id}", tag = "knowledge-base", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn remove(State(s): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     s.knowledge.delete(parse_id(&id, "knowledge entry")?).await?;

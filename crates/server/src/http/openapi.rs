@@ -45,7 +45,7 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/openapi.json", get(spec))
 }
 
-#[utoipa::path(get, path = "/api/openapi.json", tag = "meta", responses((status = 200, description = "this document")))]
+#[utoipa::path(get, operation_id = "openapi", path = "/api/openapi.json", tag = "meta", responses((status = 200, description = "this document")))]
 pub async fn spec() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }

@@ -13,12 +13,12 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/settings", get(show).put(update))
 }
 
-#[utoipa::path(get, path = "/api/settings", tag = "settings", responses((status = 200, body = Settings)))]
+#[utoipa::path(get, operation_id = "get_settings", path = "/api/settings", tag = "settings", responses((status = 200, body = Settings)))]
 pub async fn show(State(s): State<AppState>) -> Json<Settings> {
     Json(s.settings.current())
 }
 
-#[utoipa::path(put, path = "/api/settings", tag = "settings", request_body = Settings,
+#[utoipa::path(put, operation_id = "update_settings", path = "/api/settings", tag = "settings", request_body = Settings,
     responses((status = 200, body = Settings), (status = 422, body = ErrorBody)))]
 pub async fn update(State(s): State<AppState>, ApiJson(input): ApiJson<Settings>) -> Result<Json<Settings>, ApiError> {
     Ok(Json(s.settings.update(input).await.map_err(ApiError::from_coded)?))

@@ -1,0 +1,151 @@
+// The supervisor's day in a real browser against the real server.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, api, createRequest, launchBrowser, shot, TOKEN } from './harness.mjs';
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+async function openApp(viewport = { width: 1280, height: 800 }) {
+  const page = await browser.newPage({ viewport });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e));
+  await page.goto(`${server.base}/#token=${TOKEN}`);
+  await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
+  return { page, errors };
+}
+
+test('a new help request appears live and is answered from the keyboard', async () => {
+  const { page, errors } = await openApp();
+  await shot(page, 'queue-empty');
+  const question = 'Can I bring my dog to my appointment?';
+  const req = await createRequest(server, question);
+
+  // No reload: the event stream delivers it.
+  const row = page.locator(`[data-testid="queue-row"][data-id="${req.id}"]`);
+  await row.waitFor();
+  assert.match(await row.innerText(), /bring my dog/);
+  await shot(page, 'queue');
+
+  // j selects, Enter opens, r focuses the answer, Ctrl+Enter sends.
+  await page.locator('body').click({ position: { x: 5, y: 5 } });
+  await page.keyboard.press('j');
+  await page.keyboard.press('Enter');
+  await page.getByText(question).first().waitFor();
+  await page.keyboard.press('r');
+  const answer = page.getByLabel('Answer');
+  await assert.doesNotReject(answer.waitFor());
+  assert.equal(await answer.evaluate((el) => el === document.activeElement), true, 'r focuses the answer box');
+  await page.keyboard.type('Well-behaved dogs are welcome in the waiting area.');
+  await shot(page, 'request');
+  await page.keyboard.press('Control+Enter');
+
+  // Stored as resolved, and the UI moved it out of pending.
+  await waitFor(async () => (await api(server, 'GET', `/api/help-requests/${req.id}`)).body.status === 'resolved');
+  await page.locator(`[data-testid="queue-row"][data-id="${req.id}"]`).waitFor({ state: 'detached' }).catch(() => {});
+  await page.goto(`${server.base}/#/queue/resolved`);
+  await page.locator(`[data-testid="queue-row"][data-id="${req.id}"]`).waitFor();
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('an empty answer is refused in the UI', async () => {
+  const { page } = await openApp();
+  const req = await createRequest(server, 'Do you offer scalp massages?');
+  await page.goto(`${server.base}/#/requests/${req.id}`);
+  await page.getByLabel('Answer').waitFor();
+  await page.getByLabel('Answer').fill('   ');
+  await page.getByLabel('Answer').press('Control+Enter');
+  const send = page.getByRole('button', { name: 'Send' });
+  assert.equal(await send.isDisabled(), true, 'Send is disabled for a blank answer');
+  assert.equal((await api(server, 'GET', `/api/help-requests/${req.id}`)).body.status, 'pending');
+  await page.close();
+});
+
+test('the knowledge base finds what a supervisor taught, with its score and source', async () => {
+  const req = await createRequest(server, 'Do you sell gift vouchers for balayage?');
+  const done = await api(server, 'POST', `/api/help-requests/${req.id}/response`, { answer: 'Yes, vouchers from $25 cover any service.', supervisor: 'Sam' });
+  assert.equal(done.status, 200);
+  const { page } = await openApp();
+  await page.goto(`${server.base}/#/knowledge`);
+  const search = page.getByLabel('Search knowledge');
+  await search.waitFor();
+  await page.locator('body').click({ position: { x: 5, y: 5 } });
+  await page.keyboard.press('/');
+  assert.equal(await search.evaluate((el) => el === document.activeElement), true, '/ focuses search');
+  await page.keyboard.type('gift vouchers');
+  await page.getByText('vouchers from $25').first().waitFor();
+  const text = await page.locator('main').innerText();
+  assert.match(text, /\d+\.\d/, 'a score is shown');
+  assert.match(text, /learned/i, 'the source is shown');
+  await shot(page, 'knowledge');
+  await page.close();
+});
+
+test('a stale answer shows who won instead of failing silently', async () => {
+  const req = await createRequest(server, 'Do you do bridal trials on Mondays?');
+  const { page } = await openApp();
+  await page.goto(`${server.base}/#/requests/${req.id}`);
+  await page.getByLabel('Answer').fill('Yes, by appointment.');
+  // A colleague answers first.
+  assert.equal((await api(server, 'POST', `/api/help-requests/${req.id}/response`, { answer: 'Mondays we are closed.', supervisor: 'Kim' })).status, 200);
+  await page.getByRole('button', { name: 'Send' }).click();
+  await page.getByText(/already answered by Kim/i).first().waitFor();
+  await shot(page, 'conflict');
+  await page.close();
+});
+
+test('settings are loaded and saved', async () => {
+  const { page } = await openApp();
+  await page.goto(`${server.base}/#/settings`);
+  const timeout = page.getByLabel(/timeout/i).first();
+  await timeout.waitFor();
+  await timeout.fill('20');
+  await page.getByRole('button', { name: /save/i }).click();
+  await waitFor(async () => (await api(server, 'GET', '/api/settings')).body.request_timeout_secs === 1200);
+  await shot(page, 'settings');
+  await page.close();
+});
+
+test('a narrow window still shows the queue', async () => {
+  await createRequest(server, 'Is there parking nearby?');
+  const { page } = await openApp({ width: 420, height: 800 });
+  await page.locator('[data-testid="queue-row"]').first().waitFor();
+  await shot(page, 'queue-narrow');
+  await page.close();
+});
+
+test('when the server goes away the UI says so and keeps what was typed', async () => {
+  const req = await createRequest(server, 'Do you sell wigs?');
+  const { page } = await openApp();
+  await page.goto(`${server.base}/#/requests/${req.id}`);
+  await page.getByLabel('Answer').fill('We can order one in for you.');
+  const { dataDir, bind } = server;
+  await server.stop();
+  await page.getByTestId('connection').filter({ hasText: 'Reconnecting' }).waitFor();
+  assert.equal(await page.getByLabel('Answer').inputValue(), 'We can order one in for you.');
+  await shot(page, 'reconnecting');
+  server = await startServer({ dataDir, bind });
+  await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor({ timeout: 20_000 });
+  assert.equal(await page.getByLabel('Answer').inputValue(), 'We can order one in for you.');
+  await page.close();
+});
+
+async function waitFor(cond, ms = 5000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.fail('condition not met in time');
+}

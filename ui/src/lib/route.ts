@@ -1,0 +1,50 @@
+// Hash routes: #/queue/pending (default), #/queue/resolved,
+// #/queue/unresolved, #/requests/<id>, #/knowledge, #/settings.
+import type { HelpStatus } from '../api/types';
+
+export type Route =
+  | { name: 'queue'; tab: HelpStatus }
+  | { name: 'request'; id: string }
+  | { name: 'knowledge' }
+  | { name: 'settings' };
+
+export const DEFAULT_ROUTE: Route = { name: 'queue', tab: 'pending' };
+
+export function parseRoute(hash: string): Route {
+  const path = hash.replace(/^#/, '').replace(/^\/+/, '').split(/[?&]/)[0];
+  const parts = path.split('/').filter(Boolean).map((p) => {
+    try {
+      return decodeURIComponent(p);
+    } catch {
+      return p;
+    }
+  });
+  switch (parts[0]) {
+    case 'queue': {
+      const tab = parts[1];
+      if (tab === 'resolved' || tab === 'unresolved' || tab === 'pending') return { name: 'queue', tab };
+      return DEFAULT_ROUTE;
+    }
+    case 'requests':
+      return parts[1] ? { name: 'request', id: parts[1] } : DEFAULT_ROUTE;
+    case 'knowledge':
+      return { name: 'knowledge' };
+    case 'settings':
+      return { name: 'settings' };
+    default:
+      return DEFAULT_ROUTE;
+  }
+}
+
+export function routeHash(r: Route): string {
+  switch (r.name) {
+    case 'queue':
+      return `#/queue/${r.tab}`;
+    case 'request':
+      return `#/requests/${encodeURIComponent(r.id)}`;
+    case 'knowledge':
+      return '#/knowledge';
+    case 'settings':
+      return '#/settings';
+  }
+}

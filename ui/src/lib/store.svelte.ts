@@ -1,0 +1,242 @@
+// The app's reactive state: token, data (kept current by events), the
+// connection, the route and what is selected. Logic lives in the pure
+// modules (state.ts, route.ts, ...); this file wires them to runes and I/O.
+import { ApiClient, ApiError, describeError } from '../api/client';
+import type { AppEvent, HelpRequest, HelpStatus, KnowledgeEntry } from '../api/types';
+import { browserStorage } from './drafts';
+import { LiveEvents, type ConnState } from './events';
+import { DEFAULT_ROUTE, parseRoute, routeHash, type Route } from './route';
+import {
+  applyEvent,
+  countByStatus,
+  emptyData,
+  entriesNewestFirst,
+  replaceEntries,
+  replaceRequests,
+  requestsWithStatus,
+  upsertEntry,
+  upsertRequest,
+  type Data,
+} from './state';
+import { loadToken, saveToken, takeTokenFromUrl } from './token';
+
+const SUPERVISOR_KEY = 'switchboard.supervisor';
+/** The knowledge list shows at most this many (the API's maximum page). */
+export const KB_LIST_LIMIT = 500;
+
+declare global {
+  interface Window {
+    /** Set by a shell (e.g. the desktop app) whose page origin is not the API's. */
+    __SWITCHBOARD_API_BASE__?: string;
+  }
+}
+
+class AppStore {
+  token = $state<string | null>(null);
+  /** Why the token screen is showing, when it is not the first visit. */
+  authMessage = $state<string | null>(null);
+
+  data = $state<Data>(emptyData());
+  requestsLoaded = $state(false);
+  kbLoaded = $state(false);
+  requestsError = $state<string | null>(null);
+  kbError = $state<string | null>(null);
+
+  conn = $state<ConnState>('stopped');
+  retryInMs = $state<number | null>(null);
+
+  /** Ticks every second, for live relative times. */
+  now = $state(Date.now());
+  route = $state<Route>(DEFAULT_ROUTE);
+  /** The queue tab shown beside an open request. */
+  tab = $state<HelpStatus>('pending');
+  selectedRequest = $state<string | null>(null);
+  selectedEntry = $state<string | null>(null);
+  helpOpen = $state(false);
+  /** Set by `/` from another screen: the knowledge screen focuses its search when it mounts. */
+  focusSearchOnMount = false;
+  supervisor = $state('');
+  narrow = $state(false);
+
+  counts = $derived(countByStatus(this.data));
+  lists = $derived({
+    pending: requestsWithStatus(this.data, 'pending'),
+    resolved: requestsWithStatus(this.data, 'resolved'),
+    unresolved: requestsWithStatus(this.data, 'unresolved'),
+  });
+  entries = $derived(entriesNewestFirst(this.data));
+
+  readonly api: ApiClient;
+  private live: LiveEvents | null = null;
+  private readonly storage = browserStorage();
+
+  constructor() {
+    const base = typeof window !== 'undefined' ? window.__SWITCHBOARD_API_BASE__ : undefined;
+    this.api = new ApiClient({
+      baseUrl: base,
+      token: () => this.token,
+      onUnauthorized: () => this.signOut('The server did not accept the token. Paste the current one.'),
+    });
+  }
+
+  /** Reads the token, route and settings from the page; starts the clock. */
+  init(): void {
+    const { token, cleanUrl } = takeTokenFromUrl(location.href);
+    if (cleanUrl) history.replaceState(history.state, '', cleanUrl);
+    if (token) saveToken(this.storage, token);
+    this.token = token ?? loadToken(this.storage);
+    this.supervisor = this.storage?.getItem(SUPERVISOR_KEY) ?? '';
+
+    this.syncRoute();
+    window.addEventListener('hashchange', () => this.syncRoute());
+    window.addEventListener('online', () => this.live?.retryNow());
+    setInterval(() => (this.now = Date.now()), 1000);
+
+    const mq = window.matchMedia('(max-width: 799px)');
+    this.narrow = mq.matches;
+    mq.addEventListener('change', (e) => (this.narrow = e.matches));
+
+    if (this.token) this.connect();
+  }
+
+  signIn(token: string): void {
+    saveToken(this.storage, token);
+    this.token = token;
+    this.authMessage = null;
+    this.connect();
+  }
+
+  signOut(message: string | null): void {
+    if (!this.token) return;
+    this.live?.stop();
+    this.live = null;
+    saveToken(this.storage, null);
+    this.token = null;
+    this.authMessage = message;
+    this.data = emptyData();
+    this.requestsLoaded = this.kbLoaded = false;
+    this.conn = 'stopped';
+  }
+
+  setSupervisor(name: string): void {
+    this.supervisor = name;
+    try {
+      if (name.trim()) this.storage?.setItem(SUPERVISOR_KEY, name);
+      else this.storage?.removeItem(SUPERVISOR_KEY);
+    } catch {
+      /* kept for this page */
+    }
+  }
+
+  private connect(): void {
+    this.live?.stop();
+    // Lists load at once (so the page is useful even if the socket is slow),
+    // and again after every open of the socket so no event is missed.
+    void this.refetchAll();
+    this.live = new LiveEvents({
+      url: () => this.api.eventsUrl(),
+      onEvent: (ev) => this.apply(ev),
+      onOpen: () => void this.refetchAll(),
+      onState: (s, info) => {
+        this.conn = s;
+        this.retryInMs = info.retryInMs;
+      },
+    });
+    this.live.start();
+  }
+
+  apply(ev: AppEvent): void {
+    if (applyEvent(this.data, ev) === 'refetch') void this.refetchAll();
+  }
+
+  async refetchAll(): Promise<void> {
+    await Promise.all([this.refetchRequests(), this.refetchKnowledge()]);
+  }
+
+  async refetchRequests(): Promise<void> {
+    const since = this.data.tick;
+    try {
+      const list = await this.api.get('/api/help-requests');
+      replaceRequests(this.data, list, since);
+      this.requestsLoaded = true;
+      this.requestsError = null;
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 401) return;
+      this.requestsError = `Could not load the queue: ${describeError(e)}`;
+    }
+  }
+
+  async refetchKnowledge(): Promise<void> {
+    const since = this.data.tick;
+    try {
+      const list = await this.api.get('/api/knowledge-base', { query: { limit: KB_LIST_LIMIT } });
+      replaceEntries(this.data, list, since);
+      this.kbLoaded = true;
+      this.kbError = null;
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 401) return;
+      this.kbError = `Could not load the knowledge base: ${describeError(e)}`;
+    }
+  }
+
+  /** Loads one request that is not in the lists (e.g. a link to an old one). */
+  async fetchRequest(id: string): Promise<HelpRequest> {
+    const r = await this.api.get('/api/help-requests/{id}', { path: { id } });
+    upsertRequest(this.data, r);
+    return r;
+  }
+
+  putRequest(r: HelpRequest): void {
+    upsertRequest(this.data, r);
+  }
+
+  putEntry(e: KnowledgeEntry): void {
+    upsertEntry(this.data, e);
+  }
+
+  removeEntryLocally(id: string): void {
+    if (id in this.data.kb) {
+      delete this.data.kb[id];
+      this.data.kbVersion++;
+    }
+  }
+
+  navigate(r: Route): void {
+    const h = routeHash(r);
+    if (location.hash !== h) location.hash = h;
+    else this.syncRoute();
+  }
+
+  /** Back from a request to its queue tab. */
+  back(): void {
+    if (this.route.name === 'request') this.navigate({ name: 'queue', tab: this.tab });
+  }
+
+  private syncRoute(): void {
+    const r = parseRoute(location.hash);
+    this.route = r;
+    if (r.name === 'queue') this.tab = r.tab;
+    if (r.name === 'request') this.selectedRequest = r.id;
+  }
+}
+
+export const app = new AppStore();
+
+/** Actions a mounted screen handles (send, focus the answer, suggestions...). */
+type Handler = () => boolean | void;
+const handlers = new Map<string, Handler>();
+
+/** Registers what an action does while a component is mounted; returns the unregister function. */
+export function onAction(action: string, h: Handler): () => void {
+  handlers.set(action, h);
+  return () => {
+    if (handlers.get(action) === h) handlers.delete(action);
+  };
+}
+
+/** Runs a registered action; false when nothing on screen handles it. */
+export function runAction(action: string): boolean {
+  const h = handlers.get(action);
+  if (!h) return false;
+  return h() !== false;
+}
