@@ -15,7 +15,10 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Te
 use tokio::sync::oneshot;
 
 /// Bump when the schema changes: a mismatch triggers a rebuild from the DB.
-const SCHEMA_VERSION: &str = "1";
+const SCHEMA_VERSION: &str = "2";
+/// Our analyzer: words, lower-cased, English stop words dropped (so "do you"
+/// does not make every question look alike), stemmed.
+const ANALYZER: &str = "en_text";
 const WRITER_MEMORY: usize = 32 * 1024 * 1024;
 /// Writes queued while a commit runs are applied together in the next one.
 const MAX_BATCH: usize = 256;
@@ -37,7 +40,7 @@ fn schema() -> (Schema, Fields) {
     let text = TextOptions::default()
         .set_indexing_options(
             TextFieldIndexing::default()
-                .set_tokenizer("en_stem")
+                .set_tokenizer(ANALYZER)
                 .set_index_option(IndexRecordOption::WithFreqsAndPositions),
         )
         .set_stored();
@@ -125,6 +128,7 @@ impl TantivyIndex {
                 i
             }
         };
+        register_analyzer(&index);
         let writer: IndexWriter = index.writer_with_num_threads(1, WRITER_MEMORY).map_err(be)?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(be)?;
         let (tx, rx) = mpsc::channel();
@@ -187,6 +191,27 @@ impl Drop for TantivyIndex {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// Words that carry no meaning in a caller's question. Broader than Lucene's
+/// list on purpose: "do you", "can I", "what is" open most questions.
+const STOP_WORDS: &[&str] = &[
+    "a", "about", "am", "an", "and", "any", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did", "do",
+    "does", "for", "from", "get", "had", "has", "have", "how", "i", "if", "in", "into", "is", "it", "its", "me", "my",
+    "of", "on", "or", "our", "please", "so", "some", "such", "than", "that", "the", "their", "them", "then", "there",
+    "these", "they", "this", "to", "us", "was", "we", "were", "what", "when", "where", "which", "who", "will",
+    "with", "would", "you", "your",
+];
+
+fn register_analyzer(index: &Index) {
+    use tantivy::tokenizer::{Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer};
+    let analyzer = TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(40))
+        .filter(LowerCaser)
+        .filter(StopWordFilter::remove(STOP_WORDS.iter().map(|w| w.to_string())))
+        .filter(Stemmer::new(Language::English))
+        .build();
+    index.tokenizers().register(ANALYZER, analyzer);
 }
 
 /// Beside (not inside) the index directory, so wiping the index keeps it.

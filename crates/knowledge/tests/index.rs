@@ -106,3 +106,14 @@ async fn a_stale_marker_forces_a_rebuild_on_open() {
     assert!(TantivyIndex::open(&index_dir).unwrap().recreated);
     assert!(!dir.path().join("index.stale").exists(), "marker cleared once the index is recreated");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_words_alone_do_not_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("db.sqlite")).await.unwrap());
+    let index = Arc::new(TantivyIndex::open(&dir.path().join("index")).unwrap().index);
+    let kb = KnowledgeBase::new(store, index, EventBus::default());
+    kb.create(&input("Do you take walk-ins?", "Yes, when a chair is free."), KnowledgeSource::Manual).await.unwrap();
+    assert!(kb.search("do you have wigs", 5).await.unwrap().is_empty(), "sharing only 'do you' is no match");
+    assert_eq!(kb.search("walk-ins on Saturday", 5).await.unwrap().len(), 1);
+}
