@@ -5,27 +5,63 @@
 CARGO_TARGET_DIR ?= $(HOME)/.cache/switchboard/target
 export CARGO_TARGET_DIR
 DATA_DIR ?= $(HOME)/.local/share/switchboard
-BIN := $(CARGO_TARGET_DIR)/debug/switchboard
+SERVER_BIN := $(CARGO_TARGET_DIR)/debug/switchboard
+DESKTOP_BIN := $(CARGO_TARGET_DIR)/debug/switchboard-desktop
 
-.PHONY: setup build run test bench clean
+.PHONY: setup setup-test ui build run serve test test-rust test-ui test-browser test-desktop bench deb clean
 
 setup:
 	@bash scripts/setup.sh
 
-build: setup
-	cargo build --locked -p switchboard-server --bin switchboard
+setup-test:
+	@bash scripts/setup.sh test
 
-## Run the app on its embedded defaults (SQLite + tantivy in DATA_DIR), with the demo business.
+## The web UI, built to ui/dist (served by both the HTTP server and the window).
+ui: setup
+	cd ui && npm run build
+
+build: ui
+	cargo build --locked -p switchboard-server -p switchboard-desktop
+
+## The desktop app with the demo business; with no display it falls back to
+## headless mode and prints the URL to open.
 run: build
-	$(BIN) serve --demo --data-dir "$(DATA_DIR)"
+	SWITCHBOARD_DATA_DIR="$(DATA_DIR)" SWITCHBOARD_UI_DIR="$(CURDIR)/ui/dist" $(DESKTOP_BIN) --demo
 
-## Every test: unit, integration, end to end.
-test: setup
+## Headless mode explicitly.
+serve: build
+	$(SERVER_BIN) serve --demo --data-dir "$(DATA_DIR)" --ui-dir "$(CURDIR)/ui/dist"
+
+## Every test: Rust unit/integration/end-to-end, UI unit, browser, desktop window.
+test: setup-test
+	$(MAKE) --no-print-directory ui
+	$(MAKE) --no-print-directory test-rust test-ui test-browser test-desktop
+
+test-rust:
 	cargo test --locked --workspace --no-fail-fast
+
+## UI: its API types still match the server's OpenAPI, type check, unit tests.
+test-ui:
+	cargo build --locked -p switchboard-server --bin switchboard
+	$(SERVER_BIN) openapi > "$(CARGO_TARGET_DIR)/openapi.json"
+	cd ui && OPENAPI_JSON="$(CARGO_TARGET_DIR)/openapi.json" node scripts/gen-api.mjs --check
+	cd ui && npm run check && npm test
+
+test-browser:
+	cargo build --locked -p switchboard-server --bin switchboard
+	SWITCHBOARD_BIN="$(SERVER_BIN)" node --test ui/e2e/
+
+test-desktop:
+	bash scripts/desktop-e2e.sh
 
 ## Benchmarks (release build); prints its figures.
 bench: setup
 	cargo bench --locked -p switchboard-tests --bench backbone
+
+## A Debian package of the desktop app.
+deb: ui
+	TAURI_APP_PATH=src-tauri npx --yes @tauri-apps/cli@^2 build --debug --bundles deb --config src-tauri/tauri.bundle.json
+	@ls "$(CARGO_TARGET_DIR)"/debug/bundle/deb/*.deb
 
 clean:
 	cargo clean

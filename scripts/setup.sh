@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Installs everything Switchboard needs on a fresh Debian 12 machine.
-# Idempotent: installs only what is missing. Retries because registry
+#   scripts/setup.sh        what `make run` needs (build + desktop runtime)
+#   scripts/setup.sh test   also what the tests need (browser, Xvfb, WebDriver)
+# Idempotent: installs only what is missing. Retries, because registry
 # downloads and concurrent apt runs fail transiently.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+MODE="${1:-run}"
 
 retry() {
   local n=1
@@ -13,8 +17,17 @@ retry() {
   done
 }
 
-# Debian packages: a C toolchain for the bundled SQLite and tantivy's zstd.
-DEBIAN_PACKAGES=(build-essential pkg-config ca-certificates curl)
+# Build: C toolchain (bundled SQLite, zstd) and Tauri's WebKitGTK stack.
+DEBIAN_PACKAGES=(
+  build-essential pkg-config ca-certificates curl file libssl-dev
+  libwebkit2gtk-4.1-dev libgtk-3-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev
+  librsvg2-dev libayatana-appindicator3-dev
+)
+if [ "$MODE" = test ]; then
+  # Browser end to end (Chromium), the real window under Xvfb (WebKitWebDriver),
+  # desktop notifications in a private D-Bus session (dunst), screenshots.
+  DEBIAN_PACKAGES+=(chromium xvfb xauth webkit2gtk-driver dbus dbus-x11 dunst libnotify-bin xdotool imagemagick)
+fi
 
 missing=()
 for p in "${DEBIAN_PACKAGES[@]}"; do
@@ -28,5 +41,17 @@ if (( ${#missing[@]} )); then
 fi
 
 command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust (rustup) first" >&2; exit 1; }
+command -v npm >/dev/null || { echo "setup: npm not found; install Node.js 20 first" >&2; exit 1; }
+
 # Crates: fetched once, with retries, so the build itself never waits on the network.
 retry cargo fetch --locked -q
+
+# The web UI's packages, exactly as locked; skipped when already installed.
+if [ ! -f ui/node_modules/.package-lock.json ] || ! cmp -s ui/package-lock.json ui/node_modules/.lock-stamp; then
+  (cd ui && retry npm ci --no-audit --no-fund --loglevel=error) && cp ui/package-lock.json ui/node_modules/.lock-stamp
+fi
+
+if [ "$MODE" = test ] && ! command -v tauri-driver >/dev/null && [ ! -x "$HOME/.cargo/bin/tauri-driver" ]; then
+  echo "setup: installing tauri-driver"
+  retry cargo install tauri-driver --version '^2' --locked -q
+fi

@@ -109,6 +109,7 @@ pub trait HelpRequestStore: Send + Sync {
     /// The earliest deadline among pending requests.
     async fn next_deadline(&self) -> Result<Option<Timestamp>, StoreError>;
     async fn count_help_requests(&self) -> Result<u64, StoreError>;
+    async fn count_help_requests_with(&self, status: HelpStatus) -> Result<u64, StoreError>;
 }
 
 #[async_trait]

@@ -155,6 +155,11 @@ impl Escalation {
         Ok(self.inner.store.list_help_requests(status, LIST_LIMIT).await?)
     }
 
+    /// How many requests are in `status` (exact; lists are capped).
+    pub async fn count(&self, status: HelpStatus) -> Result<u64, EscalationError> {
+        Ok(self.inner.store.count_help_requests_with(status).await?)
+    }
+
     pub async fn get(&self, id: Uuid) -> Result<HelpRequest, EscalationError> {
         Ok(self.inner.store.get_help_request(id).await?)
     }

@@ -345,6 +345,15 @@ impl HelpRequestStore for SqliteStore {
             .map_err(backend)?;
         Ok(n as u64)
     }
+
+    async fn count_help_requests_with(&self, status: HelpStatus) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM help_requests WHERE status = ?")
+            .bind(status.as_str())
+            .fetch_one(&self.reader)
+            .await
+            .map_err(backend)?;
+        Ok(n as u64)
+    }
 }
 
 #[async_trait]

@@ -1,0 +1,56 @@
+//! `switchboard-desktop`: Switchboard in a native window (Tauri 2), or, with
+//! no display, the same server `switchboard serve` runs.
+
+// No console window on Windows release builds.
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+mod desktop;
+mod headless;
+mod notify;
+mod server;
+mod settings;
+mod tray;
+mod watch;
+mod window;
+
+use settings::Command;
+
+fn main() -> anyhow::Result<()> {
+    init_logging();
+    let demo = match settings::parse_args(std::env::args().skip(1))? {
+        Command::Help => {
+            println!("{}", settings::USAGE);
+            return Ok(());
+        }
+        Command::Version => {
+            println!("switchboard-desktop {}", env!("CARGO_PKG_VERSION"));
+            return Ok(());
+        }
+        Command::Run { demo } => demo,
+    };
+    let env = |name: &str| std::env::var(name).ok();
+    let settings = settings::from_env(demo, env)?;
+    let context = tauri::generate_context!();
+    if !settings::has_display(env) {
+        let resource_dir = if tauri::is_dev() {
+            None
+        } else {
+            tauri::utils::platform::resource_dir(context.package_info(), &tauri::Env::default()).ok()
+        };
+        return headless::run(settings, resource_dir.as_deref());
+    }
+    desktop::run(settings, context)
+}
+
+fn init_logging() {
+    use std::io::IsTerminal;
+    // Logs on stderr, as `switchboard serve` does; stdout carries only the URL lines.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,tantivy=warn,tower_http=warn".into()),
+        )
+        .init();
+}
