@@ -9,8 +9,10 @@ use anyhow::Context as _;
 use switchboard_core::help::HelpRequest;
 use tauri::{AppHandle, Manager, RunEvent, Runtime, WindowEvent};
 
-use crate::server::{Server, shutdown_signal};
-use crate::settings::{self, Settings};
+use crate::server::Server;
+use switchboard_server::shutdown_signal;
+use crate::settings;
+use switchboard_server::config::Resolved as Settings;
 use crate::tray::Tray;
 use crate::watch::{self, Pending, Shell};
 use crate::{notify, window};

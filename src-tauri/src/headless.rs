@@ -6,8 +6,10 @@ use std::path::Path;
 
 use switchboard_server::config::DEFAULT_BIND;
 
-use crate::server::{Server, shutdown_signal};
-use crate::settings::{self, Settings};
+use crate::server::Server;
+use switchboard_server::shutdown_signal;
+use crate::settings;
+use switchboard_server::config::Resolved as Settings;
 
 pub fn run(settings: Settings, resource_dir: Option<&Path>) -> anyhow::Result<()> {
     // On stderr: stdout carries only the URL lines, as with `switchboard serve`.
@@ -19,12 +21,14 @@ pub fn run(settings: Settings, resource_dir: Option<&Path>) -> anyhow::Result<()
     let bind = bind.unwrap_or_else(|| DEFAULT_BIND.parse::<SocketAddr>().expect("valid default"));
     let data_dir = config.data_dir.clone();
     tauri::async_runtime::block_on(async move {
+        // Before anything is announced: a signal from now on stops cleanly.
+        let stop = shutdown_signal();
         let server = Server::start(config, bind).await?;
         // The same lines as `switchboard serve`: stdout carries only these.
         println!("Switchboard is running: open {}", server.ui_url());
         println!("Data directory: {}", data_dir.display());
         server.run_until(async {
-            shutdown_signal().await;
+            stop.await;
             tracing::info!("shutting down");
         })
         .await?;

@@ -13,23 +13,12 @@ mod tray;
 mod watch;
 mod window;
 
-use settings::Command;
+use clap::Parser;
 
 fn main() -> anyhow::Result<()> {
     init_logging();
-    let demo = match settings::parse_args(std::env::args().skip(1))? {
-        Command::Help => {
-            println!("{}", settings::USAGE);
-            return Ok(());
-        }
-        Command::Version => {
-            println!("switchboard-desktop {}", env!("CARGO_PKG_VERSION"));
-            return Ok(());
-        }
-        Command::Run { demo } => demo,
-    };
+    let settings = settings::Cli::parse().serve.resolve()?;
     let env = |name: &str| std::env::var(name).ok();
-    let settings = settings::from_env(demo, env)?;
     let context = tauri::generate_context!();
     if !settings::has_display(env) {
         let resource_dir = if tauri::is_dev() {

@@ -51,6 +51,81 @@ pub fn default_data_dir() -> PathBuf {
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8787";
 
+/// The start-up options of `switchboard serve` and `switchboard-desktop`:
+/// one definition, so both read the same flags, `SWITCHBOARD_*` variables
+/// and config file.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8787]
+    #[arg(long, env = "SWITCHBOARD_BIND")]
+    pub bind: Option<SocketAddr>,
+    /// Where the database, index and API token live [default: the user's data dir]
+    #[arg(long, env = "SWITCHBOARD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Seed the fictional demo business (idempotent)
+    #[arg(long, env = "SWITCHBOARD_DEMO", value_parser = clap::builder::BoolishValueParser::new())]
+    pub demo: bool,
+    /// A TOML config file; flags and environment override it
+    #[arg(long, env = "SWITCHBOARD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// How long a help request waits before timing out, e.g. 15m, 90s
+    #[arg(long, env = "SWITCHBOARD_REQUEST_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub request_timeout: Option<Duration>,
+    /// POST customer notifications (answers, apologies) to this URL
+    #[arg(long, env = "SWITCHBOARD_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+    /// The built web UI to serve at /
+    #[arg(long, env = "SWITCHBOARD_UI_DIR")]
+    pub ui_dir: Option<PathBuf>,
+}
+
+/// Resolved start-up options. `bind` and `config.ui_dir` stay `None` when
+/// nobody chose them: the headless server and the desktop shell default
+/// them differently.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub bind: Option<SocketAddr>,
+    pub config: Config,
+}
+
+impl ServeArgs {
+    /// Merges flags and environment (already in `self`) over the config file
+    /// over the defaults. The API token comes only from the environment
+    /// (`SWITCHBOARD_API_TOKEN`): a flag would show it in the process list.
+    pub fn resolve(self) -> Result<Resolved, ConfigError> {
+        let file = match &self.config {
+            Some(p) => FileConfig::load(p)?,
+            None => FileConfig::default(),
+        };
+        let mut cfg = Config::new(self.data_dir.or(file.data_dir).unwrap_or_else(default_data_dir));
+        cfg.demo = self.demo || file.demo.unwrap_or(false);
+        if let Some(t) = self.request_timeout.or(file.request_timeout) {
+            if t < Duration::from_secs(1) {
+                return Err(ConfigError::Invalid("request timeout must be at least 1s".into()));
+            }
+            cfg.request_timeout = t;
+        }
+        if let Some(u) = self.webhook_url.or(file.webhook_url).filter(|u| !u.trim().is_empty()) {
+            cfg.webhook_url = Some(parse_webhook(u.trim())?);
+        }
+        cfg.api_token = std::env::var("SWITCHBOARD_API_TOKEN").ok().map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
+        cfg.ui_dir = self.ui_dir.or(file.ui_dir);
+        if let Some(b) = file.body_limit {
+            cfg.body_limit = b;
+        }
+        if let Some(v) = file.outbox.base_backoff {
+            cfg.outbox.base_backoff = v;
+        }
+        if let Some(v) = file.outbox.max_backoff {
+            cfg.outbox.max_backoff = v;
+        }
+        if let Some(v) = file.outbox.max_attempts {
+            cfg.outbox.max_attempts = v.max(1);
+        }
+        Ok(Resolved { bind: self.bind.or(file.bind), config: cfg })
+    }
+}
+
 /// The config file's shape; every key optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -87,6 +162,8 @@ pub enum ConfigError {
     Parse { path: String, error: toml::de::Error },
     #[error("invalid webhook URL {url:?}: {reason}")]
     Webhook { url: String, reason: String },
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl FileConfig {
@@ -116,6 +193,23 @@ mod tests {
         assert_eq!(f.request_timeout, Some(Duration::from_secs(90)));
         assert_eq!(f.outbox.max_attempts, Some(3));
         assert!(toml::from_str::<FileConfig>("request_timeot = \"1s\"").is_err());
+    }
+
+    #[test]
+    fn resolve_prefers_arguments_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sb.toml");
+        std::fs::write(&file, "request_timeout = \"90s\"\nbind = \"127.0.0.1:9001\"\nui_dir = \"/srv/ui\"\n").unwrap();
+        let from_file = ServeArgs { config: Some(file.clone()), ..Default::default() }.resolve().unwrap();
+        assert_eq!(from_file.config.request_timeout, Duration::from_secs(90));
+        assert_eq!(from_file.bind, Some("127.0.0.1:9001".parse().unwrap()));
+        assert_eq!(from_file.config.ui_dir, Some(PathBuf::from("/srv/ui")));
+        let args = ServeArgs { config: Some(file), request_timeout: Some(Duration::from_secs(120)), ..Default::default() };
+        assert_eq!(args.resolve().unwrap().config.request_timeout, Duration::from_secs(120));
+        let unset = ServeArgs::default().resolve().unwrap();
+        assert_eq!((unset.bind, unset.config.ui_dir), (None, None), "left for the caller to default");
+        let too_short = ServeArgs { request_timeout: Some(Duration::from_millis(10)), ..Default::default() };
+        assert!(matches!(too_short.resolve(), Err(ConfigError::Invalid(_))));
     }
 
     #[test]

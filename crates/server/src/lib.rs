@@ -49,3 +49,36 @@ pub async fn serve(app: App, listener: TcpListener, shutdown: impl Future<Output
     app.shutdown().await;
     served.map_err(StartError::Io)
 }
+
+/// Completes on Ctrl+C (SIGINT) or SIGTERM: the shutdown signal of both shells.
+///
+/// The handlers are installed when this is *called*, not when the future is
+/// first polled, so a signal that arrives right after start-up (say, just as
+/// the URL is printed) already means a clean stop rather than the default
+/// kill. Call it inside a tokio runtime.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            match (interrupt, terminate) {
+                (Ok(mut i), Ok(mut t)) => {
+                    tokio::select! {
+                        _ = i.recv() => {}
+                        _ = t.recv() => {}
+                    }
+                }
+                _ => {
+                    tracing::warn!("cannot install signal handlers; only Ctrl+C stops the server");
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
