@@ -16,7 +16,7 @@ mod window;
 use clap::Parser;
 
 fn main() -> anyhow::Result<()> {
-    init_logging();
+    switchboard_server::init_logging();
     let settings = settings::Cli::parse().serve.resolve()?;
     let env = |name: &str| std::env::var(name).ok();
     let context = tauri::generate_context!();
@@ -29,17 +29,4 @@ fn main() -> anyhow::Result<()> {
         return headless::run(settings, resource_dir.as_deref());
     }
     desktop::run(settings, context)
-}
-
-fn init_logging() {
-    use std::io::IsTerminal;
-    // Logs on stderr, as `switchboard serve` does; stdout carries only the URL lines.
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn,tantivy=warn,tower_http=warn".into()),
-        )
-        .init();
 }

@@ -23,16 +23,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    use std::io::IsTerminal;
-    // Logs on stderr; stdout carries only the URL lines, for scripts to read.
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn,tantivy=warn,tower_http=warn".into()),
-        )
-        .init();
+    switchboard_server::init_logging();
     match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
         Command::Openapi => {
