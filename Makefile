@@ -8,7 +8,7 @@ DATA_DIR ?= $(HOME)/.local/share/switchboard
 SERVER_BIN := $(CARGO_TARGET_DIR)/debug/switchboard
 DESKTOP_BIN := $(CARGO_TARGET_DIR)/debug/switchboard-desktop
 
-.PHONY: setup setup-test ui build run serve test test-rust test-ui test-browser test-desktop bench deb clean
+.PHONY: setup setup-test ui build run serve test test-bin test-rust test-ui test-browser test-desktop bench deb clean
 
 setup:
 	@bash scripts/setup.sh
@@ -40,15 +40,19 @@ test: setup-test
 test-rust:
 	cargo test --locked --workspace --no-fail-fast
 
+# The server binary as `cargo test --workspace` builds it (for its CLI tests):
+# building it with `-p` instead would resolve other features and recompile
+# shared dependencies.
+test-bin:
+	cargo test --locked --workspace --no-run -q
+
 ## UI: its API types still match the server's OpenAPI, type check, unit tests.
-test-ui:
-	cargo build --locked -p switchboard-server --bin switchboard
+test-ui: test-bin
 	$(SERVER_BIN) openapi > "$(CARGO_TARGET_DIR)/openapi.json"
 	cd ui && OPENAPI_JSON="$(CARGO_TARGET_DIR)/openapi.json" node scripts/gen-api.mjs --check
 	cd ui && npm run check && npm test
 
-test-browser:
-	cargo build --locked -p switchboard-server --bin switchboard
+test-browser: test-bin
 	SWITCHBOARD_BIN="$(SERVER_BIN)" node --test ui/e2e/
 
 test-desktop:

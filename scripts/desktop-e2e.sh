@@ -19,8 +19,9 @@ if [ -z "${SWITCHBOARD_E2E_INSIDE:-}" ]; then
     echo "desktop-e2e: missing ${missing[*]}: run scripts/setup.sh (Debian: xvfb xauth dbus dbus-x11 dunst webkit2gtk-driver; cargo install tauri-driver --version '^2' --locked)" >&2
     exit 1
   fi
-  # Compile first, outside the virtual display.
-  cargo test -p switchboard-desktop --test desktop --no-run
+  # Compile first, outside the virtual display. `--workspace` keeps the
+  # feature resolution of `cargo test --workspace`, so nothing recompiles.
+  cargo test --locked --workspace --test desktop --no-run
   export SWITCHBOARD_E2E_INSIDE=1
   exec xvfb-run -a -s "-screen 0 1280x1024x24" dbus-run-session -- bash "$0" "$@"
 fi
@@ -39,4 +40,4 @@ for _ in $(seq 100); do
     org.freedesktop.DBus.NameHasOwner string:org.freedesktop.Notifications 2>/dev/null | grep -q true && break
   sleep 0.1
 done
-cargo test -p switchboard-desktop --test desktop -- --ignored --test-threads=1 "$@"
+cargo test --locked --workspace --test desktop -- --ignored --test-threads=1 "$@"
