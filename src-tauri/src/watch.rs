@@ -65,7 +65,7 @@ pub async fn watch(state: AppState, shell: impl Shell) {
 }
 
 async fn recount(state: &AppState, shell: &impl Shell) {
-    match state.escalation.count(HelpStatus::Pending).await {
+    match state.escalation.count(Some(HelpStatus::Pending)).await {
         Ok(count) => shell.pending_changed(Pending { count }),
         Err(e) => tracing::warn!(error = %e, "cannot count pending help requests"),
     }

@@ -64,7 +64,7 @@ async fn creates(n: usize, tasks: usize) -> f64 {
         h.await.unwrap();
     }
     let secs = start.elapsed().as_secs_f64();
-    assert_eq!(store.count_help_requests().await.unwrap() as usize, per_task * tasks);
+    assert_eq!(store.count_help_requests(None).await.unwrap() as usize, per_task * tasks);
     index.close();
     store.close().await;
     (per_task * tasks) as f64 / secs

@@ -108,8 +108,8 @@ pub trait HelpRequestStore: Send + Sync {
     async fn overdue_help_requests(&self, now: Timestamp) -> Result<Vec<Uuid>, StoreError>;
     /// The earliest deadline among pending requests.
     async fn next_deadline(&self) -> Result<Option<Timestamp>, StoreError>;
-    async fn count_help_requests(&self) -> Result<u64, StoreError>;
-    async fn count_help_requests_with(&self, status: HelpStatus) -> Result<u64, StoreError>;
+    /// All requests, or those in `status`.
+    async fn count_help_requests(&self, status: Option<HelpStatus>) -> Result<u64, StoreError>;
 }
 
 #[async_trait]

@@ -155,9 +155,9 @@ impl Escalation {
         Ok(self.inner.store.list_help_requests(status, LIST_LIMIT).await?)
     }
 
-    /// How many requests are in `status` (exact; lists are capped).
-    pub async fn count(&self, status: HelpStatus) -> Result<u64, EscalationError> {
-        Ok(self.inner.store.count_help_requests_with(status).await?)
+    /// How many requests there are, or are in `status` (exact; lists are capped).
+    pub async fn count(&self, status: Option<HelpStatus>) -> Result<u64, EscalationError> {
+        Ok(self.inner.store.count_help_requests(status).await?)
     }
 
     pub async fn get(&self, id: Uuid) -> Result<HelpRequest, EscalationError> {

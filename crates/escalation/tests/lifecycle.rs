@@ -378,9 +378,9 @@ async fn unknown_id_and_invalid_input() {
     assert!(env.outbox_rows(unknown).await.is_empty());
 
     let req = env.create("Do you have vegan options?").await;
-    let count = env.store.count_help_requests().await.unwrap();
+    let count = env.store.count_help_requests(None).await.unwrap();
     assert_invalid(env.escalation.create(&new_request("   \n ")).await, "question");
-    assert_eq!(env.store.count_help_requests().await.unwrap(), count);
+    assert_eq!(env.store.count_help_requests(None).await.unwrap(), count);
 
     let blank = RespondInput {
         answer: Some("  ".into()),

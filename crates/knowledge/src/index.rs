@@ -121,9 +121,9 @@ impl TantivyIndex {
                 std::fs::create_dir_all(dir).map_err(be)?;
                 let i = Index::create_in_dir(dir, schema).map_err(be)?;
                 std::fs::write(&version_file, SCHEMA_VERSION).map_err(be)?;
-                // Cleared only once the caller has the index; a crash before
-                // the rebuild completes leaves an empty index, which the
-                // count check in `reconcile` catches.
+                // The fresh index is empty, so the caller rebuilds it
+                // (`recreated`); a crash before that rebuild completes leaves
+                // an empty index, which the count check in `reconcile` catches.
                 let _ = std::fs::remove_file(&stale);
                 i
             }

@@ -30,7 +30,7 @@ pub async fn seed(kb: &KnowledgeBase, escalation: &Escalation) -> Result<(), Sta
         }
         tracing::info!(entries = entries.len(), "demo knowledge seeded");
     }
-    if escalation.list(None).await.map_err(|e| demo(&e))?.is_empty() {
+    if escalation.count(None).await.map_err(|e| demo(&e))? == 0 {
         let requests: Vec<SeedRequest> = serde_json::from_str(HELP_REQUESTS).map_err(|e| demo(&e))?;
         for r in requests {
             let input = NewHelpRequest {

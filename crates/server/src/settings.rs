@@ -73,7 +73,13 @@ impl SettingsService {
     }
 }
 
+/// The same parser as the start-up configuration's, reported as a field error.
 fn parse_url(url: Option<&str>) -> Result<Option<reqwest::Url>, ValidationError> {
-    url.map(|u| reqwest::Url::parse(u).map_err(|e| ValidationError::new("webhook_url", format!("is not a valid URL: {e}"))))
-        .transpose()
+    url.map(|u| {
+        crate::config::parse_webhook(u).map_err(|e| match e {
+            crate::config::ConfigError::Webhook { reason, .. } => ValidationError::new("webhook_url", reason),
+            other => ValidationError::new("webhook_url", other.to_string()),
+        })
+    })
+    .transpose()
 }

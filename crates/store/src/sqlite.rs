@@ -338,20 +338,14 @@ impl HelpRequestStore for SqliteStore {
         Ok(ms.map(switchboard_core::time::from_millis))
     }
 
-    async fn count_help_requests(&self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM help_requests")
-            .fetch_one(&self.reader)
-            .await
-            .map_err(backend)?;
-        Ok(n as u64)
-    }
-
-    async fn count_help_requests_with(&self, status: HelpStatus) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM help_requests WHERE status = ?")
-            .bind(status.as_str())
-            .fetch_one(&self.reader)
-            .await
-            .map_err(backend)?;
+    async fn count_help_requests(&self, status: Option<HelpStatus>) -> Result<u64, StoreError> {
+        let n: i64 = match status {
+            Some(s) => sqlx::query_scalar("SELECT COUNT(*) FROM help_requests WHERE status = ?").bind(s.as_str()),
+            None => sqlx::query_scalar("SELECT COUNT(*) FROM help_requests"),
+        }
+        .fetch_one(&self.reader)
+        .await
+        .map_err(backend)?;
         Ok(n as u64)
     }
 }
