@@ -11,10 +11,12 @@ pub mod error;
 pub mod events;
 pub mod help;
 pub mod knowledge;
+pub mod llm;
 pub mod notify;
 pub mod ports;
 pub mod settings;
 pub mod time;
+pub mod tool;
 pub mod validate;
 
 pub use error::{Coded, ErrorCode};
