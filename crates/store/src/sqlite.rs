@@ -28,8 +28,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// readers, WAL so readers never wait for the writer.
 #[derive(Clone)]
 pub struct SqliteStore {
-    writer: SqlitePool,
-    reader: SqlitePool,
+    pub(crate) writer: SqlitePool,
+    pub(crate) reader: SqlitePool,
     inserts: Arc<Mutex<Option<mpsc::UnboundedSender<PendingInsert>>>>,
     batcher: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
