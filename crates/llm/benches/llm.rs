@@ -1,1 +1,154 @@
-fn main() {}
+//! The embedded model on 2 threads: prompt evaluation and generation speed,
+//! and time to first token for a short question behind a ~600-token system
+//! prompt, with a cold KV cache (nothing shared with the previous call) and
+//! a warm one (the same system prompt as the previous call).
+//!
+//! `cargo bench -p switchboard-llm` (release build). `BENCH_RUNS` (default
+//! 20) sets the runs per case; `SWITCHBOARD_LLM_MODEL_PATH` the model.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use switchboard_core::llm::{ChatMessage, ChatRequest, LanguageModel, LlmEvent};
+use switchboard_llm::{GenerationStats, LlamaEngine, LlamaOptions, default_model_path};
+
+const QUESTIONS: [&str; 10] = [
+    "Are you open on Monday?",
+    "How much is a men's haircut?",
+    "Can I bring my dog?",
+    "Do you sell gift cards?",
+    "Is there parking nearby?",
+    "How long does a colour take?",
+    "Can I pay by card?",
+    "Do you cut children's hair?",
+    "What is your cancellation policy?",
+    "Who is the owner?",
+];
+
+fn system_prompt(variant: usize) -> String {
+    // `variant` first, so different variants share no prefix at all.
+    let mut s = format!("Session {variant}. ");
+    s.push_str(
+        "You are the phone assistant of Bella Hair Salon, a small family-run hair salon at 12 Market Street. \
+         Speak warmly and briefly: callers hear your answer read aloud, so use one or two short sentences, \
+         no lists, no markdown, no emojis. Answer only from the facts below. When the facts do not answer \
+         the question, say that you will check with a colleague and call back; never guess prices, times \
+         or names that are not written here.\n\n",
+    );
+    let facts = [
+        "Opening hours: Tuesday to Friday 9:00 to 18:00, Saturday 9:00 to 16:00. Closed on Sunday and Monday, and on public holidays.",
+        "Prices: women's cut and style 45 euros; men's cut 30 euros; children under 12, 18 euros; beard trim 12 euros; full colour from 70 euros; highlights from 85 euros; blow-dry 25 euros.",
+        "Durations: a cut takes 30 to 45 minutes, a colour about 2 hours, highlights about 2.5 hours.",
+        "Booking: by phone or on the website. We keep a waiting list for Saturdays, which book up two weeks ahead.",
+        "Cancellation: free up to 24 hours before the appointment; later cancellations and no-shows pay half the price of the booked service.",
+        "Payment: cash, debit and credit cards, and contactless. Gift cards are sold at the desk in any amount from 20 euros and are valid for a year.",
+        "Team: Maria (owner, colour specialist), Tom (men's cuts and beards), and Aisha (cuts and styling, speaks Arabic and French).",
+        "Accessibility: the salon is on the ground floor with a step-free entrance; one chair adjusts for wheelchair users.",
+        "Parking: two free spaces behind the building, and a public car park on Station Road, five minutes on foot.",
+        "Pets: assistance dogs are welcome; other pets cannot come in, for hygiene reasons.",
+        "Products: we use and sell vegan, cruelty-free products; ask for a free sample of the shampoo that suits your hair.",
+        "Children: children are welcome; under-12s must come with an adult. We have a booster seat and colouring books.",
+        "Covid and hygiene: tools are disinfected after every client; capes and towels are washed after each use.",
+        "Walk-ins: welcome on weekday mornings when a chair is free; please call ahead to check.",
+        "Loyalty: every tenth cut is free; the card is stamped at the desk.",
+        "Contact: phone 0123 456 789; email hello@bella-salon.example; the website has a booking page and a photo gallery.",
+    ];
+    for f in facts {
+        s.push_str("- ");
+        s.push_str(f);
+        s.push('\n');
+    }
+    s.push_str(
+        "\nIf a caller wants to book, ask for their name, the service, and a preferred day and time, \
+         and confirm that a colleague will call back to confirm. If the caller is upset, apologise \
+         and offer a call back from Maria. Never share other clients' details. If a caller asks about \
+         something unrelated to the salon, politely say you can only help with the salon. When you \
+         are not sure, do not invent an answer: offer to check and call back.",
+    );
+    s
+}
+
+struct Run {
+    ttft: Duration,
+    stats: GenerationStats,
+}
+
+async fn ask(engine: &LlamaEngine, system: String, question: &str) -> Run {
+    let req = ChatRequest {
+        messages: vec![ChatMessage::system(system), ChatMessage::user(question)],
+        tools: vec![],
+        max_tokens: 64,
+        temperature: 0.0,
+        timeout: Duration::from_secs(120),
+    };
+    let started = Instant::now();
+    let mut rx = engine.chat(req).await.expect("chat starts");
+    let mut ttft = None;
+    while let Some(ev) = rx.recv().await {
+        match ev.expect("generation succeeds") {
+            LlmEvent::Token(_) => {
+                ttft.get_or_insert_with(|| started.elapsed());
+            }
+            LlmEvent::Done { .. } => break,
+            LlmEvent::ToolCall(_) => {}
+        }
+    }
+    Run { ttft: ttft.unwrap_or_else(|| started.elapsed()), stats: engine.last_stats().expect("stats") }
+}
+
+fn pct(sorted: &[Duration], p: usize) -> Duration {
+    let i = (sorted.len() * p).div_ceil(100).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
+
+fn report(name: &str, runs: &[Run]) {
+    let mut ttft: Vec<Duration> = runs.iter().map(|r| r.ttft).collect();
+    ttft.sort();
+    let decoded: usize = runs.iter().map(|r| r.stats.prompt_decoded).sum();
+    let total: usize = runs.iter().map(|r| r.stats.prompt_tokens).sum();
+    let eval: Duration = runs.iter().map(|r| r.stats.prompt_eval).sum();
+    let generated: usize = runs.iter().map(|r| r.stats.generated_tokens).sum();
+    let generation: Duration = runs.iter().map(|r| r.stats.generation).sum();
+    println!(
+        "{name:<5} runs {:>2}  prompt {:>4} tokens (decoded {:>4})  prompt eval {:>6.1} tok/s  generation {:>5.1} tok/s  \
+         first token p50 {:>4} ms  p95 {:>4} ms",
+        runs.len(),
+        total / runs.len(),
+        decoded / runs.len(),
+        decoded as f64 / eval.as_secs_f64(),
+        generated as f64 / generation.as_secs_f64(),
+        pct(&ttft, 50).as_millis(),
+        pct(&ttft, 95).as_millis(),
+    );
+}
+
+fn main() {
+    let path = std::env::var_os("SWITCHBOARD_LLM_MODEL_PATH").map(PathBuf::from).unwrap_or_else(default_model_path);
+    if !path.is_file() {
+        println!("no model at {}: run `make setup` or scripts/models.sh", path.display());
+        return;
+    }
+    let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(20).max(1);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let load = Instant::now();
+    let engine = LlamaEngine::load(&path, LlamaOptions { threads: 2, ..LlamaOptions::default() }).expect("model loads");
+    println!("model {} loaded in {} ms, 2 threads", path.display(), load.elapsed().as_millis());
+
+    rt.block_on(async {
+        // Warm-up: page the weights in.
+        ask(&engine, system_prompt(0), "Hello?").await;
+
+        let mut cold = Vec::new();
+        for i in 0..runs {
+            cold.push(ask(&engine, system_prompt(i + 1), QUESTIONS[i % QUESTIONS.len()]).await);
+        }
+        let warm_system = system_prompt(10_000);
+        ask(&engine, warm_system.clone(), "Hi!").await;
+        let mut warm = Vec::new();
+        for i in 0..runs {
+            warm.push(ask(&engine, warm_system.clone(), QUESTIONS[i % QUESTIONS.len()]).await);
+        }
+        report("cold", &cold);
+        report("warm", &warm);
+    });
+}

@@ -80,7 +80,7 @@ struct Job {
 /// The embedded llama.cpp engine. Cheap to share behind an `Arc`; dropping
 /// the last handle stops the worker after its current generation.
 pub struct LlamaEngine {
-    jobs: Mutex<std_mpsc::Sender<Job>>,
+    jobs: std_mpsc::Sender<Job>,
     model_name: String,
     path: PathBuf,
     stats: Arc<Stats>,
@@ -178,7 +178,7 @@ impl LlamaEngine {
             .recv()
             .map_err(|_| LlmError::Backend("the llama.cpp worker stopped while loading".into()))??;
         tracing::info!(model = %path.display(), threads, "embedded language model loaded");
-        Ok(Self { jobs: Mutex::new(jobs_tx), model_name, path, stats })
+        Ok(Self { jobs: jobs_tx, model_name, path, stats })
     }
 
     /// The model file this engine runs.
@@ -223,8 +223,6 @@ impl LanguageModel for LlamaEngine {
             tx,
         };
         self.jobs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
             .send(job)
             .map_err(|_| LlmError::Backend("the llama.cpp worker has stopped".into()))?;
         Ok(rx)
@@ -363,6 +361,7 @@ impl<'m> Worker<'m> {
         };
         let mut filter = ToolCallFilter::new(job.tools);
         let mut utf8 = Utf8Buffer::default();
+        let mut raw = String::new();
         let mut calls = 0usize;
         let mut generated = 0usize;
         let mut first_token = None;
@@ -379,6 +378,7 @@ impl<'m> Worker<'m> {
                 break;
             }
             let text = utf8.push(&vocab.token_to_piece(token, false, None));
+            raw.push_str(&text);
             if !text.is_empty() && !send_pieces(&job.tx, filter.push(&text), &mut calls) {
                 stop = Stop::Cancelled;
                 break;
@@ -392,6 +392,7 @@ impl<'m> Worker<'m> {
             logits_at = 0;
         }
         let generation = gen_started.elapsed();
+        tracing::debug!(prompt_tokens = prompt.len(), decoded, generated, output = %raw, "generation finished");
         *self.stats.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(GenerationStats {
             prompt_tokens: prompt.len(),
             prompt_decoded: decoded,

@@ -116,10 +116,11 @@ fn wire_message(m: &ChatMessage) -> Value {
 }
 
 fn map_reqwest(e: reqwest::Error, url: &str) -> LlmError {
-    if e.is_timeout() {
-        LlmError::Timeout
-    } else if e.is_connect() {
+    if e.is_connect() {
+        // Refused, unresolvable, or a connect that timed out: unreachable.
         LlmError::Unavailable(format!("cannot reach the language model at {url}: {}", root_cause(&e)))
+    } else if e.is_timeout() {
+        LlmError::Timeout
     } else {
         LlmError::Backend(Box::new(e))
     }
