@@ -61,6 +61,7 @@ test-desktop:
 ## Benchmarks (release build); prints its figures.
 bench: setup
 	cargo bench --locked -p switchboard-tests --bench backbone
+	cargo bench --locked -p switchboard-tests --bench agent
 
 ## A Debian package of the desktop app.
 deb: ui

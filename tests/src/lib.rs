@@ -15,6 +15,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
+pub mod model;
+
 pub const TOKEN: &str = "test-token-0123456789";
 
 /// A config for a test: fixed token, fast outbox retries.
@@ -24,6 +26,8 @@ pub fn config(dir: &Path) -> Config {
     c.outbox.base_backoff = Duration::from_millis(50);
     c.outbox.max_backoff = Duration::from_millis(400);
     c.outbox.delivery_timeout = Duration::from_secs(2);
+    // Tests that need a model plug one in (scripted, or the embedded one).
+    c.llm.engine = switchboard_llm::EngineKind::None;
     c
 }
 

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::help::HelpRequest;
 use crate::knowledge::KnowledgeEntry;
 use crate::notify::Notification;
+use crate::session::{Session, Turn};
 use crate::time::now;
 
 /// What happened.
@@ -33,6 +34,13 @@ pub enum EventKind {
     /// A customer notification delivered through the live event stream sink.
     #[serde(rename = "customer.notified")]
     CustomerNotified { notification: Notification },
+    #[serde(rename = "session.started")]
+    SessionStarted { session: Session },
+    /// A turn was stored (the caller's words, a tool call, the agent's reply).
+    #[serde(rename = "session.turn")]
+    SessionTurn { turn: Turn },
+    #[serde(rename = "session.ended")]
+    SessionEnded { session: Session },
 }
 
 /// An event with its position on the bus.

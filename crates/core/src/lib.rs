@@ -7,6 +7,7 @@
 //! It performs no IO and depends on no framework: adapters (SQLite, tantivy,
 //! reqwest, axum, tauri) live in other crates and plug in at the ports.
 
+pub mod business;
 pub mod error;
 pub mod events;
 pub mod help;
@@ -14,6 +15,7 @@ pub mod knowledge;
 pub mod llm;
 pub mod notify;
 pub mod ports;
+pub mod session;
 pub mod settings;
 pub mod time;
 pub mod tool;

@@ -89,6 +89,18 @@ pub struct OutboxItem {
 #[error("{0}")]
 pub struct NotifyError(pub String);
 
+/// How a sink relates to the customer, which decides what it is enqueued for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Sees every notification (the live event stream for supervisors).
+    Observer,
+    /// Reaches a customer who is still in their session; gets a notification
+    /// only when [`Notifier::reaches`] says the customer is there.
+    Live,
+    /// Reaches the customer later (SMS, email); used when no live sink can.
+    FollowUp,
+}
+
 /// A place notifications go. Implementations must be idempotent per
 /// [`Notification::id`] where the far side allows it: delivery is at least once.
 #[async_trait]
@@ -99,6 +111,13 @@ pub trait Notifier: Send + Sync {
     /// webhook with no URL configured is not).
     fn enabled(&self) -> bool {
         true
+    }
+    fn delivery(&self) -> Delivery {
+        Delivery::FollowUp
+    }
+    /// For live sinks: whether the customer of this session is on the line now.
+    fn reaches(&self, _session_id: &str) -> bool {
+        false
     }
     async fn deliver(&self, n: &Notification) -> Result<(), NotifyError>;
 }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::help::{HelpRequest, HelpStatus, HistoryTurn, SupervisorResponse};
 use crate::knowledge::{IndexDoc, KnowledgeEntry, KnowledgeSource, SearchHit, ValidKnowledge};
 use crate::notify::OutboxItem;
-use crate::settings::Settings;
+use crate::settings::{ModelSettings, Settings};
 use crate::time::Timestamp;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -27,6 +27,9 @@ pub enum StoreError {
     /// A uniqueness rule was violated (e.g. two entries with one question).
     #[error("{0}")]
     Duplicate(String),
+    /// The row is not in a state that allows the change (a session that ended).
+    #[error("{0}")]
+    Conflict(String),
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]
@@ -159,6 +162,9 @@ pub trait SettingsStore: Send + Sync {
     /// The saved runtime settings, if a supervisor ever saved any.
     async fn load_settings(&self) -> Result<Option<Settings>, StoreError>;
     async fn save_settings(&self, s: &Settings, at: Timestamp) -> Result<(), StoreError>;
+    /// The saved language-model choice, if a supervisor ever saved one.
+    async fn load_model_settings(&self) -> Result<Option<ModelSettings>, StoreError>;
+    async fn save_model_settings(&self, s: &ModelSettings, at: Timestamp) -> Result<(), StoreError>;
 }
 
 /// Everything the domain stores. Implemented by each database adapter.
@@ -184,5 +190,18 @@ pub trait KnowledgeIndex: Send + Sync {
     async fn rebuild(&self, docs: Vec<IndexDoc>) -> Result<(), IndexError>;
     /// BM25-scored hits, best first.
     async fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>, IndexError>;
+    /// The distinct terms the index's analyzer makes of `text` (stop words
+    /// dropped, stemmed), each with its inverse document frequency, so callers
+    /// can weigh how much of a question a hit covers. Rare words weigh more.
+    fn terms(&self, text: &str) -> Vec<(String, f32)> {
+        let mut seen = Vec::new();
+        for w in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+            let w = w.to_lowercase();
+            if !seen.iter().any(|(t, _)| *t == w) {
+                seen.push((w, 1.0));
+            }
+        }
+        seen
+    }
     fn num_docs(&self) -> u64;
 }

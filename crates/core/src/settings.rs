@@ -30,15 +30,74 @@ impl Settings {
             ));
         }
         self.webhook_url = crate::validate::optional("webhook_url", self.webhook_url.as_deref(), MAX_URL)?;
-        if let Some(u) = &self.webhook_url {
-            let scheme_ok = u.starts_with("http://") || u.starts_with("https://");
-            let has_host = u.split_once("://").is_some_and(|(_, rest)| !rest.is_empty() && !rest.starts_with('/'));
-            if !scheme_ok || !has_host {
-                return Err(ValidationError::new("webhook_url", "must be an http:// or https:// URL"));
+        if let Some(u) = &self.webhook_url
+            && !is_http_url(u)
+        {
+            return Err(ValidationError::new("webhook_url", "must be an http:// or https:// URL"));
+        }
+        Ok(self)
+    }
+}
+
+/// Which language model the agent runs on, as a supervisor sets it in the
+/// settings screen. Saved settings win over the start-up configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSettings {
+    /// `auto` (the embedded model when installed), `llama`, `openai` or `none`.
+    pub engine: String,
+    /// API root of an OpenAI-compatible server (`openai` only).
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Model name (`openai` only).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Bearer key (`openai` only). Write-only: never sent back. Absent or
+    /// null keeps the saved key; an empty string removes it.
+    #[serde(default, skip_serializing)]
+    pub api_key: Option<String>,
+}
+
+pub const MODEL_ENGINES: [&str; 4] = ["auto", "llama", "openai", "none"];
+pub const MAX_MODEL_NAME: usize = 200;
+pub const MAX_API_KEY: usize = 500;
+
+impl ModelSettings {
+    /// Checks and normalises; `openai` needs an http(s) base URL and a model.
+    pub fn validate(mut self) -> Result<ModelSettings, ValidationError> {
+        self.engine = self.engine.trim().to_ascii_lowercase();
+        if !MODEL_ENGINES.contains(&self.engine.as_str()) {
+            return Err(ValidationError::new("engine", "must be auto, llama, openai or none"));
+        }
+        self.base_url = crate::validate::optional("base_url", self.base_url.as_deref(), MAX_URL)?;
+        self.model = crate::validate::optional("model", self.model.as_deref(), MAX_MODEL_NAME)?;
+        if let Some(k) = &self.api_key {
+            let k = k.trim();
+            if k.chars().count() > MAX_API_KEY || k.chars().any(char::is_control) {
+                return Err(ValidationError::new("api_key", format!("must be at most {MAX_API_KEY} printable characters")));
+            }
+            self.api_key = Some(k.to_string());
+        }
+        if let Some(u) = &self.base_url
+            && !is_http_url(u)
+        {
+            return Err(ValidationError::new("base_url", "must be an http:// or https:// URL"));
+        }
+        if self.engine == "openai" {
+            if self.base_url.is_none() {
+                return Err(ValidationError::new("base_url", "is required for the openai engine"));
+            }
+            if self.model.is_none() {
+                return Err(ValidationError::new("model", "is required for the openai engine"));
             }
         }
         Ok(self)
     }
+}
+
+fn is_http_url(u: &str) -> bool {
+    let scheme_ok = u.starts_with("http://") || u.starts_with("https://");
+    scheme_ok && u.split_once("://").is_some_and(|(_, rest)| !rest.is_empty() && !rest.starts_with('/'))
 }
 
 #[cfg(test)]
@@ -57,5 +116,26 @@ mod tests {
         assert_eq!(s(900, Some(" https://sms.example/x ")).validate().unwrap().webhook_url.as_deref(), Some("https://sms.example/x"));
         assert_eq!(s(900, Some("ftp://x")).validate().unwrap_err().field, "webhook_url");
         assert!(s(900, Some("http://")).validate().is_err());
+    }
+
+    #[test]
+    fn model_settings() {
+        let m = |engine: &str, url: Option<&str>, model: Option<&str>| ModelSettings {
+            engine: engine.into(),
+            base_url: url.map(str::to_string),
+            model: model.map(str::to_string),
+            api_key: None,
+        };
+        assert_eq!(m(" Auto ", None, None).validate().unwrap().engine, "auto");
+        assert_eq!(m("gpt", None, None).validate().unwrap_err().field, "engine");
+        assert_eq!(m("openai", None, Some("x")).validate().unwrap_err().field, "base_url");
+        assert_eq!(m("openai", Some("http://127.0.0.1:1/v1"), None).validate().unwrap_err().field, "model");
+        assert_eq!(m("openai", Some("file:///etc"), Some("x")).validate().unwrap_err().field, "base_url");
+        assert!(m("openai", Some("http://127.0.0.1:1/v1"), Some("qwen")).validate().is_ok());
+        let with_key = ModelSettings { api_key: Some("a\nb".into()), ..m("none", None, None) };
+        assert_eq!(with_key.validate().unwrap_err().field, "api_key");
+        // The key is write-only.
+        let shown = serde_json::to_value(ModelSettings { api_key: Some("sk-secret".into()), ..m("none", None, None) }).unwrap();
+        assert!(shown.get("api_key").is_none());
     }
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard_core::notify::{Notifier, OutboxItem};
+use switchboard_core::notify::{Delivery, Notifier, OutboxItem};
 use switchboard_core::ports::{Store, StoreError};
 use switchboard_core::time;
 use tokio::sync::Notify;
@@ -56,9 +56,30 @@ impl Outbox {
         Self { store, sinks: Arc::new(sinks), config, wake: Arc::new(Notify::new()) }
     }
 
-    /// The sinks a new notification is enqueued for now, sorted.
+    /// The sinks a new notification without a live session is enqueued for
+    /// now, sorted.
     pub fn targets(&self) -> Vec<String> {
-        let mut t: Vec<String> = self.sinks.values().filter(|s| s.enabled()).map(|s| s.target().to_string()).collect();
+        self.targets_for(None)
+    }
+
+    /// The sinks a new notification about `session_id` is enqueued for now,
+    /// sorted: observers always; live sinks when one reaches the customer in
+    /// that session, follow-up sinks (SMS) otherwise, so a caller still on the
+    /// line hears the answer instead of also getting a text.
+    pub fn targets_for(&self, session_id: Option<&str>) -> Vec<String> {
+        let enabled = || self.sinks.values().filter(|s| s.enabled());
+        let live: Vec<&Arc<dyn Notifier>> = match session_id {
+            Some(sid) => enabled().filter(|s| s.delivery() == Delivery::Live && s.reaches(sid)).collect(),
+            None => vec![],
+        };
+        let mut t: Vec<String> = enabled()
+            .filter(|s| match s.delivery() {
+                Delivery::Observer => true,
+                Delivery::Live => live.iter().any(|l| l.target() == s.target()),
+                Delivery::FollowUp => live.is_empty(),
+            })
+            .map(|s| s.target().to_string())
+            .collect();
         t.sort();
         t
     }

@@ -206,9 +206,14 @@ impl Escalation {
     }
 
     async fn finish(&self, r: Resolution) -> Result<Resolved, EscalationError> {
-        let targets = self.inner.outbox.targets();
+        let outbox = self.inner.outbox.clone();
         let at = r.at;
-        let then = Box::new(move |req: &HelpRequest| consequences(req, &targets, at));
+        // Decided inside the transaction, from the request as stored: whether
+        // its caller is still in the session picks live relay or follow-up.
+        let then = Box::new(move |req: &HelpRequest| {
+            let targets = outbox.targets_for(req.session_id.as_deref());
+            consequences(req, &targets, at)
+        });
         let resolved = self.inner.store.resolve_help_request(r, then).await?;
         if let Some(entry) = &resolved.knowledge {
             // The database already holds the entry; if indexing fails the index
@@ -313,4 +318,20 @@ fn consequences(req: &HelpRequest, targets: &[String], at: time::Timestamp) -> C
         })
         .collect();
     Consequences { learn, notifications }
+}
+
+/// The agent opens help requests through this port.
+#[async_trait::async_trait]
+impl switchboard_core::session::HelpDesk for Escalation {
+    async fn open(&self, r: NewHelpRequest) -> Result<HelpRequest, switchboard_core::session::HelpDeskError> {
+        self.create(&r).await.map_err(|e| switchboard_core::session::HelpDeskError(e.to_string()))
+    }
+
+    async fn pending_for_session(&self, session_id: &str) -> Result<Vec<HelpRequest>, switchboard_core::session::HelpDeskError> {
+        let pending = self
+            .list(Some(HelpStatus::Pending))
+            .await
+            .map_err(|e| switchboard_core::session::HelpDeskError(e.to_string()))?;
+        Ok(pending.into_iter().filter(|r| r.session_id.as_deref() == Some(session_id)).collect())
+    }
 }

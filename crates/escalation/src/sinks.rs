@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use switchboard_core::events::{EventBus, EventKind};
-use switchboard_core::notify::{Notification, Notifier, NotifyError};
+use switchboard_core::notify::{Delivery, Notification, Notifier, NotifyError};
 
 /// POSTs the notification as JSON. Any 2xx is success; the outbox id goes in
 /// `Idempotency-Key` so a gateway can drop redeliveries.
@@ -76,6 +76,10 @@ impl EventStreamNotifier {
 impl Notifier for EventStreamNotifier {
     fn target(&self) -> &str {
         "events"
+    }
+
+    fn delivery(&self) -> Delivery {
+        Delivery::Observer
     }
 
     async fn deliver(&self, n: &Notification) -> Result<(), NotifyError> {

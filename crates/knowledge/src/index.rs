@@ -346,4 +346,39 @@ impl KnowledgeIndex for TantivyIndex {
     fn num_docs(&self) -> u64 {
         self.searcher.reader.searcher().num_docs()
     }
+
+    fn terms(&self, text: &str) -> Vec<(String, f32)> {
+        self.searcher.terms(text)
+    }
+}
+
+impl SearchSide {
+    /// Analyzed terms with a BM25-style IDF over questions and answers; a term
+    /// the index has never seen weighs as much as the rarest.
+    fn terms(&self, text: &str) -> Vec<(String, f32)> {
+        let Some(mut analyzer) = self.index.tokenizers().get(ANALYZER) else { return Vec::new() };
+        let mut words: Vec<String> = Vec::new();
+        let mut stream = analyzer.token_stream(text);
+        while stream.advance() {
+            let t = stream.token().text.clone();
+            if !words.contains(&t) {
+                words.push(t);
+            }
+        }
+        let searcher = self.reader.searcher();
+        let n = searcher.num_docs() as f32;
+        let f = self.fields;
+        words
+            .into_iter()
+            .map(|w| {
+                let df = [f.question, f.answer]
+                    .iter()
+                    .map(|field| searcher.doc_freq(&tantivy::Term::from_field_text(*field, &w)).unwrap_or(0))
+                    .max()
+                    .unwrap_or(0) as f32;
+                let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
+                (w, idf)
+            })
+            .collect()
+    }
 }

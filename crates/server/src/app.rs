@@ -8,14 +8,17 @@ use switchboard_core::events::EventBus;
 use switchboard_core::notify::Notifier;
 use switchboard_core::ports::{IndexError, KnowledgeIndex, Store};
 use switchboard_escalation::{Escalation, EscalationConfig, EventStreamNotifier, Outbox, WebhookNotifier};
+use switchboard_core::business::BusinessStore;
+use switchboard_core::session::SessionStore;
 use switchboard_knowledge::{KnowledgeBase, KnowledgeError, TantivyIndex};
+use switchboard_session::{AgentConfig, ModelSlot, Prompts, SessionHub, SessionRelay, Sessions};
 use switchboard_store::{OpenError, SqliteStore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::http::AppState;
-use crate::settings::SettingsService;
+use crate::settings::{SettingsError, SettingsService};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -33,6 +36,8 @@ pub enum StartError {
     Settings(#[from] crate::settings::SettingsError),
     #[error("demo data: {0}")]
     Demo(String),
+    #[error("agent: {0}")]
+    Agent(String),
     #[error("io: {0}")]
     Io(std::io::Error),
 }
@@ -42,6 +47,7 @@ pub struct App {
     state: AppState,
     store: Arc<SqliteStore>,
     index: Arc<TantivyIndex>,
+    sessions: Sessions,
     tasks: TaskTracker,
     cancel: CancellationToken,
 }
@@ -69,20 +75,76 @@ impl App {
 
         // The webhook sink always exists; it is enabled while it has a URL.
         let webhook = Arc::new(WebhookNotifier::new(config.webhook_url.clone(), config.outbox.delivery_timeout)?);
-        let sinks: Vec<Arc<dyn Notifier>> = vec![Arc::new(EventStreamNotifier::new(events.clone())), webhook.clone()];
+        // Answers reach a caller still in their session there; the webhook
+        // (SMS) is the follow-up once they have left.
+        let hub = SessionHub::default();
+        let session_store: Arc<dyn SessionStore> = store.clone();
+        let relay = SessionRelay::new(session_store.clone(), hub.clone(), events.clone(), Some(webhook.clone()));
+        let sinks: Vec<Arc<dyn Notifier>> =
+            vec![Arc::new(EventStreamNotifier::new(events.clone())), webhook.clone(), Arc::new(relay)];
         let outbox = Outbox::new(store_port.clone(), sinks, config.outbox.clone());
         let escalation = Escalation::new(
             store_port.clone(),
-            index_port,
+            index_port.clone(),
             events.clone(),
             EscalationConfig { request_timeout: config.request_timeout },
             &outbox,
         );
-        let settings = SettingsService::new(store_port, escalation.clone(), webhook);
+        // A model chosen in the settings screen wins over the start-up one.
+        let llm_cfg = match store_port.load_model_settings().await.map_err(SettingsError::from)? {
+            Some(saved) => crate::settings::llm_config(&config.llm, &saved),
+            None => config.llm.clone(),
+        };
+        let model = match &config.model_override {
+            Some(m) => m.clone(),
+            // Loading maps the model file and warms it up: not on the runtime.
+            None => {
+                let llm = llm_cfg.clone();
+                tokio::task::spawn_blocking(move || switchboard_llm::engine_from_config(&llm))
+                    .await
+                    .map_err(|e| StartError::Agent(format!("language model start-up panicked: {e}")))?
+            }
+        };
+        let info = model.info();
+        if info.ready {
+            tracing::info!(engine = %info.engine, model = %info.model, "language model ready");
+        } else {
+            tracing::warn!(hint = info.hint.as_deref().unwrap_or(""), "no language model: learned answers and escalation still work");
+        }
+        let prompts = match &config.prompts_dir {
+            Some(dir) => Prompts::load(dir).map_err(|e| StartError::DataDir { path: dir.display().to_string(), source: e })?,
+            None => Prompts::embedded(),
+        };
+        let model_slot = ModelSlot::new(model);
+        let settings = SettingsService::new(store_port, escalation.clone(), webhook, model_slot.clone(), llm_cfg);
         settings.apply_saved().await?;
+        // The demo business's tools (bookings, orders, returns) work on the
+        // tables `--demo` seeds; without the demo there is no such business.
+        let business_tools = if config.demo {
+            let business: Arc<dyn BusinessStore> = store.clone();
+            switchboard_business::demo_tools(business, switchboard_business::system_clock())
+        } else {
+            Vec::new()
+        };
+        let agent = AgentConfig { policy: config.grounding.clone(), llm_timeout: config.llm_timeout, ..AgentConfig::default() };
+        let sessions = Sessions::new(
+            session_store,
+            index_port,
+            Arc::new(escalation.clone()),
+            model_slot.clone(),
+            business_tools,
+            prompts,
+            agent,
+            hub,
+            events.clone(),
+        );
+        let orphans = sessions.end_orphans().await.map_err(|e| StartError::Agent(format!("sessions: {e}")))?;
+        if orphans > 0 {
+            tracing::info!(orphans, "ended sessions left open by the previous run");
+        }
 
         if config.demo {
-            crate::demo::seed(&knowledge, &escalation).await?;
+            crate::demo::seed(&knowledge, &escalation, store.as_ref()).await?;
         }
 
         let cancel = CancellationToken::new();
@@ -94,6 +156,7 @@ impl App {
         let state = AppState {
             escalation,
             knowledge,
+            sessions: sessions.clone(),
             settings,
             events,
             token: Arc::from(token),
@@ -101,7 +164,7 @@ impl App {
             ui_dir: config.ui_dir.clone(),
             body_limit: config.body_limit,
         };
-        Ok(App { state, store, index, tasks, cancel })
+        Ok(App { state, store, index, sessions, tasks, cancel })
     }
 
     pub fn state(&self) -> AppState {
@@ -119,6 +182,8 @@ impl App {
     /// Stops background tasks, waits for them, then closes index and database.
     pub async fn shutdown(self) {
         self.cancel.cancel();
+        // Turns in progress finish (and are stored) before storage closes.
+        self.sessions.shutdown().await;
         self.tasks.wait().await;
         let index = self.index.clone();
         // Joining the writer thread waits for its last commit: not on the runtime.

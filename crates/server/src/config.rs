@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use switchboard_escalation::OutboxConfig;
+use switchboard_llm::{EngineKind, LlmConfig};
+use switchboard_session::GroundingPolicy;
 
 /// Everything `App::start` needs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
     /// Seed the demo business on start (idempotent).
@@ -26,6 +28,31 @@ pub struct Config {
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
     pub outbox: OutboxConfig,
+    /// Which language model the agent runs on.
+    pub llm: LlmConfig,
+    /// A model to use instead of building one from `llm` (tests plug scripted
+    /// models in here).
+    pub model_override: Option<std::sync::Arc<dyn switchboard_core::llm::LanguageModel>>,
+    /// Read the agent's prompts from here instead of the built-in copies.
+    pub prompts_dir: Option<PathBuf>,
+    pub grounding: GroundingPolicy,
+    /// Longest one model call may take before the agent falls back.
+    pub llm_timeout: Duration,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("data_dir", &self.data_dir)
+            .field("demo", &self.demo)
+            .field("request_timeout", &self.request_timeout)
+            .field("webhook_url", &self.webhook_url.as_ref().map(|u| u.as_str()))
+            .field("ui_dir", &self.ui_dir)
+            .field("llm", &self.llm)
+            .field("prompts_dir", &self.prompts_dir)
+            .field("grounding", &self.grounding)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Config {
@@ -40,6 +67,11 @@ impl Config {
             ui_dir: None,
             body_limit: 64 * 1024,
             outbox: OutboxConfig::default(),
+            llm: LlmConfig::default(),
+            model_override: None,
+            prompts_dir: None,
+            grounding: GroundingPolicy::default(),
+            llm_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -77,6 +109,21 @@ pub struct ServeArgs {
     /// The built web UI to serve at /
     #[arg(long, env = "SWITCHBOARD_UI_DIR")]
     pub ui_dir: Option<PathBuf>,
+    /// Language model engine: auto (embedded model if installed), llama, openai or none.
+    #[arg(long, env = "SWITCHBOARD_LLM_ENGINE")]
+    pub llm_engine: Option<String>,
+    /// The GGUF model file for the embedded engine.
+    #[arg(long, env = "SWITCHBOARD_LLM_MODEL_PATH")]
+    pub llm_model_path: Option<PathBuf>,
+    /// API root of an OpenAI-compatible server, e.g. http://localhost:11434/v1.
+    #[arg(long, env = "SWITCHBOARD_LLM_BASE_URL")]
+    pub llm_base_url: Option<String>,
+    /// Model name for the OpenAI-compatible engine.
+    #[arg(long, env = "SWITCHBOARD_LLM_MODEL")]
+    pub llm_model: Option<String>,
+    /// Folder with the agent's prompt files (default: the built-in copies of prompts/).
+    #[arg(long, env = "SWITCHBOARD_PROMPTS_DIR")]
+    pub prompts_dir: Option<PathBuf>,
 }
 
 /// Resolved start-up options. `bind` and `config.ui_dir` stay `None` when
@@ -122,6 +169,30 @@ impl ServeArgs {
         if let Some(v) = file.outbox.max_attempts {
             cfg.outbox.max_attempts = v.max(1);
         }
+        let mut llm = file.llm;
+        if let Some(e) = self.llm_engine {
+            llm.engine = e.parse::<EngineKind>().map_err(ConfigError::Invalid)?;
+        }
+        llm.model_path = self.llm_model_path.or(llm.model_path);
+        llm.base_url = self.llm_base_url.or(llm.base_url);
+        llm.model = self.llm_model.or(llm.model);
+        // Keys come from the environment (or the file), never from a flag that
+        // would show in `ps`.
+        if let Some(k) = ["SWITCHBOARD_LLM_API_KEY", "OPENAI_API_KEY"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|k| !k.trim().is_empty()))
+        {
+            llm.api_key = Some(k.trim().to_string());
+        }
+        cfg.llm = llm;
+        cfg.prompts_dir = self.prompts_dir.or(file.prompts_dir);
+        if let Some(g) = file.grounding {
+            g.validate().map_err(|e| ConfigError::Invalid(format!("grounding: {e}")))?;
+            cfg.grounding = g;
+        }
+        if let Some(t) = file.llm_timeout {
+            cfg.llm_timeout = t;
+        }
         Ok(Resolved { bind: self.bind.or(file.bind), config: cfg })
     }
 }
@@ -140,6 +211,14 @@ pub struct FileConfig {
     pub body_limit: Option<usize>,
     #[serde(default)]
     pub outbox: FileOutbox,
+    /// `[llm]`: engine, model_path, base_url, model, api_key, threads.
+    #[serde(default)]
+    pub llm: LlmConfig,
+    #[serde(default, with = "humantime_serde")]
+    pub llm_timeout: Option<Duration>,
+    pub prompts_dir: Option<PathBuf>,
+    /// `[grounding]`: the agent's evidence thresholds.
+    pub grounding: Option<GroundingPolicy>,
 }
 
 #[derive(Debug, Default, Deserialize)]

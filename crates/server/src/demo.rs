@@ -2,6 +2,8 @@
 //! part is seeded only while its table is empty.
 
 use serde::Deserialize;
+use switchboard_business::{DemoBusiness, seed_demo};
+use switchboard_core::business::BusinessStore;
 use switchboard_core::help::{HistoryTurn, NewHelpRequest};
 use switchboard_core::knowledge::{KnowledgeInput, KnowledgeSource};
 use switchboard_escalation::Escalation;
@@ -21,7 +23,7 @@ struct SeedRequest {
     history: Vec<HistoryTurn>,
 }
 
-pub async fn seed(kb: &KnowledgeBase, escalation: &Escalation) -> Result<(), StartError> {
+pub async fn seed(kb: &KnowledgeBase, escalation: &Escalation, business: &dyn BusinessStore) -> Result<(), StartError> {
     let demo = |e: &dyn std::fmt::Display| StartError::Demo(e.to_string());
     if kb.list(1, 0).await?.is_empty() {
         let entries: Vec<KnowledgeInput> = serde_json::from_str(KNOWLEDGE).map_err(|e| demo(&e))?;
@@ -45,6 +47,10 @@ pub async fn seed(kb: &KnowledgeBase, escalation: &Escalation) -> Result<(), Sta
         }
         tracing::info!("demo help requests seeded");
     }
+    // Customers, services, appointments, orders, returns: seeded once, with
+    // times relative to now (the store skips tables that already have rows).
+    let report = seed_demo(business, DemoBusiness::embedded()).await.map_err(|e| demo(&e))?;
+    tracing::info!(inserted = report.inserted, "demo business tables ready");
     Ok(())
 }
 

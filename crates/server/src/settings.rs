@@ -6,10 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchboard_core::ports::{Store, StoreError};
-use switchboard_core::settings::Settings;
+use switchboard_core::llm::ModelInfo;
+use switchboard_core::settings::{ModelSettings, Settings};
 use switchboard_core::validate::ValidationError;
 use switchboard_core::{Coded, ErrorCode, time};
 use switchboard_escalation::{Escalation, WebhookNotifier};
+use switchboard_llm::{EngineKind, LlmConfig};
+use switchboard_session::ModelSlot;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -17,13 +20,15 @@ pub enum SettingsError {
     Invalid(#[from] ValidationError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("language model start-up failed: {0}")]
+    Engine(String),
 }
 
 impl Coded for SettingsError {
     fn code(&self) -> ErrorCode {
         match self {
             SettingsError::Invalid(_) => ErrorCode::ValidationFailed,
-            SettingsError::Store(_) => ErrorCode::Internal,
+            SettingsError::Store(_) | SettingsError::Engine(_) => ErrorCode::Internal,
         }
     }
 }
@@ -33,11 +38,68 @@ pub struct SettingsService {
     store: Arc<dyn Store>,
     escalation: Escalation,
     webhook: Arc<WebhookNotifier>,
+    model: ModelSlot,
+    /// The language-model choice in force (start-up configuration, or what
+    /// was saved since), key included.
+    llm: Arc<std::sync::Mutex<LlmConfig>>,
+}
+
+/// The language-model settings as the API shows them: the choice (never the
+/// key), whether a key is set, and the engine's state.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ModelView {
+    pub settings: ModelSettings,
+    pub api_key_set: bool,
+    pub status: ModelInfo,
 }
 
 impl SettingsService {
-    pub fn new(store: Arc<dyn Store>, escalation: Escalation, webhook: Arc<WebhookNotifier>) -> Self {
-        Self { store, escalation, webhook }
+    pub fn new(
+        store: Arc<dyn Store>,
+        escalation: Escalation,
+        webhook: Arc<WebhookNotifier>,
+        model: ModelSlot,
+        llm: LlmConfig,
+    ) -> Self {
+        Self { store, escalation, webhook, model, llm: Arc::new(std::sync::Mutex::new(llm)) }
+    }
+
+    fn llm(&self) -> LlmConfig {
+        self.llm.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn model_view(&self) -> ModelView {
+        let c = self.llm();
+        let engine = match c.engine {
+            EngineKind::Auto => "auto",
+            EngineKind::Llama => "llama",
+            EngineKind::OpenAi => "openai",
+            EngineKind::None => "none",
+        };
+        ModelView {
+            settings: ModelSettings { engine: engine.into(), base_url: c.base_url.clone(), model: c.model.clone(), api_key: None },
+            api_key_set: c.api_key.is_some(),
+            status: self.model.info(),
+        }
+    }
+
+    /// Validates, starts the chosen engine (off the runtime: loading a model
+    /// maps and warms it), swaps it in for the next turns, and saves.
+    pub async fn update_model(&self, input: ModelSettings) -> Result<ModelView, SettingsError> {
+        let mut valid = input.validate()?;
+        // No key given: keep the one in force.
+        if valid.api_key.is_none() {
+            valid.api_key = self.llm().api_key;
+        }
+        let cfg = llm_config(&self.llm(), &valid);
+        let built = cfg.clone();
+        let engine = tokio::task::spawn_blocking(move || switchboard_llm::engine_from_config(&built))
+            .await
+            .map_err(|e| SettingsError::Engine(e.to_string()))?;
+        self.store.save_model_settings(&valid, time::now()).await?;
+        self.model.set(engine);
+        *self.llm.lock().unwrap_or_else(|p| p.into_inner()) = cfg;
+        Ok(self.model_view())
     }
 
     /// The settings in force.
@@ -82,4 +144,15 @@ fn parse_url(url: Option<&str>) -> Result<Option<reqwest::Url>, ValidationError>
         })
     })
     .transpose()
+}
+
+/// `base` (the start-up configuration) with a saved choice applied. An empty
+/// key in the choice removes the key.
+pub fn llm_config(base: &LlmConfig, m: &ModelSettings) -> LlmConfig {
+    let mut c = base.clone();
+    c.engine = m.engine.parse().unwrap_or(EngineKind::Auto);
+    c.base_url = m.base_url.clone();
+    c.model = m.model.clone();
+    c.api_key = m.api_key.clone().filter(|k| !k.is_empty());
+    c
 }

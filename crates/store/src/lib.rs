@@ -9,7 +9,9 @@
 //! - No SQL outside this crate. A PostgreSQL adapter would be a sibling module
 //!   implementing the same traits; the domain would not change.
 
+mod business;
 mod rows;
+mod session;
 mod sqlite;
 
 pub use sqlite::SqliteStore;

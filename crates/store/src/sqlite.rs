@@ -14,7 +14,7 @@ use switchboard_core::ports::{
     AuditRecord, AuditStore, ConsequencesFn, HelpRequestRecord, HelpRequestStore, KnowledgeStore, OutboxStore,
     Resolution, Resolved, SettingsStore, StoreError,
 };
-use switchboard_core::settings::Settings;
+use switchboard_core::settings::{ModelSettings, Settings};
 use switchboard_core::time::{Timestamp, to_millis};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -554,6 +554,30 @@ impl SettingsStore for SqliteStore {
              ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
         )
         .bind(v)
+        .bind(to_millis(at))
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn load_model_settings(&self) -> Result<Option<ModelSettings>, StoreError> {
+        let v: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = 'model'")
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
+        v.map(|v| serde_json::from_str(&v).map_err(|e| StoreError::Corrupt(format!("model settings: {e}")))).transpose()
+    }
+
+    async fn save_model_settings(&self, s: &ModelSettings, at: Timestamp) -> Result<(), StoreError> {
+        // Written field by field: the API never serialises the key, the
+        // database must keep it.
+        let v = serde_json::json!({"engine": s.engine, "base_url": s.base_url, "model": s.model, "api_key": s.api_key});
+        sqlx::query(
+            "INSERT INTO settings (key, value, updated_at) VALUES ('model', ?, ?)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        )
+        .bind(v.to_string())
         .bind(to_millis(at))
         .execute(&self.writer)
         .await

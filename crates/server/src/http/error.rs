@@ -74,6 +74,12 @@ impl From<switchboard_escalation::EscalationError> for ApiError {
     }
 }
 
+impl From<switchboard_session::SessionError> for ApiError {
+    fn from(e: switchboard_session::SessionError) -> Self {
+        ApiError::from_coded(e)
+    }
+}
+
 impl From<switchboard_knowledge::KnowledgeError> for ApiError {
     fn from(e: switchboard_knowledge::KnowledgeError) -> Self {
         Self::from_coded(e)

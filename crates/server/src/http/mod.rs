@@ -8,6 +8,7 @@ mod extract;
 mod health;
 mod knowledge;
 pub mod openapi;
+mod session;
 mod settings;
 mod ui;
 
@@ -35,6 +36,7 @@ pub use error::ApiError;
 pub struct AppState {
     pub escalation: Escalation,
     pub knowledge: KnowledgeBase,
+    pub sessions: switchboard_session::Sessions,
     pub settings: crate::settings::SettingsService,
     pub events: EventBus,
     pub token: Arc<str>,
@@ -49,6 +51,7 @@ pub fn router(state: AppState, addr: SocketAddr) -> Router {
         .merge(escalation::router())
         .merge(knowledge::router())
         .merge(events::router())
+        .merge(session::router())
         .merge(settings::router())
         .merge(openapi::router())
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such API route") })
@@ -93,8 +96,11 @@ async fn require_token(State(state): State<AppState>, req: Request, next: Next) 
         // The scheme name is case-insensitive (RFC 9110).
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, t)| t.trim());
-    // The exact route, not a path suffix: `/api/help-requests/events` must not qualify.
-    let is_event_stream = req.extensions().get::<MatchedPath>().is_some_and(|m| matches!(m.as_str(), "/api/events" | "/events"));
+    // The exact routes, not a path suffix: `/api/help-requests/events` must not qualify.
+    let is_event_stream = req
+        .extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|m| matches!(m.as_str(), "/api/events" | "/events" | "/api/sessions/{id}/live" | "/sessions/{id}/live"));
     let from_query = if is_event_stream {
         req.uri().query().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")))
     } else {

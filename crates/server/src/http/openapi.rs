@@ -9,7 +9,7 @@ use super::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Switchboard API", description = "Supervise AI voice agents: escalations, knowledge base, live events."),
+    info(title = "Switchboard API", description = "Supervise AI voice agents: escalations, knowledge base, agent sessions, live events."),
     paths(
         super::health::health,
         super::escalation::list,
@@ -23,8 +23,20 @@ use super::AppState;
         super::knowledge::update,
         super::knowledge::remove,
         super::events::events,
+        super::session::list,
+        super::session::start,
+        super::session::show,
+        super::session::message,
+        super::session::end,
+        super::session::live,
+        super::session::export,
+        super::session::conversation_message,
+        super::session::conversation_history,
+        super::session::agent,
         super::settings::show,
         super::settings::update,
+        super::settings::show_model,
+        super::settings::update_model,
         spec,
     ),
     modifiers(&BearerAuth),

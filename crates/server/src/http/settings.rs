@@ -1,16 +1,18 @@
-//! Runtime settings: request timeout and webhook URL.
+//! Runtime settings: request timeout and webhook URL; the agent's language model.
 
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use switchboard_core::settings::Settings;
+use switchboard_core::settings::{ModelSettings, Settings};
+
+use crate::settings::ModelView;
 
 use super::error::ErrorBody;
 use super::extract::ApiJson;
 use super::{ApiError, AppState};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/settings", get(show).put(update))
+    Router::new().route("/settings", get(show).put(update)).route("/settings/model", get(show_model).put(update_model))
 }
 
 #[utoipa::path(get, operation_id = "get_settings", path = "/api/settings", tag = "settings", responses((status = 200, body = Settings)))]
@@ -22,4 +24,18 @@ pub async fn show(State(s): State<AppState>) -> Json<Settings> {
     responses((status = 200, body = Settings), (status = 422, body = ErrorBody)))]
 pub async fn update(State(s): State<AppState>, ApiJson(input): ApiJson<Settings>) -> Result<Json<Settings>, ApiError> {
     Ok(Json(s.settings.update(input).await.map_err(ApiError::from_coded)?))
+}
+
+#[utoipa::path(get, operation_id = "get_model_settings", path = "/api/settings/model", tag = "settings",
+    responses((status = 200, body = ModelView)))]
+pub async fn show_model(State(s): State<AppState>) -> Json<ModelView> {
+    Json(s.settings.model_view())
+}
+
+#[utoipa::path(put, operation_id = "update_model_settings", path = "/api/settings/model", tag = "settings",
+    description = "Chooses the agent's language model; it answers from the next turn on. `api_key` is write-only: \
+    absent keeps the saved key, an empty string removes it.",
+    request_body = ModelSettings, responses((status = 200, body = ModelView), (status = 422, body = ErrorBody)))]
+pub async fn update_model(State(s): State<AppState>, ApiJson(input): ApiJson<ModelSettings>) -> Result<Json<ModelView>, ApiError> {
+    Ok(Json(s.settings.update_model(input).await.map_err(ApiError::from_coded)?))
 }

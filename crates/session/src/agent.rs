@@ -1,0 +1,582 @@
+//! One turn: the caller's message in, the agent's reply out, every step
+//! stored. The grounding policy decides before any model runs.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use switchboard_core::help::HistoryTurn;
+use switchboard_core::knowledge::question_key;
+use switchboard_core::llm::{ChatMessage, ChatRequest, LlmError, LlmEvent, ToolCall, ToolSpec};
+use switchboard_core::session::{
+    Decision, Evidence, Grounding, NewTurn, Session, ToolRecord, Turn, TurnRole, TurnTimings,
+};
+use switchboard_core::tool::ToolContext;
+use switchboard_core::{ErrorCode, time};
+use uuid::Uuid;
+
+use crate::hub::SessionEvent;
+use crate::policy::{Intent, Retrieval, intent};
+use crate::service::Inner;
+
+const ESCALATE: &str =
+    "That's a good question, and I don't want to guess. Let me check with a colleague and get back to you.";
+const STILL_CHECKING: &str = "I'm still checking on that with a colleague; I'll let you know as soon as I hear back.";
+const NO_MODEL_ACTION: &str =
+    "I can't do that myself right now, so I've asked a colleague to help; we'll get back to you shortly.";
+const FALLBACK: &str = "Sorry, I'm having trouble with that one. Let me check with a colleague and get back to you.";
+const FALLBACK_NO_HELP: &str = "Sorry, I'm having trouble right now. Could you try again in a moment?";
+const GREETING: &str = "Hello, thanks for calling Juniper & Fern Hair Studio! How can I help you today?";
+const THANKS: &str = "You're very welcome! Is there anything else I can help with?";
+const GOODBYE: &str = "Thanks for calling Juniper & Fern. Have a lovely day, goodbye!";
+const PARDON: &str = "Sorry, I didn't quite catch that. How can I help you today?";
+
+struct Turner<'a> {
+    inner: &'a Inner,
+    session: &'a Session,
+    emit: &'a (dyn Fn(SessionEvent) + Send + Sync),
+    started: Instant,
+    ctx: ToolContext,
+    /// Set when the first piece of the reply is ready.
+    first_token: Option<f64>,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Runs one turn. Never fails: every error ends in a stored fallback reply.
+pub(crate) async fn run_turn(
+    inner: &Inner,
+    session: &Session,
+    text: &str,
+    emit: &(dyn Fn(SessionEvent) + Send + Sync),
+) {
+    let started = Instant::now();
+    let ctx = ToolContext {
+        session_id: Some(session.id),
+        caller_name: session.caller_name.clone(),
+        caller_contact: session.caller_contact.clone(),
+    };
+    let mut t = Turner { inner, session, emit, started, ctx, first_token: None };
+    // Earlier turns, for the model's context and the help request's history.
+    let history = inner.store.turns(session.id).await.unwrap_or_default();
+    if t.store(vec![new_turn(TurnRole::Caller, text)]).await.is_none() {
+        return;
+    }
+    t.respond(text, &history).await;
+}
+
+fn new_turn(role: TurnRole, text: &str) -> NewTurn {
+    NewTurn { id: Uuid::now_v7(), role, text: text.to_string(), tool: None, grounding: None, timings: None, at: time::now() }
+}
+
+impl Turner<'_> {
+    /// Stores turns and announces them. `None` when the session ended meanwhile.
+    async fn store(&self, turns: Vec<NewTurn>) -> Option<Vec<Turn>> {
+        match self.inner.store.append_turns(self.session.id, &turns).await {
+            Ok(stored) => {
+                for turn in &stored {
+                    (self.emit)(SessionEvent::Turn { turn: turn.clone() });
+                }
+                Some(stored)
+            }
+            Err(e) => {
+                tracing::warn!(session = %self.session.id, error = %e, "turn not stored");
+                (self.emit)(SessionEvent::Error { code: ErrorCode::Conflict, message: "session has ended".into() });
+                None
+            }
+        }
+    }
+
+    fn token(&mut self, turn_id: Uuid, text: &str) {
+        if self.first_token.is_none() {
+            self.first_token = Some(ms(self.started.elapsed()));
+        }
+        (self.emit)(SessionEvent::Token { turn_id, text: text.to_string() });
+    }
+
+    /// Says a reply that needs no model, as one token then the stored turn.
+    async fn say(&mut self, text: &str, grounding: Grounding, mut timings: TurnTimings) {
+        let id = Uuid::now_v7();
+        self.token(id, text);
+        timings.first_token_ms = self.first_token;
+        timings.total_ms = Some(ms(self.started.elapsed()));
+        let mut turn = new_turn(TurnRole::Agent, text);
+        turn.id = id;
+        turn.grounding = Some(grounding);
+        turn.timings = Some(timings);
+        self.store(vec![turn]).await;
+    }
+
+    async fn respond(&mut self, text: &str, history: &[Turn]) {
+        let r0 = Instant::now();
+        let policy = self.inner.policy.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let query = crate::policy::content_terms(self.inner.index.terms(text));
+        let hits = match self.inner.index.search(text, policy.top_k).await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::error!(error = %e, "knowledge search failed");
+                Vec::new()
+            }
+        };
+        let index = self.inner.index.clone();
+        let retrieval = policy.assess(&query, hits, |s| index.terms(s));
+        let timings = TurnTimings { retrieval_ms: Some(ms(r0.elapsed())), ..Default::default() };
+        let hits = retrieval.hits.clone();
+        let grounding = |decision, reason: String, cited: Vec<String>| Grounding {
+            decision,
+            hits: hits.clone(),
+            cited,
+            help_request_id: None,
+            reason,
+        };
+
+        if let Some((ev, answer)) = &retrieval.fast_path {
+            let reason = format!("learned answer \"{}\" matches ({:.0}% of the question's terms)", ev.title, ev.coverage * 100.0);
+            let g = grounding(Decision::FastPath, reason, vec![ev.id.clone()]);
+            return self.say(answer, g, timings).await;
+        }
+        let small_talk = match intent(text) {
+            Intent::Greeting => Some(GREETING),
+            Intent::Thanks => Some(THANKS),
+            Intent::Goodbye => Some(GOODBYE),
+            Intent::Inquiry if !retrieval.has_content => Some(PARDON),
+            _ => None,
+        };
+        if let Some(reply) = small_talk {
+            return self.say(reply, grounding(Decision::SmallTalk, "small talk".into(), vec![]), timings).await;
+        }
+        // Asked again while a supervisor is on it: no second request.
+        let key = question_key(text);
+        if let Ok(pending) = self.inner.desk.pending_for_session(&self.session.id.to_string()).await
+            && let Some(p) = pending.iter().find(|p| question_key(&p.question) == key)
+        {
+            let mut g = grounding(Decision::Escalated, "a help request for this question is already pending".into(), vec![]);
+            g.help_request_id = Some(p.id);
+            return self.say(STILL_CHECKING, g, timings).await;
+        }
+
+        let ready = self.inner.model.info().ready;
+        let action = intent(text) == Intent::Action;
+        match (action, retrieval.evidence.is_empty(), ready) {
+            (true, _, true) | (false, false, true) => self.with_model(text, history, &retrieval, timings, action).await,
+            (false, false, false) => {
+                // No model: read the best evidence back rather than nothing.
+                let (ev, answer) = &retrieval.evidence[0];
+                let reason = format!("no language model; best evidence \"{}\" read back", ev.title);
+                self.say(answer, grounding(Decision::Extractive, reason, vec![ev.id.clone()]), timings).await
+            }
+            (true, _, false) => {
+                let reason = "the caller wants an action and no language model is available".to_string();
+                self.escalate(text, history, grounding(Decision::Escalated, reason, vec![]), timings, NO_MODEL_ACTION).await
+            }
+            (false, true, _) => {
+                let reason = no_evidence_reason(&retrieval, &policy);
+                self.escalate(text, history, grounding(Decision::Escalated, reason, vec![]), timings, ESCALATE).await
+            }
+        }
+    }
+
+    /// Opens a help request (a `request_help` tool turn) and says `reply`.
+    async fn escalate(&mut self, text: &str, history: &[Turn], mut g: Grounding, timings: TurnTimings, reply: &str) {
+        let call_id = format!("policy-{}", Uuid::now_v7().simple());
+        let arguments = json!({ "question": text }).to_string();
+        let past = history_for_request(history, text);
+        let result = self.inner.help.open(&self.ctx, text, past).await;
+        let (ok, value) = match result {
+            Ok(v) => (true, v),
+            Err(e) => (false, json!({ "error": e.to_string() })),
+        };
+        g.help_request_id = value.get("request_id").and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok());
+        let mut tool = new_turn(TurnRole::Tool, "request_help");
+        tool.tool = Some(ToolRecord { call_id, name: "request_help".into(), arguments, ok, result: value });
+        if self.store(vec![tool]).await.is_none() {
+            return;
+        }
+        if !ok {
+            g.decision = Decision::Fallback;
+            g.reason = format!("{}; opening a help request failed", g.reason);
+            return self.say(FALLBACK_NO_HELP, g, timings).await;
+        }
+        self.say(reply, g, timings).await
+    }
+
+    async fn with_model(&mut self, text: &str, history: &[Turn], r: &Retrieval, mut timings: TurnTimings, action: bool) {
+        let model = self.inner.model.get();
+        let cfg = &self.inner.config;
+        let mut messages = vec![ChatMessage::system(self.inner.prompts.system())];
+        let earlier: Vec<&Turn> = history.iter().filter(|t| t.role != TurnRole::Tool).collect();
+        for t in earlier.iter().skip(earlier.len().saturating_sub(cfg.history_turns)) {
+            messages.push(match t.role {
+                TurnRole::Caller => ChatMessage::user(&t.text),
+                _ => ChatMessage::assistant(&t.text, vec![]),
+            });
+        }
+        messages.push(ChatMessage::user(user_message(text, r)));
+        let tools = self.inner.toolbox.specs_for(text);
+        let reply_id = Uuid::now_v7();
+        let mut reply = String::new();
+        let mut used_business_tool = false;
+        let mut help_request_id = None;
+        let mut prompt_tokens = 0;
+        let mut completion_tokens = 0;
+        let llm_started = Instant::now();
+        let mut failure: Option<LlmError> = None;
+        let unproven = action && r.evidence.is_empty();
+        let mut held = String::new();
+        // The last business tool's own sentence, a fallback for the reply.
+        let mut last_tool_message: Option<String> = None;
+
+        for round in 0..=cfg.max_tool_rounds {
+            // Tools only for actions (the evidence for a question is already
+            // in the message; a small model offered tools it does not need
+            // calls them instead of answering), and the last round must
+            // answer in words.
+            let offered = if !action || round == cfg.max_tool_rounds { vec![] } else { tools.clone() };
+            let req = ChatRequest {
+                messages: messages.clone(),
+                tools: offered.clone(),
+                max_tokens: cfg.max_tokens,
+                // Greedy: a receptionist should give the same answer to the
+                // same question, and tests can pin behaviour.
+                temperature: 0.0,
+                timeout: cfg.llm_timeout,
+            };
+            // An action with no evidence may only be answered from a tool's
+            // result: until a business tool ran, the model's words are held
+            // back, and dropped if no tool runs at all.
+            let hold = unproven && !used_business_tool;
+            let generated =
+                self.generate(model.as_ref(), req, reply_id, &mut prompt_tokens, &mut completion_tokens, hold).await;
+            let (mut text_part, mut calls) = match generated {
+                Ok(x) => x,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            };
+            if calls.is_empty()
+                && let Some(call) = recover_call(&text_part, &offered, round)
+            {
+                // The model wrote a tool's arguments as text: that was the call.
+                calls.push(call);
+                text_part.clear();
+            }
+            if !text_part.trim().is_empty() {
+                if !reply.is_empty() {
+                    reply.push(' ');
+                }
+                reply.push_str(text_part.trim());
+                if hold {
+                    held.push_str(text_part.trim());
+                    held.push(' ');
+                }
+            }
+            if calls.is_empty() {
+                break;
+            }
+            messages.push(ChatMessage::assistant(text_part, calls.clone()));
+            let mut tool_turns = Vec::new();
+            for call in &calls {
+                let result = self.inner.toolbox.call(&self.ctx, call).await;
+                let (ok, value) = match result {
+                    Ok(v) => (true, v),
+                    Err(e) => (false, json!({ "error": e.to_string() })),
+                };
+                if ok && call.name == "request_help" {
+                    help_request_id = value.get("request_id").and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok());
+                } else if ok && call.name != "search_knowledge_base" {
+                    used_business_tool = true;
+                    if let Some(m) = value.get("message").and_then(Value::as_str) {
+                        last_tool_message = Some(m.to_string());
+                    }
+                }
+                messages.push(ChatMessage::tool(call.id.clone(), value.to_string()));
+                let mut turn = new_turn(TurnRole::Tool, &call.name);
+                turn.tool = Some(ToolRecord {
+                    call_id: call.id.clone(),
+                    name: call.name.clone(),
+                    arguments: call.arguments.clone(),
+                    ok,
+                    result: value,
+                });
+                tool_turns.push(turn);
+            }
+            if self.store(tool_turns).await.is_none() {
+                return;
+            }
+        }
+        timings.llm_ms = Some(ms(llm_started.elapsed()));
+        timings.prompt_tokens = Some(prompt_tokens);
+        timings.completion_tokens = Some(completion_tokens);
+        let hits = r.hits.clone();
+
+        if let Some(e) = failure {
+            tracing::warn!(session = %self.session.id, error = %e, "model failed; falling back");
+            (self.emit)(SessionEvent::Error { code: ErrorCode::Unavailable, message: "the language model did not answer".into() });
+            let g = Grounding {
+                decision: Decision::Fallback,
+                hits,
+                cited: vec![],
+                help_request_id: None,
+                reason: format!("the language model failed ({}); a supervisor was asked", fallback_kind(&e)),
+            };
+            return self.escalate(text, &[], g, timings, FALLBACK).await;
+        }
+        if unproven && !used_business_tool && help_request_id.is_none() {
+            // Words about the business backed by neither evidence nor a tool:
+            // never said. A human answers instead.
+            tracing::info!(session = %self.session.id, "model answered an action without a tool; escalating");
+            let g = Grounding {
+                decision: Decision::Escalated,
+                hits,
+                cited: vec![],
+                help_request_id: None,
+                reason: "no evidence, and the model answered without using a tool".into(),
+            };
+            return self.escalate(text, history, g, timings, ESCALATE).await;
+        }
+        // Markup or JSON where words should be (a small model echoing a tool
+        // call or result), or nothing at all: say what the tool or the best
+        // evidence says instead, verbatim.
+        let mut salvaged = false;
+        if !speakable(&reply) {
+            let said_by_tool = last_tool_message.take();
+            if let Some(m) = said_by_tool.or_else(|| r.evidence.first().map(|(_, answer)| answer.clone())) {
+                tracing::info!(session = %self.session.id, "model reply unusable; reading back the tool result or evidence");
+                reply = m;
+                held.clear();
+                salvaged = true;
+                self.token(reply_id, &reply);
+            }
+        }
+        if !held.is_empty() {
+            // Held back until a tool proved it; the caller hears it now.
+            self.token(reply_id, held.trim_end());
+        }
+        let decision = if help_request_id.is_some() {
+            Decision::Escalated
+        } else if salvaged && !used_business_tool {
+            Decision::Extractive
+        } else if used_business_tool || (action && r.evidence.is_empty()) {
+            Decision::Tools
+        } else {
+            Decision::Grounded
+        };
+        if reply.trim().is_empty() {
+            reply = if help_request_id.is_some() { ESCALATE.into() } else { FALLBACK_NO_HELP.into() };
+            self.token(reply_id, &reply);
+        }
+        let cited = cite(&self.inner.index, &reply, &r.evidence);
+        let reason = match decision {
+            Decision::Escalated => "the model asked a supervisor (request_help)".to_string(),
+            Decision::Extractive => "the model's reply was unusable; the best evidence was read back".to_string(),
+            Decision::Tools => "the model used the business's tools".to_string(),
+            _ => format!("answered from {} piece(s) of evidence", r.evidence.len()),
+        };
+        timings.first_token_ms = self.first_token;
+        timings.total_ms = Some(ms(self.started.elapsed()));
+        let mut turn = new_turn(TurnRole::Agent, reply.trim());
+        turn.id = reply_id;
+        turn.grounding = Some(Grounding { decision, hits, cited, help_request_id, reason });
+        turn.timings = Some(timings);
+        self.store(vec![turn]).await;
+    }
+
+    /// One model call: streams its text as tokens; returns text and tool calls.
+    async fn generate(
+        &mut self,
+        model: &dyn switchboard_core::llm::LanguageModel,
+        req: ChatRequest,
+        reply_id: Uuid,
+        prompt_tokens: &mut u32,
+        completion_tokens: &mut u32,
+        hold: bool,
+    ) -> Result<(String, Vec<ToolCall>), LlmError> {
+        let deadline = tokio::time::Instant::now() + req.timeout + Duration::from_secs(1);
+        let mut rx = model.chat(req).await?;
+        let mut text = String::new();
+        let mut calls = Vec::new();
+        loop {
+            let next = tokio::time::timeout_at(deadline, rx.recv()).await.map_err(|_| LlmError::Timeout)?;
+            match next {
+                None => break,
+                Some(Err(e)) => return Err(e),
+                Some(Ok(LlmEvent::Token(t))) => {
+                    text.push_str(&t);
+                    if !hold {
+                        self.token(reply_id, &t);
+                    }
+                }
+                Some(Ok(LlmEvent::ToolCall(c))) => calls.push(c),
+                Some(Ok(LlmEvent::Done { prompt_tokens: p, completion_tokens: c, .. })) => {
+                    *prompt_tokens += p;
+                    *completion_tokens += c;
+                    break;
+                }
+            }
+        }
+        Ok((text, calls))
+    }
+}
+
+/// A tool call a small model wrote as prose plus JSON ("Sure, here's the
+/// booking: {"date": ...}"): the first JSON object in `text`, read as a call
+/// when it names an offered tool (`name` with `arguments`), or when its keys,
+/// besides a stray `name`, are exactly the arguments of one offered tool with
+/// all its required ones present. Anything ambiguous is left as text.
+fn recover_call(text: &str, offered: &[ToolSpec], round: u32) -> Option<ToolCall> {
+    if offered.is_empty() {
+        return None;
+    }
+    let start = text.find('{')?;
+    let end = text.rfind('}')?;
+    let obj: serde_json::Map<String, Value> = serde_json::from_str(text.get(start..=end)?).ok()?;
+    let id = format!("recovered-{round}");
+    let named = obj.get("name").and_then(Value::as_str).and_then(|n| offered.iter().find(|t| t.name == n));
+    if let Some(spec) = named {
+        let args = obj.get("arguments").or_else(|| obj.get("parameters")).cloned().unwrap_or(json!({}));
+        return Some(ToolCall { id, name: spec.name.clone(), arguments: args.to_string() });
+    }
+    let args: serde_json::Map<String, Value> = obj.into_iter().filter(|(k, _)| k != "name").collect();
+    let fits = |spec: &&ToolSpec| {
+        let props = spec.parameters.get("properties").and_then(Value::as_object);
+        let required: Vec<&str> = spec
+            .parameters
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        !args.is_empty()
+            && args.keys().all(|k| props.is_some_and(|p| p.contains_key(k)))
+            && required.iter().all(|r| args.contains_key(*r))
+    };
+    let mut matching = offered.iter().filter(fits);
+    let spec = matching.next()?;
+    if matching.next().is_some() {
+        return None;
+    }
+    Some(ToolCall { id, name: spec.name.clone(), arguments: Value::Object(args).to_string() })
+}
+
+/// Whether a reply can be said to a caller: words, not JSON or tool markup.
+fn speakable(reply: &str) -> bool {
+    let t = reply.trim();
+    let markup = t.starts_with('{')
+        || t.starts_with('[')
+        || t.starts_with("```")
+        || t.contains("<tool_call>")
+        || t.contains("\"arguments\"")
+        || t.contains("\"name\":");
+    !t.is_empty() && !markup
+}
+
+fn fallback_kind(e: &LlmError) -> &'static str {
+    match e {
+        LlmError::Timeout => "timed out",
+        LlmError::Unavailable(_) => "unavailable",
+        LlmError::Protocol(_) => "unreadable answer",
+        LlmError::Backend(_) => "engine error",
+    }
+}
+
+/// The caller's words with the evidence the model may use, numbered, and
+/// today's date for bookings (here rather than in the system prompt, which
+/// stays byte-identical so its KV cache is reused).
+fn user_message(text: &str, r: &Retrieval) -> String {
+    let today = chrono::Utc::now().date_naive();
+    let mut s = format!("(Today is {}.)\n", today.format("%A %Y-%m-%d"));
+    if r.evidence.is_empty() {
+        s.push_str(text);
+        return s;
+    }
+    s.push_str("Evidence:\n");
+    for (i, (ev, answer)) in r.evidence.iter().take(3).enumerate() {
+        s.push_str(&format!("[{}] {}: {}\n", i + 1, ev.title, answer));
+    }
+    s.push_str(&format!("\nCaller: {text}"));
+    s
+}
+
+/// Evidence the reply draws on: those sharing terms with it (all, if none do).
+fn cite(index: &std::sync::Arc<dyn switchboard_core::ports::KnowledgeIndex>, reply: &str, evidence: &[(Evidence, String)]) -> Vec<String> {
+    let reply_terms: Vec<String> = index.terms(reply).into_iter().map(|(t, _)| t).collect();
+    let used: Vec<String> = evidence
+        .iter()
+        .filter(|(_, answer)| index.terms(answer).iter().filter(|(t, _)| reply_terms.contains(t)).count() >= 2)
+        .map(|(e, _)| e.id.clone())
+        .collect();
+    if used.is_empty() { evidence.iter().map(|(e, _)| e.id.clone()).collect() } else { used }
+}
+
+fn no_evidence_reason(r: &Retrieval, p: &crate::policy::GroundingPolicy) -> String {
+    match r.hits.first() {
+        None => "nothing in the knowledge base matches this question".into(),
+        Some(best) => format!(
+            "best match \"{}\" covers {:.0}% of the question (score {:.2}); evidence needs {:.0}% and score {:.2}",
+            best.title,
+            best.coverage * 100.0,
+            best.score,
+            p.evidence_coverage * 100.0,
+            p.evidence_min_score
+        ),
+    }
+}
+
+/// The conversation so far, for the supervisor reading the request.
+fn history_for_request(history: &[Turn], current: &str) -> Vec<HistoryTurn> {
+    let mut out: Vec<HistoryTurn> = history
+        .iter()
+        .filter(|t| matches!(t.role, TurnRole::Caller | TurnRole::Agent | TurnRole::Supervisor))
+        .rev()
+        .take(10)
+        .map(|t| HistoryTurn { role: t.role.as_str().into(), text: t.text.clone(), at: Some(t.created_at) })
+        .collect();
+    out.reverse();
+    out.push(HistoryTurn { role: "caller".into(), text: current.to_string(), at: Some(time::now()) });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(name: &str, props: &[&str], required: &[&str]) -> ToolSpec {
+        let properties: serde_json::Map<String, Value> = props.iter().map(|p| (p.to_string(), json!({"type": "string"}))).collect();
+        ToolSpec { name: name.into(), description: String::new(), parameters: json!({"type": "object", "properties": properties, "required": required}) }
+    }
+
+    #[test]
+    fn calls_written_as_prose_are_recovered_only_when_unambiguous() {
+        let tools = [
+            spec("create_appointment", &["customer_id", "service", "date", "time", "stylist"], &["service", "date", "time"]),
+            spec("check_availability", &["date", "service", "stylist"], &["date", "service"]),
+            spec("get_order", &["order_id"], &["order_id"]),
+        ];
+        let text = "Sure, here's the booking request:\n{\"name\": \"Men's cut\", \"date\": \"2026-12-04\", \"service\": \"Men's cut\", \"time\": \"11:00\"}";
+        let c = recover_call(text, &tools, 0).unwrap();
+        assert_eq!(c.name, "create_appointment");
+        let args: Value = serde_json::from_str(&c.arguments).unwrap();
+        assert_eq!(args, json!({"date": "2026-12-04", "service": "Men's cut", "time": "11:00"}));
+        // Named explicitly.
+        let c = recover_call(r#"{"name": "get_order", "arguments": {"order_id": "JF-1001"}}"#, &tools, 1).unwrap();
+        assert_eq!((c.name.as_str(), c.arguments.as_str()), ("get_order", r#"{"order_id":"JF-1001"}"#));
+        // Without a time it can only be the availability check.
+        assert_eq!(recover_call(r#"{"date": "2026-12-04", "service": "gloss"}"#, &tools, 0).unwrap().name, "check_availability");
+        // Fits two tools: ambiguous, left as text.
+        let twins = [spec("get_order", &["order_id"], &["order_id"]), spec("track_order", &["order_id"], &["order_id"])];
+        assert!(recover_call(r#"{"order_id": "JF-1001"}"#, &twins, 0).is_none());
+        // Unknown keys, no JSON, or no tools offered: not a call.
+        assert!(recover_call(r#"{"colour": "red"}"#, &tools, 0).is_none());
+        assert!(recover_call("We open at ten.", &tools, 0).is_none());
+        assert!(recover_call(r#"{"order_id": "1"}"#, &[], 0).is_none());
+    }
+
+    #[test]
+    fn markup_is_not_speakable() {
+        assert!(speakable("We open at ten."));
+        for bad in ["", "  ", r#"{"results": []}"#, "[1]", "```json\n{}\n```", r#"Sure: {"name": "x", "arguments": {}}"#] {
+            assert!(!speakable(bad), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! The grounding policy: from retrieval scores to a decision. Kept apart from
+//! the turn loop so its thresholds can be tuned and tested alone.
+
+use serde::{Deserialize, Serialize};
+use switchboard_core::knowledge::SearchHit;
+use switchboard_core::session::Evidence;
+use utoipa::ToSchema;
+
+/// Thresholds of the grounding policy. Coverage is the IDF-weighted share of
+/// the caller's question terms found in a hit (rare words count more), so it
+/// is comparable across knowledge bases of any size, unlike raw BM25.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct GroundingPolicy {
+    /// A learned or curated answer is returned as is when its *question*
+    /// covers at least this share of the caller's terms and vice versa.
+    pub fast_path_coverage: f32,
+    /// Hits covering at least this share (question and answer together) count
+    /// as evidence the model may answer from.
+    pub evidence_coverage: f32,
+    /// And score at least this (BM25).
+    pub evidence_min_score: f32,
+    /// Hits retrieved per question.
+    pub top_k: usize,
+}
+
+impl Default for GroundingPolicy {
+    fn default() -> Self {
+        Self { fast_path_coverage: 0.8, evidence_coverage: 0.6, evidence_min_score: 0.5, top_k: 5 }
+    }
+}
+
+impl GroundingPolicy {
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, v) in [("fast_path_coverage", self.fast_path_coverage), ("evidence_coverage", self.evidence_coverage)] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(format!("{name} must be between 0 and 1"));
+            }
+        }
+        if !(0.0..=1000.0).contains(&self.evidence_min_score) {
+            return Err("evidence_min_score must be between 0 and 1000".into());
+        }
+        if !(1..=20).contains(&self.top_k) {
+            return Err("top_k must be between 1 and 20".into());
+        }
+        Ok(())
+    }
+}
+
+/// Kinds of index documents that are question/answer pairs (as opposed to
+/// crawled page chunks): only these may be returned verbatim.
+const QA_KINDS: &[&str] = &["learned", "manual", "seed"];
+
+/// Evidence for one caller message, scored.
+#[derive(Debug, Clone, Default)]
+pub struct Retrieval {
+    /// Best first.
+    pub hits: Vec<Evidence>,
+    /// The hit whose question matches the caller's closely enough to answer
+    /// with its stored answer, and that answer.
+    pub fast_path: Option<(Evidence, String)>,
+    /// Hits that pass the evidence thresholds.
+    pub evidence: Vec<(Evidence, String)>,
+    /// The message has terms that carry meaning (not only filler words).
+    pub has_content: bool,
+}
+
+/// A weighted term list from the index's analyzer.
+pub type Terms = Vec<(String, f32)>;
+
+/// Words callers wrap questions in, as the analyzer stems them. The index's
+/// stop words already drop "do you", "can I"; these would otherwise count as
+/// rare (never indexed) and sink the coverage of a perfectly answerable
+/// question ("can you *tell* me the wifi password").
+const FILLER: &[&str] = &[
+    "tell", "know", "wonder", "like", "want", "need", "just", "also", "realli", "actual", "pleas", "let", "ask",
+    "question", "quick", "sure", "okay", "ok", "yes", "hi", "hello", "hey", "thank", "thanks", "today", "now",
+    "someth", "anyth", "thing", "guy", "mind", "possibl", "curious", "check", "find", "out", "again", "one",
+    // How callers ask for a fact, not what the fact is about ("what *time*
+    // do you open", "what do you *charge* for", "do you *take* walk-ins").
+    "time", "charg", "cost", "price", "much", "take", "accept", "see",
+];
+
+/// The caller's terms that carry meaning.
+pub fn content_terms(terms: Terms) -> Terms {
+    terms.into_iter().filter(|(t, _)| !FILLER.contains(&t.as_str())).collect()
+}
+
+fn weighted_coverage(of: &Terms, within: &[String]) -> f32 {
+    let total: f32 = of.iter().map(|(_, w)| w).sum();
+    if total <= 0.0 {
+        return 0.0;
+    }
+    let found: f32 = of.iter().filter(|(t, _)| within.contains(t)).map(|(_, w)| w).sum();
+    found / total
+}
+
+impl GroundingPolicy {
+    /// Scores `hits` against the caller's `query` terms. `analyze` turns text
+    /// into the index's terms.
+    pub fn assess(&self, query: &Terms, hits: Vec<SearchHit>, analyze: impl Fn(&str) -> Terms) -> Retrieval {
+        let mut out = Retrieval { has_content: !query.is_empty(), ..Default::default() };
+        for hit in hits {
+            let q_terms: Vec<String> = analyze(&hit.doc.question).into_iter().map(|(t, _)| t).collect();
+            let mut all_terms = q_terms.clone();
+            all_terms.extend(analyze(&hit.doc.answer).into_iter().map(|(t, _)| t));
+            if let Some(topic) = &hit.doc.topic {
+                all_terms.extend(analyze(topic).into_iter().map(|(t, _)| t));
+            }
+            let coverage = weighted_coverage(query, &all_terms);
+            let evidence = Evidence {
+                id: hit.doc.id.clone(),
+                kind: hit.doc.kind.clone(),
+                title: hit.doc.question.clone(),
+                snippet: snippet(&hit.doc.answer, 240),
+                url: hit.doc.url.clone(),
+                score: hit.score,
+                coverage,
+            };
+            if out.fast_path.is_none() && QA_KINDS.contains(&hit.doc.kind.as_str()) {
+                // Both ways: the entry's question must be about what was asked,
+                // not merely contain it ("price?" vs "price of balayage?").
+                let forward = weighted_coverage(query, &q_terms);
+                // Filler is ignored on both sides ("how much does X cost" is
+                // about X).
+                let entry_terms = content_terms(analyze(&hit.doc.question));
+                let query_words: Vec<String> = query.iter().map(|(t, _)| t.clone()).collect();
+                let backward = weighted_coverage(&entry_terms, &query_words);
+                if forward >= self.fast_path_coverage && backward >= self.fast_path_coverage {
+                    out.fast_path = Some((evidence.clone(), hit.doc.answer.clone()));
+                }
+            }
+            if coverage >= self.evidence_coverage && hit.score >= self.evidence_min_score {
+                out.evidence.push((evidence.clone(), hit.doc.answer.clone()));
+            }
+            out.hits.push(evidence);
+        }
+        out
+    }
+}
+
+fn snippet(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(max).collect();
+    format!("{}…", cut.trim_end())
+}
+
+/// What the caller wants, from their words alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intent {
+    Greeting,
+    Thanks,
+    Goodbye,
+    /// Something to *do* with the business's tools: book, cancel, track…
+    Action,
+    /// A question or statement about the business.
+    Inquiry,
+}
+
+const ACTION_WORDS: &[&str] = &[
+    "book", "booking", "schedule", "reschedule", "move", "cancel", "appointment", "appointments", "availability",
+    "available", "slot", "slots", "free", "order", "orders", "track", "tracking", "delivery", "shipped", "parcel",
+    "return", "refund", "buy", "stock", "product", "products", "shampoo", "conditioner", "oil", "serum",
+];
+const GREETINGS: &[&str] = &["hi", "hello", "hey", "hiya", "good morning", "good afternoon", "good evening"];
+const THANKS: &[&str] = &["thanks", "thank you", "cheers", "great thanks", "ok thanks", "perfect thanks"];
+const GOODBYES: &[&str] = &["bye", "goodbye", "bye bye", "see you", "that's all", "that is all", "no that's all"];
+
+/// Classifies a caller message. Deliberately simple and predictable: small
+/// talk is matched exactly (after folding), actions by keyword.
+pub fn intent(text: &str) -> Intent {
+    let folded: String = text
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_alphanumeric() || c == '\'' || c == ' ' { c } else { ' ' })
+        .collect();
+    let folded = folded.split_whitespace().collect::<Vec<_>>().join(" ");
+    let is = |list: &[&str]| list.iter().any(|g| folded == *g || folded.starts_with(&format!("{g} there")));
+    if is(GREETINGS) {
+        return Intent::Greeting;
+    }
+    if is(THANKS) {
+        return Intent::Thanks;
+    }
+    if is(GOODBYES) {
+        return Intent::Goodbye;
+    }
+    if folded.split(' ').any(|w| ACTION_WORDS.contains(&w)) {
+        return Intent::Action;
+    }
+    Intent::Inquiry
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_core::knowledge::IndexDoc;
+
+    fn terms(s: &str) -> Terms {
+        s.to_lowercase()
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.len() > 2 && !["you", "the", "are", "what", "your", "how", "for"].contains(w))
+            .map(|w| (w.trim_end_matches('s').to_string(), 1.0))
+            .collect()
+    }
+
+    fn hit(kind: &str, q: &str, a: &str, score: f32) -> SearchHit {
+        SearchHit {
+            doc: IndexDoc {
+                id: q.into(),
+                kind: kind.into(),
+                question: q.into(),
+                answer: a.into(),
+                topic: None,
+                url: None,
+                source_request_id: None,
+            },
+            score,
+        }
+    }
+
+    #[test]
+    fn fast_path_needs_a_close_question_of_a_qa_kind() {
+        let p = GroundingPolicy::default();
+        let r = p.assess(&terms("Are you open Sundays?"), vec![hit("seed", "Open on Sundays?", "10 to 3", 5.0)], terms);
+        assert_eq!(r.fast_path.unwrap().1, "10 to 3");
+        // A page chunk is evidence, never a verbatim answer.
+        let r = p.assess(&terms("Are you open Sundays?"), vec![hit("page", "Open on Sundays?", "10 to 3", 5.0)], terms);
+        assert!(r.fast_path.is_none());
+        assert_eq!(r.evidence.len(), 1);
+        // The entry asks about more than the caller did: not a fast path.
+        let r = p.assess(
+            &terms("price?"),
+            vec![hit("learned", "price of balayage with toner?", "from $165", 5.0)],
+            terms,
+        );
+        assert!(r.fast_path.is_none());
+    }
+
+    #[test]
+    fn evidence_needs_coverage_and_score() {
+        let p = GroundingPolicy::default();
+        let q = terms("Do you sell gift cards for balayage?");
+        let r = p.assess(&q, vec![hit("seed", "Balayage price", "from $165", 3.0)], terms);
+        assert!(r.evidence.is_empty(), "one word of three is not evidence");
+        let r = p.assess(&q, vec![hit("seed", "Gift cards", "We sell gift cards for balayage", 0.1)], terms);
+        assert!(r.evidence.is_empty(), "score under the minimum");
+        let r = p.assess(&q, vec![hit("seed", "Gift cards", "We sell gift cards for balayage", 3.0)], terms);
+        assert_eq!(r.evidence.len(), 1);
+        assert!((r.hits[0].coverage - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn weighted_coverage_favours_rare_words() {
+        let q: Terms = vec![("keratin".into(), 3.0), ("hair".into(), 0.2)];
+        assert!(weighted_coverage(&q, &["hair".into()]) < 0.1);
+        assert!(weighted_coverage(&q, &["keratin".into()]) > 0.9);
+    }
+
+    #[test]
+    fn intents() {
+        assert_eq!(intent("Hello!"), Intent::Greeting);
+        assert_eq!(intent("hi there"), Intent::Greeting);
+        assert_eq!(intent("Thank you."), Intent::Thanks);
+        assert_eq!(intent("bye"), Intent::Goodbye);
+        assert_eq!(intent("Can I book a men's cut on Friday?"), Intent::Action);
+        assert_eq!(intent("Where's my order?"), Intent::Action);
+        assert_eq!(intent("Do you do keratin treatments?"), Intent::Inquiry);
+        assert_eq!(intent("hello, what are your hours?"), Intent::Inquiry);
+    }
+
+    #[test]
+    fn thresholds_are_validated() {
+        assert!(GroundingPolicy::default().validate().is_ok());
+        assert!(GroundingPolicy { fast_path_coverage: 1.5, ..Default::default() }.validate().is_err());
+        assert!(GroundingPolicy { top_k: 0, ..Default::default() }.validate().is_err());
+    }
+}

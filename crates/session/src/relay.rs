@@ -1,0 +1,112 @@
+//! Live relay: a supervisor's answer told to the caller in their session.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use switchboard_core::events::{EventBus, EventKind};
+use switchboard_core::notify::{Delivery, Notification, NotificationKind, Notifier, NotifyError};
+use switchboard_core::session::{Decision, Grounding, NewTurn, SessionStore, TurnRole};
+use switchboard_core::time;
+use uuid::Uuid;
+
+use crate::hub::{SessionEvent, SessionHub};
+
+/// The outbox sink `session`: enqueued instead of the follow-up sinks while
+/// the caller is still in the session. If the caller leaves between the
+/// enqueue and the delivery, the follow-up sink takes over.
+pub struct SessionRelay {
+    store: Arc<dyn SessionStore>,
+    hub: SessionHub,
+    events: EventBus,
+    follow_up: Option<Arc<dyn Notifier>>,
+}
+
+impl SessionRelay {
+    pub fn new(store: Arc<dyn SessionStore>, hub: SessionHub, events: EventBus, follow_up: Option<Arc<dyn Notifier>>) -> Self {
+        Self { store, hub, events, follow_up }
+    }
+}
+
+fn first_name(name: &str) -> &str {
+    name.split_whitespace().next().unwrap_or(name)
+}
+
+fn message(n: &Notification) -> String {
+    let name = if n.customer_name == "Caller" { String::new() } else { format!(", {}", first_name(&n.customer_name)) };
+    match (n.kind, &n.answer) {
+        (NotificationKind::Answered, Some(a)) => {
+            format!("Thanks for waiting{name}. I checked with the team about \"{}\": {}", n.question, a)
+        }
+        _ => format!(
+            "I'm sorry{name}, I couldn't get an answer about \"{}\" yet. Someone from the team will contact you directly.",
+            n.question
+        ),
+    }
+}
+
+#[async_trait]
+impl Notifier for SessionRelay {
+    fn target(&self) -> &str {
+        "session"
+    }
+
+    fn delivery(&self) -> Delivery {
+        Delivery::Live
+    }
+
+    fn reaches(&self, session_id: &str) -> bool {
+        Uuid::parse_str(session_id).is_ok_and(|id| self.hub.is_live(id))
+    }
+
+    async fn deliver(&self, n: &Notification) -> Result<(), NotifyError> {
+        let Some(sid) = n.session_id.as_deref().and_then(|s| Uuid::parse_str(s).ok()) else {
+            return Ok(());
+        };
+        if !self.hub.is_live(sid) {
+            return match &self.follow_up {
+                Some(f) if f.enabled() => f.deliver(n).await,
+                _ => Ok(()),
+            };
+        }
+        // At least once: a retry after a lost acknowledgement must not repeat it.
+        let turns = self.store.turns(sid).await.map_err(|e| NotifyError(e.to_string()))?;
+        let already = turns.iter().any(|t| {
+            t.grounding.as_ref().is_some_and(|g| g.decision == Decision::Relay && g.help_request_id == Some(n.request_id))
+        });
+        if already {
+            return Ok(());
+        }
+        let text = message(n);
+        let turn = NewTurn {
+            id: Uuid::now_v7(),
+            role: TurnRole::Agent,
+            text: text.clone(),
+            tool: None,
+            grounding: Some(Grounding {
+                decision: Decision::Relay,
+                hits: vec![],
+                cited: vec![],
+                help_request_id: Some(n.request_id),
+                reason: "a supervisor answered while the caller was still in the session".into(),
+            }),
+            timings: None,
+            at: time::now(),
+        };
+        match self.store.append_turns(sid, &[turn]).await {
+            Ok(stored) => {
+                for t in stored {
+                    self.hub.publish(sid, SessionEvent::Token { turn_id: t.id, text: t.text.clone() });
+                    self.hub.publish(sid, SessionEvent::Turn { turn: t.clone() });
+                    self.events.publish(EventKind::SessionTurn { turn: t });
+                }
+                Ok(())
+            }
+            // Ended just now: the caller gets the follow-up instead.
+            Err(switchboard_core::ports::StoreError::Conflict(_)) => match &self.follow_up {
+                Some(f) if f.enabled() => f.deliver(n).await,
+                _ => Ok(()),
+            },
+            Err(e) => Err(NotifyError(e.to_string())),
+        }
+    }
+}

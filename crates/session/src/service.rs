@@ -1,0 +1,327 @@
+//! The sessions service: start, message, watch, end, export.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use serde::Serialize;
+use switchboard_core::events::{EventBus, EventKind};
+use switchboard_core::llm::{LanguageModel, ModelInfo};
+use switchboard_core::ports::{KnowledgeIndex, StoreError};
+use switchboard_core::session::{
+    HelpDesk, LIST_LIMIT, NewSession, Session, SessionStatus, SessionStore, Turn, validate_message,
+};
+use switchboard_core::tool::Tool;
+use switchboard_core::validate::ValidationError;
+use switchboard_core::{Coded, ErrorCode, time};
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::hub::{SessionEvent, SessionHub};
+use crate::policy::GroundingPolicy;
+use crate::prompts::Prompts;
+use crate::tools::{RequestHelpTool, SearchKnowledgeTool, Toolbox};
+
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub policy: GroundingPolicy,
+    /// A model call (one round of generation) must finish within this.
+    pub llm_timeout: Duration,
+    /// Rounds of tool calls the model may make in one turn.
+    pub max_tool_rounds: u32,
+    pub max_tokens: u32,
+    /// Earlier turns sent to the model as context.
+    pub history_turns: usize,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            policy: GroundingPolicy::default(),
+            llm_timeout: Duration::from_secs(60),
+            max_tool_rounds: 3,
+            max_tokens: 160,
+            history_turns: 8,
+        }
+    }
+}
+
+/// The language model in use; the settings screen can swap it while running.
+#[derive(Clone)]
+pub struct ModelSlot(Arc<RwLock<Arc<dyn LanguageModel>>>);
+
+impl ModelSlot {
+    pub fn new(model: Arc<dyn LanguageModel>) -> Self {
+        Self(Arc::new(RwLock::new(model)))
+    }
+    pub fn get(&self) -> Arc<dyn LanguageModel> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+    pub fn set(&self, model: Arc<dyn LanguageModel>) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = model;
+    }
+    pub fn info(&self) -> ModelInfo {
+        self.get().info()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("{0}")]
+    Invalid(#[from] ValidationError),
+    #[error("session not found")]
+    NotFound,
+    #[error("session has ended")]
+    Ended,
+    #[error("the agent is shutting down")]
+    ShuttingDown,
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for SessionError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => SessionError::NotFound,
+            StoreError::Conflict(_) => SessionError::Ended,
+            other => SessionError::Store(other),
+        }
+    }
+}
+
+impl Coded for SessionError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            SessionError::Invalid(_) => ErrorCode::ValidationFailed,
+            SessionError::NotFound => ErrorCode::NotFound,
+            SessionError::Ended => ErrorCode::Conflict,
+            SessionError::ShuttingDown => ErrorCode::Unavailable,
+            SessionError::Store(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+/// A session with its transcript.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SessionView {
+    pub session: Session,
+    pub turns: Vec<Turn>,
+}
+
+/// What one caller message produced.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TurnOutcome {
+    #[schema(value_type = String, format = Uuid)]
+    pub session_id: Uuid,
+    /// The agent's reply turn.
+    pub reply: Turn,
+    /// Every turn stored for this message, the caller's first.
+    pub turns: Vec<Turn>,
+}
+
+#[derive(Clone)]
+pub struct Sessions {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub store: Arc<dyn SessionStore>,
+    pub index: Arc<dyn KnowledgeIndex>,
+    pub desk: Arc<dyn HelpDesk>,
+    pub model: ModelSlot,
+    pub toolbox: Toolbox,
+    pub help: RequestHelpTool,
+    pub prompts: Prompts,
+    pub policy: RwLock<GroundingPolicy>,
+    pub config: AgentConfig,
+    pub hub: SessionHub,
+    pub events: EventBus,
+    pub tasks: TaskTracker,
+    pub cancel: CancellationToken,
+}
+
+impl Sessions {
+    /// `business_tools` are offered to the model next to the agent's own
+    /// `search_knowledge_base` and `request_help`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Arc<dyn SessionStore>,
+        index: Arc<dyn KnowledgeIndex>,
+        desk: Arc<dyn HelpDesk>,
+        model: ModelSlot,
+        business_tools: Vec<Arc<dyn Tool>>,
+        prompts: Prompts,
+        config: AgentConfig,
+        hub: SessionHub,
+        events: EventBus,
+    ) -> Self {
+        let mut tools: Vec<Arc<dyn Tool>> =
+            vec![Arc::new(SearchKnowledgeTool::new(index.clone())), Arc::new(RequestHelpTool::new(desk.clone()))];
+        tools.extend(business_tools);
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                index,
+                desk: desk.clone(),
+                model,
+                toolbox: Toolbox::new(tools),
+                help: RequestHelpTool::new(desk),
+                prompts,
+                policy: RwLock::new(config.policy.clone()),
+                config,
+                hub,
+                events,
+                tasks: TaskTracker::new(),
+                cancel: CancellationToken::new(),
+            }),
+        }
+    }
+
+    pub fn hub(&self) -> &SessionHub {
+        &self.inner.hub
+    }
+
+    pub fn model(&self) -> &ModelSlot {
+        &self.inner.model
+    }
+
+    pub fn prompts(&self) -> &Prompts {
+        &self.inner.prompts
+    }
+
+    pub fn tool_names(&self) -> Vec<String> {
+        self.inner.toolbox.names()
+    }
+
+    pub fn policy(&self) -> GroundingPolicy {
+        self.inner.policy.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn set_policy(&self, p: GroundingPolicy) {
+        *self.inner.policy.write().unwrap_or_else(|p| p.into_inner()) = p;
+    }
+
+    /// Sessions a previous run left active have lost their caller (the
+    /// process that held the line is gone): end them, so answers to their
+    /// questions go out as follow-ups.
+    pub async fn end_orphans(&self) -> Result<usize, SessionError> {
+        let active = self.inner.store.list_sessions(Some(true), u32::MAX).await?;
+        let mut n = 0;
+        for s in active.into_iter().filter(|s| !self.inner.hub.is_live(s.id)) {
+            match self.inner.store.end_session(s.id, time::now()).await {
+                Ok(_) | Err(StoreError::Conflict(_)) => n += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(n)
+    }
+
+    pub async fn start(&self, input: &NewSession) -> Result<Session, SessionError> {
+        let v = input.validate()?;
+        let session = self.inner.store.insert_session(Uuid::now_v7(), &v, time::now()).await?;
+        self.inner.hub.open(session.id);
+        self.inner.events.publish(EventKind::SessionStarted { session: session.clone() });
+        Ok(session)
+    }
+
+    pub async fn get(&self, id: Uuid) -> Result<SessionView, SessionError> {
+        let session = self.inner.store.get_session(id).await?;
+        let turns = self.inner.store.turns(id).await?;
+        Ok(SessionView { session, turns })
+    }
+
+    pub async fn list(&self, active: Option<bool>) -> Result<Vec<Session>, SessionError> {
+        Ok(self.inner.store.list_sessions(active, LIST_LIMIT).await?)
+    }
+
+    /// Ends the session after any turn in progress has been stored.
+    pub async fn end(&self, id: Uuid) -> Result<Session, SessionError> {
+        let lock = self.inner.hub.turn_lock(id);
+        let _guard = match &lock {
+            Some(l) => Some(l.lock().await),
+            None => None,
+        };
+        let session = self.inner.store.end_session(id, time::now()).await?;
+        self.inner.hub.close(&session);
+        self.inner.events.publish(EventKind::SessionEnded { session: session.clone() });
+        Ok(session)
+    }
+
+    /// Follows a live session: its events from now on.
+    pub fn subscribe(&self, id: Uuid) -> Option<broadcast::Receiver<SessionEvent>> {
+        self.inner.hub.subscribe(id)
+    }
+
+    /// Checks the message and the session, then runs the turn as a task of
+    /// the service: this turn's events arrive on the returned stream (and go
+    /// to every watcher). Dropping the stream does not stop the turn.
+    pub async fn send(&self, id: Uuid, text: &str) -> Result<mpsc::UnboundedReceiver<SessionEvent>, SessionError> {
+        let text = validate_message(text)?;
+        let session = self.inner.store.get_session(id).await?;
+        if session.status == SessionStatus::Ended || !self.inner.hub.is_live(id) {
+            return Err(SessionError::Ended);
+        }
+        if self.inner.cancel.is_cancelled() {
+            return Err(SessionError::ShuttingDown);
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let inner = self.inner.clone();
+        self.inner.tasks.spawn(async move {
+            let Some(lock) = inner.hub.turn_lock(id) else {
+                let _ = tx.send(SessionEvent::Error { code: ErrorCode::Conflict, message: "session has ended".into() });
+                return;
+            };
+            let _turn = lock.lock().await;
+            // It may have ended while this message waited for the previous turn.
+            let session = match inner.store.get_session(id).await {
+                Ok(s) if s.status == SessionStatus::Active => s,
+                _ => {
+                    let _ = tx.send(SessionEvent::Error { code: ErrorCode::Conflict, message: "session has ended".into() });
+                    return;
+                }
+            };
+            let emit = |e: SessionEvent| {
+                if let SessionEvent::Turn { turn } = &e {
+                    inner.events.publish(EventKind::SessionTurn { turn: turn.clone() });
+                }
+                inner.hub.publish(id, e.clone());
+                let _ = tx.send(e);
+            };
+            crate::agent::run_turn(&inner, &session, &text, &emit).await;
+        });
+        Ok(rx)
+    }
+
+    /// Sends a message and waits for the whole turn.
+    pub async fn ask(&self, id: Uuid, text: &str) -> Result<TurnOutcome, SessionError> {
+        let mut rx = self.send(id, text).await?;
+        let mut turns = Vec::new();
+        let mut failure = None;
+        while let Some(e) = rx.recv().await {
+            match e {
+                SessionEvent::Turn { turn } => turns.push(turn),
+                SessionEvent::Error { code: ErrorCode::Conflict, .. } if turns.is_empty() => failure = Some(SessionError::Ended),
+                _ => {}
+            }
+        }
+        if let Some(f) = failure {
+            return Err(f);
+        }
+        let reply = turns
+            .iter()
+            .rev()
+            .find(|t| t.role == switchboard_core::session::TurnRole::Agent)
+            .cloned()
+            .ok_or(SessionError::Ended)?;
+        Ok(TurnOutcome { session_id: id, reply, turns })
+    }
+
+    /// Stops accepting messages and waits for turns in progress.
+    pub async fn shutdown(&self) {
+        self.inner.cancel.cancel();
+        self.inner.tasks.close();
+        self.inner.tasks.wait().await;
+    }
+}

@@ -1,0 +1,204 @@
+//! The agent on the embedded model (Qwen2.5 0.5B through llama.cpp), over
+//! HTTP, with the demo business: a scripted conversation through every path
+//! (grounded answer, escalation, live relay, learned fast path, booking
+//! tool), and the evaluation set `tests/eval/agent.json`, which reports
+//! escalation precision and recall and the share of answerable questions
+//! answered with the right fact.
+//!
+//! The tests share one loaded model and take turns (see `model::embedded`).
+
+use std::sync::Arc;
+
+use chrono::{Datelike, Duration as Days, Utc, Weekday};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use switchboard_core::llm::LanguageModel;
+use switchboard_tests::{TestServer, config, expect, model};
+
+fn server_config(dir: &std::path::Path, model: Arc<dyn LanguageModel>) -> switchboard_server::Config {
+    let mut c = config(dir);
+    c.model_override = Some(model);
+    c.demo = true;
+    c
+}
+
+async fn start_session(s: &TestServer, name: &str, contact: &str) -> String {
+    let body = json!({"caller_name": name, "caller_contact": contact});
+    s.post_json("/api/sessions", &body, 201).await["id"].as_str().unwrap().to_string()
+}
+
+async fn ask(s: &TestServer, session: &str, text: &str) -> Value {
+    let resp = s
+        .post(&format!("/api/sessions/{session}/messages"), &json!({ "text": text }))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    expect(resp, 200).await
+}
+
+fn decision(outcome: &Value) -> &str {
+    outcome["reply"]["grounding"]["decision"].as_str().unwrap_or("")
+}
+
+fn reply(outcome: &Value) -> String {
+    outcome["reply"]["text"].as_str().unwrap_or("").to_string()
+}
+
+/// Whether `text` states one of `facts` (case-insensitive).
+fn states(text: &str, facts: &[&str]) -> bool {
+    let t = text.to_lowercase();
+    facts.iter().any(|f| t.contains(&f.to_lowercase()))
+}
+
+async fn requests_for(s: &TestServer, session: &str) -> Vec<Value> {
+    let all = s.get_json("/api/help-requests", 200).await;
+    all.as_array().unwrap().iter().filter(|r| r["session_id"] == session).cloned().collect()
+}
+
+/// The next `weekday` at least three days ahead (the demo salon is open on
+/// Fridays, and three days clears the booking-notice rules).
+fn next(weekday: Weekday) -> chrono::NaiveDate {
+    let mut d = Utc::now().date_naive() + Days::days(3);
+    while d.weekday() != weekday {
+        d += Days::days(1);
+    }
+    d
+}
+
+#[tokio::test]
+async fn a_conversation_on_the_embedded_model() {
+    let Some((llm, _turn)) = model::embedded().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(server_config(dir.path(), llm)).await;
+    let agent = s.get_json("/api/agent", 200).await;
+    assert_eq!(agent["model"]["ready"], true, "{agent}");
+    assert_eq!(agent["model"]["engine"], "llama", "{agent}");
+
+    // Ana Ruiz is a demo customer: her number identifies her.
+    let a = start_session(&s, "Ana Ruiz", "+1-555-0142").await;
+
+    // A paraphrase of a knowledge entry: the model answers from the evidence.
+    let out = ask(&s, &a, "Is Theo the one for beard trims?").await;
+    assert_eq!(decision(&out), "grounded", "{out}");
+    assert!(states(&reply(&out), &["theo"]), "{out}");
+    assert!(!out["reply"]["grounding"]["cited"].as_array().unwrap().is_empty(), "{out}");
+    let timings = &out["reply"]["timings"];
+    assert!(timings["first_token_ms"].as_f64().unwrap() > 0.0 && timings["completion_tokens"].as_u64().unwrap() > 0);
+
+    // Unknown: one help request for this session, and the agent will check.
+    let question = "Do you offer keratin smoothing treatments?";
+    let out = ask(&s, &a, question).await;
+    assert_eq!(decision(&out), "escalated", "{out}");
+    assert!(reply(&out).contains("check"), "{out}");
+    let requests = requests_for(&s, &a).await;
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    let request_id = requests[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(requests[0]["question"], question);
+
+    // The supervisor answers while Ana is still in the session: she hears it there.
+    let answer = "Yes, keratin smoothing is 240 dollars and takes about three hours.";
+    let body = json!({"answer": answer, "topic": "services", "supervisor": "Kim"});
+    s.post_json(&format!("/api/help-requests/{request_id}/response"), &body, 200).await;
+    let relayed = switchboard_tests::eventually(std::time::Duration::from_secs(10), || async {
+        let view = s.get_json(&format!("/api/sessions/{a}"), 200).await;
+        view["turns"].as_array().unwrap().iter().find(|t| t["grounding"]["decision"] == "relay").cloned()
+    })
+    .await;
+    assert!(relayed["text"].as_str().unwrap().contains("240 dollars"), "{relayed}");
+    assert_eq!(relayed["grounding"]["help_request_id"], request_id.as_str());
+
+    // A new caller asks the same: answered from what was learned, no new request.
+    let b = start_session(&s, "Ben Carter", "+1-555-0187").await;
+    let out = ask(&s, &b, question).await;
+    assert_eq!(decision(&out), "fast_path", "{out}");
+    assert!(reply(&out).contains("240 dollars"), "{out}");
+    assert!(requests_for(&s, &b).await.is_empty());
+
+    // Booking: the model calls the appointment tool, which writes the demo tables.
+    let friday = next(Weekday::Fri);
+    let out = ask(&s, &a, &format!("Please book me a men's cut on {} at 11:00.", friday.format("%Y-%m-%d"))).await;
+    let booked = out["turns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["tool"]["name"] == "create_appointment" && t["tool"]["ok"] == true)
+        .unwrap_or_else(|| panic!("no successful create_appointment call: {out}"));
+    assert_eq!(booked["tool"]["result"]["booked"], true, "{booked}");
+    assert_eq!(decision(&out), "tools", "{out}");
+    s.post_json(&format!("/api/sessions/{a}/end"), &json!({}), 200).await;
+    s.stop().await;
+
+    // The appointment is in the database, for Ana, at that time.
+    let store = switchboard_store::SqliteStore::open(&dir.path().join("switchboard.sqlite")).await.unwrap();
+    let mine = switchboard_core::business::BusinessStore::customer_appointments(&store, 101, Utc::now()).await.unwrap();
+    assert!(
+        mine.iter().any(|x| x.service_id == "mens-cut" && x.starts_at.date_naive() == friday),
+        "{mine:?}"
+    );
+}
+
+#[derive(Deserialize)]
+struct Case {
+    question: String,
+    expect: String,
+    #[serde(default)]
+    facts: Vec<String>,
+}
+
+#[tokio::test]
+async fn evaluation_set_escalates_every_unknown_and_answers_the_known() {
+    let Some((llm, _turn)) = model::embedded().await else { return };
+    let cases: Vec<Case> = serde_json::from_str(include_str!("../eval/agent.json")).unwrap();
+    let answerable = cases.iter().filter(|c| c.expect == "answer").count();
+    let unanswerable = cases.len() - answerable;
+    assert!(cases.len() >= 40 && unanswerable >= 10, "the set is too small");
+
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(server_config(dir.path(), llm)).await;
+    let (mut true_esc, mut false_esc, mut answered_right) = (0, 0, 0);
+    let mut invented = Vec::new();
+    let mut missed = Vec::new();
+    for c in &cases {
+        // One session per question, so each is judged on its own.
+        let id = start_session(&s, "Eval caller", "+1-555-0100").await;
+        let out = ask(&s, &id, &c.question).await;
+        let d = decision(&out).to_string();
+        let escalated = d == "escalated" || !requests_for(&s, &id).await.is_empty();
+        let facts: Vec<&str> = c.facts.iter().map(String::as_str).collect();
+        let text = reply(&out);
+        eprintln!("{:<10} {:<55} {}", d, c.question, text.replace('\n', " "));
+        match (c.expect.as_str(), escalated) {
+            ("escalate", true) => true_esc += 1,
+            ("escalate", false) => invented.push(format!("{} -> {text}", c.question)),
+            (_, true) => {
+                false_esc += 1;
+                missed.push(format!("{} (escalated)", c.question));
+            }
+            (_, false) if states(&text, &facts) => answered_right += 1,
+            (_, false) => missed.push(format!("{} -> {text}", c.question)),
+        }
+        // Don't let one question's help request teach the next one.
+        for r in requests_for(&s, &id).await {
+            let path = format!("/api/help-requests/{}/timeout", r["id"].as_str().unwrap());
+            s.post_json(&path, &json!({}), 200).await;
+        }
+    }
+    s.stop().await;
+
+    let precision = if true_esc + false_esc == 0 { 1.0 } else { true_esc as f64 / (true_esc + false_esc) as f64 };
+    let recall = true_esc as f64 / unanswerable as f64;
+    let answer_rate = answered_right as f64 / answerable as f64;
+    eprintln!(
+        "evaluation: {} questions ({answerable} answerable, {unanswerable} not)\n  escalation precision {:.2}, recall {:.2}\n  answerable answered with the fact: {answered_right}/{answerable} = {:.0}%",
+        cases.len(),
+        precision,
+        recall,
+        answer_rate * 100.0
+    );
+    for m in &missed {
+        eprintln!("  missed: {m}");
+    }
+    assert!(invented.is_empty(), "answers invented for unanswerable questions: {invented:#?}");
+    assert!(answer_rate >= 0.85, "only {:.0}% of answerable questions answered: {missed:#?}", answer_rate * 100.0);
+}

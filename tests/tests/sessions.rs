@@ -1,0 +1,475 @@
+//! Agent sessions end to end over HTTP: the grounding policy's decisions,
+//! escalation and live relay, streaming, tool-call failures, model timeouts,
+//! bad input and restarts. The model is scripted here so each behaviour is
+//! pinned; `agent_model.rs` runs the embedded model itself.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use switchboard_tests::model::{ScriptedModel, Step};
+use switchboard_tests::{TestServer, WebhookReceiver, config, eventually, expect, expect_error};
+use tokio_tungstenite::tungstenite::Message;
+
+fn server_config(dir: &std::path::Path, model: &ScriptedModel) -> switchboard_server::Config {
+    let mut c = config(dir);
+    c.model_override = Some(Arc::new(model.clone()));
+    c
+}
+
+async fn start_session(s: &TestServer, name: &str) -> String {
+    let body = json!({"caller_name": name, "caller_contact": "+1-555-0142"});
+    s.post_json("/api/sessions", &body, 201).await["id"].as_str().unwrap().to_string()
+}
+
+/// Sends a message and waits for the whole turn (JSON mode).
+async fn ask(s: &TestServer, session: &str, text: &str) -> Value {
+    let resp = s
+        .post(&format!("/api/sessions/{session}/messages"), &json!({ "text": text }))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    expect(resp, 200).await
+}
+
+fn decision(outcome: &Value) -> &str {
+    outcome["reply"]["grounding"]["decision"].as_str().unwrap_or("")
+}
+
+fn roles(outcome: &Value) -> Vec<String> {
+    outcome["turns"].as_array().unwrap().iter().map(|t| t["role"].as_str().unwrap().to_string()).collect()
+}
+
+/// Parses a server-sent event stream into (event, data) pairs.
+fn parse_sse(body: &str) -> Vec<(String, Value)> {
+    body.split("\n\n")
+        .filter_map(|block| {
+            let mut event = None;
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(e) = line.strip_prefix("event:") {
+                    event = Some(e.trim().to_string());
+                } else if let Some(d) = line.strip_prefix("data:") {
+                    data.push_str(d.trim_start());
+                }
+            }
+            Some((event?, serde_json::from_str(&data).ok()?))
+        })
+        .collect()
+}
+
+async fn pending_for(s: &TestServer, session: &str) -> Vec<Value> {
+    let all = s.get_json("/api/help-requests?status=pending", 200).await;
+    all.as_array().unwrap().iter().filter(|r| r["session_id"] == session).cloned().collect()
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn watch(s: &TestServer, session: &str) -> Ws {
+    let url = format!("{}/api/sessions/{session}/live?token={}", s.base.replacen("http", "ws", 1), switchboard_tests::TOKEN);
+    tokio_tungstenite::connect_async(url).await.expect("watch connects").0
+}
+
+async fn next_json(ws: &mut Ws) -> Value {
+    use futures::StreamExt;
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("a frame within 10 s").unwrap().unwrap();
+        if let Message::Text(t) = msg {
+            return serde_json::from_str(t.as_str()).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn learned_answers_escalation_relay_and_follow_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = WebhookReceiver::start(0).await;
+    let model = ScriptedModel::default();
+    let mut cfg = server_config(dir.path(), &model);
+    cfg.demo = true;
+    cfg.webhook_url = Some(hook.url.parse().unwrap());
+    let s = TestServer::start(cfg).await;
+    let mut events = s.events().await;
+    let a = start_session(&s, "Ana Reyes").await;
+    let started = events.next_of("session.started").await;
+    assert_eq!(started["session"]["id"], a);
+
+    // A curated answer that matches the question: returned as is, no model.
+    let out = ask(&s, &a, "Are you open on Sundays?").await;
+    assert_eq!(decision(&out), "fast_path");
+    assert!(out["reply"]["text"].as_str().unwrap().contains("10 in the morning"), "{out}");
+    assert!(out["reply"]["timings"]["first_token_ms"].as_f64().unwrap() >= 0.0);
+    assert_eq!(roles(&out), ["caller", "agent"]);
+    assert_eq!(model.calls(), 0);
+
+    // Unknown: one help request, linked to the session, and the agent says it will check.
+    let out = ask(&s, &a, "Do you offer keratin smoothing treatments?").await;
+    assert_eq!(decision(&out), "escalated", "{out}");
+    assert!(out["reply"]["text"].as_str().unwrap().contains("check with a colleague"));
+    assert_eq!(roles(&out), ["caller", "tool", "agent"]);
+    assert_eq!(out["turns"][1]["tool"]["name"], "request_help");
+    let request_id = out["reply"]["grounding"]["help_request_id"].as_str().unwrap().to_string();
+    assert!(!out["reply"]["grounding"]["reason"].as_str().unwrap().is_empty());
+    let request = s.get_json(&format!("/api/help-requests/{request_id}"), 200).await;
+    assert_eq!(request["session_id"], a);
+    assert_eq!(request["customer_name"], "Ana Reyes");
+    assert_eq!(request["customer_contact"], "+1-555-0142");
+    assert_eq!(request["history"].as_array().unwrap().last().unwrap()["text"], "Do you offer keratin smoothing treatments?");
+    assert_eq!(model.calls(), 0, "escalation needs no model");
+
+    // Asked again while pending: no second request.
+    let again = ask(&s, &a, "do you offer keratin smoothing treatments").await;
+    assert_eq!(again["reply"]["grounding"]["help_request_id"], request_id.as_str());
+    assert!(again["reply"]["text"].as_str().unwrap().contains("still checking"));
+    assert_eq!(pending_for(&s, &a).await.len(), 1);
+
+    // The supervisor answers while the caller is still here: told in-session.
+    let mut ws = watch(&s, &a).await;
+    let snapshot = next_json(&mut ws).await;
+    assert_eq!(snapshot["type"], "snapshot");
+    assert_eq!(snapshot["turns"].as_array().unwrap().len(), 7);
+    let answer = "Yes, Maren does keratin smoothing; it starts at 220 dollars and takes about three hours.";
+    s.post_json(&format!("/api/help-requests/{request_id}/response"), &json!({"answer": answer, "supervisor": "Kim"}), 200).await;
+    let relayed = loop {
+        let e = next_json(&mut ws).await;
+        if e["type"] == "turn" {
+            break e["turn"].clone();
+        }
+    };
+    assert_eq!(relayed["role"], "agent");
+    assert_eq!(relayed["grounding"]["decision"], "relay");
+    assert!(relayed["text"].as_str().unwrap().contains("220 dollars"), "{relayed}");
+    // Live relay replaces the SMS follow-up.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(hook.attempts.lock().unwrap().is_empty(), "no SMS while the caller is on the line");
+
+    // A new session asking the same thing is answered from learned knowledge.
+    let b = start_session(&s, "Ben Ode").await;
+    let before = s.get_json("/api/help-requests", 200).await.as_array().unwrap().len();
+    let out = ask(&s, &b, "Do you offer keratin smoothing treatments?").await;
+    assert_eq!(decision(&out), "fast_path", "{out}");
+    assert!(out["reply"]["text"].as_str().unwrap().contains("220 dollars"));
+    assert_eq!(s.get_json("/api/help-requests", 200).await.as_array().unwrap().len(), before);
+
+    // After the caller left, the answer goes out as a follow-up (webhook).
+    let out = ask(&s, &b, "Can I bring my dog along?").await;
+    let second = out["reply"]["grounding"]["help_request_id"].as_str().unwrap().to_string();
+    let ended = s.post_json(&format!("/api/sessions/{b}/end"), &json!({}), 200).await;
+    assert_eq!(ended["status"], "ended");
+    s.post_json(&format!("/api/help-requests/{second}/response"), &json!({"answer": "Small, calm dogs are welcome.", "supervisor": "Kim"}), 200)
+        .await;
+    let accepted = eventually(Duration::from_secs(5), || async {
+        let a = hook.accepted.lock().unwrap().clone();
+        (!a.is_empty()).then_some(a)
+    })
+    .await;
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(accepted[0]["request_id"], second.as_str());
+    assert_eq!(accepted[0]["session_id"], b.as_str());
+    let view = s.get_json(&format!("/api/sessions/{b}"), 200).await;
+    assert!(view["turns"].as_array().unwrap().iter().all(|t| t["grounding"]["decision"] != "relay"), "nothing stored after the end");
+
+    // Every stored turn was announced on the event bus, in order.
+    let mut seen = 0;
+    while let Some(e) = events.next_within(Duration::from_millis(200)).await {
+        if e["type"] == "session.turn" {
+            seen += 1;
+        }
+    }
+    assert!(seen >= 10, "session.turn events: {seen}");
+    assert_eq!(model.calls(), 0);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn grounded_answers_stream_and_cite_their_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = ScriptedModel::new(vec![vec![
+        Step::Token("The guest wifi"),
+        Step::Token(" password is fern-guest,"),
+        Step::Token(" printed at the front desk."),
+    ]]);
+    let s = TestServer::start(server_config(dir.path(), &model)).await;
+    let entry = s
+        .post_json(
+            "/api/knowledge-base",
+            &json!({"question": "What is the wifi password?", "answer": "The guest wifi password is fern-guest, printed at the front desk."}),
+            201,
+        )
+        .await;
+    let a = start_session(&s, "Cleo").await;
+    let resp = s
+        .post(&format!("/api/sessions/{a}/messages"), &json!({"text": "Can you tell me the guest wifi password?"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    let events = parse_sse(&resp.text().await.unwrap());
+    let names: Vec<&str> = events.iter().map(|(e, _)| e.as_str()).collect();
+    assert_eq!(names.first(), Some(&"turn"), "{names:?}");
+    assert_eq!(names.iter().filter(|n| **n == "token").count(), 3, "{names:?}");
+    assert_eq!(names.last(), Some(&"turn"));
+    let reply = &events.last().unwrap().1["turn"];
+    assert_eq!(reply["text"], "The guest wifi password is fern-guest, printed at the front desk.");
+    assert_eq!(reply["grounding"]["decision"], "grounded");
+    assert_eq!(reply["grounding"]["cited"], json!([entry["id"]]));
+    let token_turn = events.iter().find(|(e, _)| e == "token").unwrap().1["turn_id"].clone();
+    assert_eq!(token_turn, reply["id"], "tokens belong to the reply turn");
+    // The model saw the evidence, and no tools: a question is answered from
+    // its evidence (tools are for actions).
+    assert!(model.last_user_message(0).contains("Evidence:\n[1] What is the wifi password?"));
+    let req = model.requests.lock().unwrap()[0].clone();
+    assert!(req.tools.is_empty(), "{:?}", req.tools);
+    assert!(req.messages[0].content.contains("Juniper & Fern"), "system prompt from prompts/");
+    let t = &reply["timings"];
+    assert!(t["first_token_ms"].as_f64().unwrap() <= t["total_ms"].as_f64().unwrap());
+    assert!(t["retrieval_ms"].as_f64().is_some() && t["llm_ms"].as_f64().is_some());
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_and_unknown_tool_calls_become_error_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = ScriptedModel::new(vec![
+        vec![Step::Call("search_knowledge_base", "{not json"), Step::Call("fly_to_the_moon", "{}")],
+        vec![Step::Call("search_knowledge_base", r#"{"query": "gift cards", "colour": "red"}"#)],
+        vec![Step::Token("Sorry, I couldn't find that. Could you tell me more?")],
+    ]);
+    let s = TestServer::start(server_config(dir.path(), &model)).await;
+    let a = start_session(&s, "Dev").await;
+    let out = ask(&s, &a, "Can I book a cut for Friday?").await;
+    // No tool succeeded and there was no evidence: the model's words are not
+    // said; a supervisor is asked instead.
+    assert_eq!(roles(&out), ["caller", "tool", "tool", "tool", "tool", "agent"], "{out}");
+    let tools: Vec<&Value> = out["turns"].as_array().unwrap().iter().filter(|t| t["role"] == "tool").collect();
+    assert_eq!(tools[0]["tool"]["ok"], false);
+    assert!(tools[0]["tool"]["result"]["error"].as_str().unwrap().contains("not valid JSON"));
+    assert!(tools[1]["tool"]["result"]["error"].as_str().unwrap().contains("unknown tool fly_to_the_moon"));
+    assert!(tools[2]["tool"]["result"]["error"].as_str().unwrap().contains("unknown argument colour"));
+    assert_eq!(tools[3]["tool"]["name"], "request_help");
+    assert_eq!(decision(&out), "escalated");
+    assert!(!out["reply"]["text"].as_str().unwrap().contains("couldn't find"), "{out}");
+    // The model was shown each error as a tool result, with the call it answers.
+    let second = model.requests.lock().unwrap()[1].clone();
+    let results: Vec<_> = second.messages.iter().filter(|m| m.role == switchboard_core::llm::Role::Tool).collect();
+    assert_eq!(results.len(), 2);
+    assert_eq!(results[0].tool_call_id.as_deref(), Some("call_0"));
+    // The stored transcript is the same as what was returned.
+    let view = s.get_json(&format!("/api/sessions/{a}"), 200).await;
+    assert_eq!(view["turns"].as_array().unwrap().len(), 6);
+    assert_eq!(view["session"]["turn_count"], 6);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_model_that_hangs_or_breaks_gets_a_spoken_fallback_and_a_human() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = ScriptedModel::new(vec![
+        vec![Step::Token("Let me"), Step::Stall(Duration::from_secs(30))],
+        vec![Step::Fail("unexpected end of stream")],
+    ]);
+    let mut cfg = server_config(dir.path(), &model);
+    cfg.llm_timeout = Duration::from_millis(300);
+    let s = TestServer::start(cfg).await;
+    let a = start_session(&s, "Eve").await;
+
+    let resp = s.post(&format!("/api/sessions/{a}/messages"), &json!({"text": "I want to reschedule my appointment"})).send().await.unwrap();
+    let events = parse_sse(&resp.text().await.unwrap());
+    assert!(events.iter().any(|(e, d)| e == "error" && d["code"] == "unavailable"), "{events:?}");
+    let reply = &events.last().unwrap().1["turn"];
+    assert_eq!(reply["grounding"]["decision"], "fallback");
+    assert!(reply["text"].as_str().unwrap().contains("check with a colleague"));
+    let request_id = reply["grounding"]["help_request_id"].as_str().expect("a human was asked");
+    assert_eq!(s.get_json(&format!("/api/help-requests/{request_id}"), 200).await["session_id"], a.as_str());
+
+    let out = ask(&s, &a, "Can you cancel my order?").await;
+    assert_eq!(decision(&out), "fallback");
+    assert_eq!(roles(&out), ["caller", "tool", "agent"]);
+    // Caller, request_help, fallback: twice, in order, nothing half-stored.
+    let view = s.get_json(&format!("/api/sessions/{a}"), 200).await;
+    let stored: Vec<&str> = view["turns"].as_array().unwrap().iter().map(|t| t["role"].as_str().unwrap()).collect();
+    assert_eq!(stored, ["caller", "tool", "agent", "caller", "tool", "agent"]);
+    let seqs: Vec<u64> = view["turns"].as_array().unwrap().iter().map(|t| t["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn without_a_model_the_agent_still_answers_learned_questions_and_escalates() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.demo = true;
+    // As on a machine where the model was never installed.
+    cfg.llm.engine = switchboard_llm::EngineKind::Auto;
+    cfg.llm.model_path = Some(dir.path().join("missing.gguf"));
+    let s = TestServer::start(cfg).await;
+    let status = s.get_json("/api/agent", 200).await;
+    assert_eq!(status["model"]["ready"], false);
+    assert!(status["model"]["hint"].as_str().unwrap().contains("make setup"), "{status}");
+    assert!(status["tools"].as_array().unwrap().iter().any(|t| t == "request_help"));
+    assert!(status["prompts"].as_array().unwrap().iter().all(|p| p["version"].as_u64().unwrap() >= 1));
+
+    let a = start_session(&s, "Fay").await;
+    assert_eq!(decision(&ask(&s, &a, "How much is a men's haircut?").await), "fast_path");
+    assert_eq!(decision(&ask(&s, &a, "Hello!").await), "small_talk");
+    let out = ask(&s, &a, "Can I book a balayage for Saturday?").await;
+    assert_eq!(decision(&out), "escalated", "an action without a model goes to a human: {out}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_and_nothing_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = ScriptedModel::default();
+    let s = TestServer::start(server_config(dir.path(), &model)).await;
+    let a = start_session(&s, "Gil").await;
+    let send = |text: Value| s.post(&format!("/api/sessions/{a}/messages"), &json!({ "text": text }));
+
+    expect_error(send(json!("   ")).send().await.unwrap(), 422, "validation_failed").await;
+    expect_error(send(json!("x".repeat(2_001))).send().await.unwrap(), 422, "validation_failed").await;
+    expect_error(send(json!(5)).send().await.unwrap(), 422, "validation_failed").await;
+    let extra = s.post(&format!("/api/sessions/{a}/messages"), &json!({"text": "hi", "mood": "sad"}));
+    expect_error(extra.send().await.unwrap(), 422, "validation_failed").await;
+    let unknown = uuid::Uuid::now_v7();
+    expect_error(s.post(&format!("/api/sessions/{unknown}/messages"), &json!({"text": "hi"})).send().await.unwrap(), 404, "not_found").await;
+    expect_error(s.post("/api/sessions/not-a-uuid/messages", &json!({"text": "hi"})).send().await.unwrap(), 404, "not_found").await;
+    expect_error(s.get(&format!("/api/sessions/{unknown}")).send().await.unwrap(), 404, "not_found").await;
+    expect_error(s.post("/api/sessions", &json!({"channel": "fax"})).send().await.unwrap(), 422, "validation_failed").await;
+    expect_error(s.post("/api/sessions", &json!({"language": "en GB"})).send().await.unwrap(), 422, "validation_failed").await;
+    expect_error(s.get("/api/sessions?active=maybe").send().await.unwrap(), 400, "bad_request").await;
+    expect_error(s.get(&format!("/api/sessions/{a}/export?format=pdf")).send().await.unwrap(), 422, "validation_failed").await;
+    let view = s.get_json(&format!("/api/sessions/{a}"), 200).await;
+    assert_eq!(view["turns"], json!([]), "refused messages store nothing");
+
+    assert_eq!(decision(&ask(&s, &a, "hi").await), "small_talk");
+    s.post_json(&format!("/api/sessions/{a}/end"), &json!({}), 200).await;
+    expect_error(send(json!("hello?")).send().await.unwrap(), 409, "conflict").await;
+    expect_error(s.post(&format!("/api/sessions/{a}/end"), &json!({})).send().await.unwrap(), 409, "conflict").await;
+    assert_eq!(s.get_json(&format!("/api/sessions/{a}"), 200).await["session"]["turn_count"], 2);
+
+    // Lists filter by state.
+    let b = start_session(&s, "Hal").await;
+    let active = s.get_json("/api/sessions?active=true", 200).await;
+    assert_eq!(active.as_array().unwrap().iter().map(|x| x["id"].clone()).collect::<Vec<_>>(), [json!(b)]);
+    let ended = s.get_json("/api/sessions?active=false", 200).await;
+    assert_eq!(ended.as_array().unwrap().iter().map(|x| x["id"].clone()).collect::<Vec<_>>(), [json!(a)]);
+
+    // Exports.
+    let md = s.get(&format!("/api/sessions/{a}/export")).send().await.unwrap();
+    assert!(md.headers()["content-type"].to_str().unwrap().starts_with("text/markdown"));
+    let md = md.text().await.unwrap();
+    assert!(md.contains("**Caller:** hi") && md.contains("**Agent:**"), "{md}");
+    let js = s.get_json(&format!("/api/sessions/{a}/export?format=json"), 200).await;
+    assert_eq!(js["turns"].as_array().unwrap().len(), 2);
+    assert_eq!(js["session"]["status"], "ended");
+
+    // A watcher of an ended session gets the snapshot, then the close.
+    let mut ws = watch(&s, &a).await;
+    assert_eq!(next_json(&mut ws).await["turns"].as_array().unwrap().len(), 2);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn conversation_routes_for_text_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.demo = true;
+    let s = TestServer::start(cfg).await;
+    let first = s.post_json("/api/conversation/message", &json!({"text": "Do you do beard trims?", "language": "en"}), 200).await;
+    assert_eq!(first["decision"], "fast_path");
+    assert!(first["reply"].as_str().unwrap().contains("18 dollars"));
+    let sid = first["session_id"].as_str().unwrap();
+    let second =
+        s.post_json("/api/conversation/message", &json!({"text": "Is there a loyalty card?", "session_id": sid}), 200).await;
+    assert_eq!(second["session_id"], sid);
+    assert_eq!(second["decision"], "escalated");
+    assert!(second["help_request_id"].is_string());
+    let history = s.get_json(&format!("/api/conversation/history/{sid}"), 200).await;
+    let texts: Vec<&str> = history["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["caller", "agent", "caller", "agent"], "tool turns are left out");
+    assert_eq!(history["active"], true);
+    // Bad input: nothing started for an empty message, unknown sessions are 404.
+    let before = s.get_json("/api/sessions", 200).await.as_array().unwrap().len();
+    expect_error(s.post("/api/conversation/message", &json!({"text": ""})).send().await.unwrap(), 422, "validation_failed").await;
+    assert_eq!(s.get_json("/api/sessions", 200).await.as_array().unwrap().len(), before);
+    let unknown = uuid::Uuid::now_v7();
+    expect_error(
+        s.post("/api/conversation/message", &json!({"text": "hi", "session_id": unknown.to_string()})).send().await.unwrap(),
+        404,
+        "not_found",
+    )
+    .await;
+    expect_error(s.get(&format!("/api/conversation/history/{unknown}")).send().await.unwrap(), 404, "not_found").await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_restart_ends_sessions_whose_caller_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = WebhookReceiver::start(0).await;
+    let mut cfg = config(dir.path());
+    cfg.webhook_url = Some(hook.url.parse().unwrap());
+    let s = TestServer::start(cfg.clone()).await;
+    let a = start_session(&s, "Ida").await;
+    let out = ask(&s, &a, "Do you sell vintage hair dryers?").await;
+    let request = out["reply"]["grounding"]["help_request_id"].as_str().unwrap().to_string();
+    s.stop().await;
+
+    let s = TestServer::start(cfg).await;
+    let view = s.get_json(&format!("/api/sessions/{a}"), 200).await;
+    assert_eq!(view["session"]["status"], "ended");
+    expect_error(s.post(&format!("/api/sessions/{a}/messages"), &json!({"text": "hello?"})).send().await.unwrap(), 409, "conflict").await;
+    s.post_json(&format!("/api/help-requests/{request}/response"), &json!({"answer": "No, sorry.", "supervisor": "Kim"}), 200).await;
+    eventually(Duration::from_secs(5), || async { (!hook.accepted.lock().unwrap().is_empty()).then_some(()) }).await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_model_is_chosen_in_settings_applied_at_once_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.demo = true;
+    let s = TestServer::start(cfg.clone()).await;
+    let shown = s.get_json("/api/settings/model", 200).await;
+    assert_eq!((shown["settings"]["engine"].as_str(), shown["status"]["ready"].as_bool()), (Some("none"), Some(false)));
+
+    // Refused: nothing changes.
+    for bad in [
+        json!({"engine": "gpt"}),
+        json!({"engine": "openai", "model": "qwen"}),
+        json!({"engine": "openai", "base_url": "file:///etc/passwd", "model": "qwen"}),
+        json!({"engine": "openai", "base_url": "http://127.0.0.1:9/v1"}),
+        json!({"engine": "none", "api_key": "a\nb"}),
+        json!({"engine": "none", "temperature": 2}),
+    ] {
+        expect_error(s.put("/api/settings/model", &bad).send().await.unwrap(), 422, "validation_failed").await;
+    }
+    assert_eq!(s.get_json("/api/settings/model", 200).await, shown);
+
+    // An OpenAI-compatible server (nothing listens on port 9): applied at
+    // once, the key never shown.
+    let body = json!({"engine": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "qwen2.5", "api_key": "sk-test-123"});
+    let set = expect(s.put("/api/settings/model", &body).send().await.unwrap(), 200).await;
+    assert_eq!(set["settings"]["engine"], "openai");
+    assert_eq!(set["api_key_set"], true);
+    assert!(!set.to_string().contains("sk-test-123"), "{set}");
+    assert_eq!(s.get_json("/api/agent", 200).await["model"]["engine"], "openai");
+    // The next turn uses it: unreachable, so the caller gets the spoken
+    // fallback and a human takes over.
+    let a = start_session(&s, "Jo").await;
+    let out = ask(&s, &a, "Is Theo the one for beard trims?").await;
+    assert_eq!(decision(&out), "fallback", "{out}");
+    s.stop().await;
+
+    // Kept across a restart, key included; an empty key removes it.
+    let s = TestServer::start(cfg).await;
+    let kept = s.get_json("/api/settings/model", 200).await;
+    assert_eq!((kept["settings"]["model"].as_str(), kept["api_key_set"].as_bool()), (Some("qwen2.5"), Some(true)));
+    let cleared = json!({"engine": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "qwen2.5", "api_key": ""});
+    assert_eq!(expect(s.put("/api/settings/model", &cleared).send().await.unwrap(), 200).await["api_key_set"], false);
+    let off = expect(s.put("/api/settings/model", &json!({"engine": "none"})).send().await.unwrap(), 200).await;
+    assert_eq!(off["status"]["ready"], false);
+    s.stop().await;
+}
