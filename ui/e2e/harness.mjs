@@ -16,10 +16,16 @@ mkdirSync(screenshots, { recursive: true });
 
 const bin = process.env.SWITCHBOARD_BIN ?? join(process.env.CARGO_TARGET_DIR ?? join(repo, 'target'), 'debug', 'switchboard');
 
-/** Starts the server; resolves once it printed its URL. */
-export async function startServer({ dataDir = mkdtempSync(join(tmpdir(), 'sb-e2e-')), bind = '127.0.0.1:0' } = {}) {
-  const child = spawn(bin, ['serve', '--bind', bind, '--data-dir', dataDir, '--ui-dir', join(repo, 'ui', 'dist')], {
-    env: { ...process.env, SWITCHBOARD_API_TOKEN: TOKEN, RUST_LOG: 'warn' },
+/**
+ * Starts the server; resolves once it printed its URL. `demo` seeds the demo
+ * business. No language model runs (`SWITCHBOARD_LLM_ENGINE=none`), so the
+ * agent's replies are deterministic: learned answers, escalation otherwise.
+ */
+export async function startServer({ dataDir = mkdtempSync(join(tmpdir(), 'sb-e2e-')), bind = '127.0.0.1:0', demo = false } = {}) {
+  const args = ['serve', '--bind', bind, '--data-dir', dataDir, '--ui-dir', join(repo, 'ui', 'dist')];
+  if (demo) args.push('--demo');
+  const child = spawn(bin, args, {
+    env: { ...process.env, SWITCHBOARD_API_TOKEN: TOKEN, SWITCHBOARD_LLM_ENGINE: 'none', RUST_LOG: 'warn' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const base = await new Promise((ok, fail) => {
@@ -38,6 +44,7 @@ export async function startServer({ dataDir = mkdtempSync(join(tmpdir(), 'sb-e2e
   return {
     base,
     dataDir,
+    demo,
     bind: base.replace('http://', ''),
     async stop() {
       if (child.exitCode !== null) return;

@@ -1,5 +1,14 @@
 import { describe, expect, expectTypeOf, it, vi } from 'vitest';
-import { ApiClient, ApiError, buildUrl, conflictCurrent, describeError, errorFromBody } from '../src/api/client';
+import {
+  ApiClient,
+  ApiError,
+  buildUrl,
+  conflictCurrent,
+  describeError,
+  dispositionFilename,
+  errorFromBody,
+} from '../src/api/client';
+import type { SseMessage } from '../src/lib/sse';
 import type { HelpRequest, KnowledgeItem } from '../src/api/types';
 import { request, resolved } from './fixtures';
 
@@ -137,5 +146,90 @@ describe('ApiClient', () => {
       'ws://127.0.0.1:8787/api/events?token=a%2Fb',
     );
     expect(new ApiClient({ baseUrl: 'https://sb.example', token: () => 't' }).eventsUrl()).toBe('wss://sb.example/api/events?token=t');
+  });
+
+  it('builds a session live URL', () => {
+    expect(new ApiClient({ baseUrl: 'http://h:1', token: () => 't' }).sessionLiveUrl('abc')).toBe('ws://h:1/api/sessions/abc/live?token=t');
+  });
+});
+
+describe('ApiClient.stream (server-sent events over fetch)', () => {
+  function sseFetch(chunks: string[], calls: Array<{ url: string; init: RequestInit }> = []) {
+    return (async (url: RequestInfo | URL, init?: RequestInit) => {
+      calls.push({ url: String(url), init: init ?? {} });
+      const enc = new TextEncoder();
+      const body = new ReadableStream<Uint8Array>({
+        start(c) {
+          for (const ch of chunks) c.enqueue(enc.encode(ch));
+          c.close();
+        },
+      });
+      return new Response(body, { status: 200, headers: { 'content-type': 'text/event-stream' } });
+    }) as unknown as typeof fetch;
+  }
+
+  it('POSTs with the token, asks for an event stream, and delivers each message in order', async () => {
+    const calls: Array<{ url: string; init: RequestInit }> = [];
+    const api = new ApiClient({
+      baseUrl: 'http://h',
+      token: () => 'tok',
+      fetch: sseFetch(['event: turn\ndata: {"type":"tu', 'rn"}\n\nevent: tok', 'en\ndata: {"type":"token"}\n\n'], calls),
+    });
+    const got: SseMessage[] = [];
+    await api.stream('/api/sessions/{id}/messages', { path: { id: 's1' }, body: { text: 'Hi' } }, (m) => got.push(m));
+    expect(got.map((m) => [m.event, JSON.parse(m.data).type])).toEqual([
+      ['turn', 'turn'],
+      ['token', 'token'],
+    ]);
+    expect(calls[0].url).toBe('http://h/api/sessions/s1/messages');
+    expect(calls[0].init.method).toBe('POST');
+    const headers = calls[0].init.headers as Record<string, string>;
+    expect(headers.Authorization).toBe('Bearer tok');
+    expect(headers.Accept).toBe('text/event-stream');
+    expect(JSON.parse(calls[0].init.body as string)).toEqual({ text: 'Hi' });
+  });
+
+  it('throws the API error when the server refuses before streaming (409, 422)', async () => {
+    const api = new ApiClient({
+      baseUrl: 'http://h',
+      token: () => 't',
+      fetch: fakeFetch(409, { error: { code: 'conflict', message: 'session has ended' } }),
+    });
+    const onMessage = vi.fn();
+    await expect(api.stream('/api/sessions/{id}/messages', { path: { id: 's' }, body: { text: 'x' } }, onMessage)).rejects.toMatchObject({
+      status: 409,
+      code: 'conflict',
+      message: 'session has ended',
+    });
+    expect(onMessage).not.toHaveBeenCalled();
+    const api2 = new ApiClient({
+      baseUrl: 'http://h',
+      token: () => 't',
+      fetch: fakeFetch(422, { error: { code: 'validation_failed', message: 'text: must not be empty' } }),
+    });
+    const err = await api2.stream('/api/sessions/{id}/messages', { path: { id: 's' }, body: { text: ' ' } }, onMessage).catch((e) => e);
+    expect(err.field).toBe('text');
+  });
+
+  it('reports a network failure as a network ApiError', async () => {
+    const api = new ApiClient({
+      baseUrl: 'http://h',
+      token: () => 't',
+      fetch: (async () => {
+        throw new TypeError('Failed to fetch');
+      }) as unknown as typeof fetch,
+    });
+    await expect(api.stream('/api/sessions/{id}/messages', { path: { id: 's' }, body: { text: 'x' } }, () => {})).rejects.toMatchObject({
+      code: 'network',
+    });
+  });
+});
+
+describe('dispositionFilename', () => {
+  it('reads quoted and bare file names', () => {
+    expect(dispositionFilename('attachment; filename="session-1.md"')).toBe('session-1.md');
+    expect(dispositionFilename('attachment; filename=session-1.json')).toBe('session-1.json');
+    expect(dispositionFilename('inline')).toBeNull();
+    expect(dispositionFilename(null)).toBeNull();
   });
 });

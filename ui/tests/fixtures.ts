@@ -1,4 +1,4 @@
-import type { HelpRequest, KnowledgeEntry } from '../src/api/types';
+import type { Grounding, HelpRequest, KnowledgeEntry, Session, Turn } from '../src/api/types';
 
 let n = 0;
 
@@ -45,4 +45,43 @@ export function entry(over: Partial<KnowledgeEntry> = {}): KnowledgeEntry {
     updated_at: at,
     ...over,
   };
+}
+
+export const SESSION_A = '00000000-0000-7000-a000-000000000001';
+
+export function session(over: Partial<Session> = {}): Session {
+  n++;
+  return {
+    id: `00000000-0000-7000-a000-${String(n).padStart(12, '0')}`,
+    channel: 'text',
+    status: 'active',
+    caller_name: 'Test caller',
+    caller_contact: null,
+    language: null,
+    started_at: new Date(Date.UTC(2026, 0, 1, 12, 0, n)).toISOString(),
+    ended_at: null,
+    turn_count: 0,
+    title: null,
+    ...over,
+  };
+}
+
+export function turn(seq: number, over: Partial<Turn> = {}): Turn {
+  n++;
+  return {
+    id: `00000000-0000-7000-b000-${String(n).padStart(12, '0')}`,
+    session_id: SESSION_A,
+    seq,
+    role: 'caller',
+    text: `Turn ${seq}`,
+    tool: null,
+    grounding: null,
+    timings: null,
+    created_at: new Date(Date.UTC(2026, 0, 1, 12, 1, seq)).toISOString(),
+    ...over,
+  };
+}
+
+export function grounding(over: Partial<Grounding> = {}): Grounding {
+  return { decision: 'fast_path', hits: [], cited: [], help_request_id: null, reason: 'a reason', ...over };
 }

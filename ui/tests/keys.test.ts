@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { focusKind, resolveKey, type KeyContext } from '../src/lib/keys';
+import { focusKind, resolveKey, SHORTCUTS, type KeyContext } from '../src/lib/keys';
 
 const ctx = (over: Partial<KeyContext> = {}): KeyContext => ({
   focus: 'none',
@@ -69,6 +69,28 @@ describe('resolveKey', () => {
     expect(resolveKey(key('q'), ctx(), 'g').action).toBe('go-queue');
     expect(resolveKey(key('s'), ctx(), 'g').action).toBe('go-settings');
     expect(resolveKey(key('x'), ctx(), 'g')).toEqual({ action: null, prefix: null });
+  });
+
+  it('g then c goes to sessions; n starts a test chat only on the sessions screens', () => {
+    expect(resolveKey(key('c'), ctx(), 'g').action).toBe('go-sessions');
+    expect(resolveKey(key('n'), ctx({ screen: 'sessions' })).action).toBe('new-chat');
+    expect(resolveKey(key('n'), ctx({ screen: 'session' })).action).toBe('new-chat');
+    expect(resolveKey(key('n'), ctx()).action).toBeNull();
+    expect(resolveKey(key('n'), ctx({ screen: 'session', focus: 'text' })).action).toBeNull();
+  });
+
+  it('j/k/Enter move and open in the sessions list; r focuses the chat box when one is shown', () => {
+    expect(resolveKey(key('j'), ctx({ screen: 'sessions' })).action).toBe('next');
+    expect(resolveKey(key('k'), ctx({ screen: 'session' })).action).toBe('prev');
+    expect(resolveKey(key('Enter'), ctx({ screen: 'sessions' })).action).toBe('open');
+    expect(resolveKey(key('r'), ctx({ screen: 'session', answering: true })).action).toBe('focus-answer');
+    expect(resolveKey(key('Escape'), ctx({ screen: 'session' })).action).toBe('back');
+  });
+
+  it('every shortcut listed under ? has a unique description', () => {
+    const whats = SHORTCUTS.map((s) => s.what);
+    expect(new Set(whats).size).toBe(whats.length);
+    expect(whats.some((w) => /sessions/i.test(w))).toBe(true);
   });
 
   it('does not take browser shortcuts (Ctrl/Alt with letters)', () => {

@@ -13,12 +13,20 @@ describe('routes', () => {
     expect(parseRoute('#/knowledge')).toEqual({ name: 'knowledge' });
     expect(parseRoute('#/settings')).toEqual({ name: 'settings' });
     expect(parseRoute('#/nowhere')).toEqual({ name: 'queue', tab: 'pending' });
+    expect(parseRoute('#/sessions')).toEqual({ name: 'sessions' });
+    expect(parseRoute('#/sessions/')).toEqual({ name: 'sessions' });
+    expect(parseRoute('#/sessions/0190-ab')).toEqual({ name: 'session', id: '0190-ab' });
+    expect(parseRoute('#/sessions/a%2Fb')).toEqual({ name: 'session', id: 'a/b' });
   });
 
   it('round-trips', () => {
-    for (const h of ['#/queue/pending', '#/queue/resolved', '#/requests/x', '#/knowledge', '#/settings']) {
+    for (const h of ['#/queue/pending', '#/queue/resolved', '#/requests/x', '#/sessions', '#/sessions/x', '#/knowledge', '#/settings']) {
       expect(routeHash(parseRoute(h))).toBe(h);
     }
+  });
+
+  it('encodes ids', () => {
+    expect(routeHash({ name: 'session', id: 'a/b' })).toBe('#/sessions/a%2Fb');
   });
 });
 

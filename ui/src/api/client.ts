@@ -2,6 +2,7 @@
 // bodies and responses are checked against the generated OpenAPI types.
 import type { paths as ApiPaths } from './schema';
 import type { ErrorCode, HelpRequest } from './types';
+import { readSse, type SseMessage } from '../lib/sse';
 
 export type Method = 'get' | 'post' | 'put' | 'delete';
 
@@ -116,6 +117,13 @@ export function describeError(err: unknown): string {
   return String(err);
 }
 
+/** The file name in a `Content-Disposition` header, if any. */
+export function dispositionFilename(header: string | null): string | null {
+  if (!header) return null;
+  const m = /filename="([^"]+)"/i.exec(header) ?? /filename=([^;]+)/i.exec(header);
+  return m ? m[1].trim() : null;
+}
+
 export interface ClientOptions {
   /** Where the API lives; defaults to the page's origin. */
   baseUrl?: string;
@@ -152,11 +160,77 @@ export class ApiClient {
 
   /** `ws://` or `wss://` URL of the event stream, token in the query. */
   eventsUrl(): string {
-    const u = new URL('/api/events', this.baseUrl);
+    return this.wsUrl('/api/events');
+  }
+
+  /** The live stream of one session (snapshot, then its events). */
+  sessionLiveUrl(id: string): string {
+    return this.wsUrl(`/api/sessions/${encodeURIComponent(id)}/live`);
+  }
+
+  private wsUrl(path: string): string {
+    const u = new URL(path, this.baseUrl);
     u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
     const t = this.opts.token();
     if (t) u.searchParams.set('token', t);
     return u.toString();
+  }
+
+  /**
+   * POSTs and reads the answer as server-sent events, calling `onMessage`
+   * for each; resolves when the server ends the stream. Errors before the
+   * stream starts are thrown as `ApiError`, like `request`; a stream cut off
+   * by the network throws an `ApiError` with code `network`.
+   */
+  async stream<P extends RoutesFor<'post'>>(
+    path: P,
+    options: RequestOptions<Op<P, 'post'>>,
+    onMessage: (m: SseMessage) => void,
+  ): Promise<void> {
+    const o = options as { path?: object; query?: object; body?: unknown; signal?: AbortSignal };
+    const url = buildUrl(this.baseUrl, path as string, o);
+    const headers: Record<string, string> = { Accept: 'text/event-stream', 'Content-Type': 'application/json' };
+    const token = this.opts.token();
+    if (token) headers.Authorization = `Bearer ${token}`;
+    let res: Response;
+    try {
+      res = await this.doFetch(url, { method: 'POST', headers, body: JSON.stringify(o.body ?? {}), signal: o.signal });
+    } catch (e) {
+      if (e instanceof DOMException && e.name === 'AbortError') throw e;
+      throw new ApiError(0, 'network', 'Could not reach the Switchboard server');
+    }
+    if (!res.ok) {
+      const err = errorFromBody(res.status, await res.text());
+      if (res.status === 401) this.opts.onUnauthorized?.(err);
+      throw err;
+    }
+    if (!res.body) throw new ApiError(res.status, 'http', 'the server sent an empty reply stream');
+    try {
+      await readSse(res.body, onMessage);
+    } catch (e) {
+      if (e instanceof DOMException && e.name === 'AbortError') throw e;
+      throw new ApiError(0, 'network', 'The connection dropped while the reply was streaming');
+    }
+  }
+
+  /** GETs a file the API serves as an attachment: its bytes and suggested name. */
+  async download(path: string, query?: Record<string, string>): Promise<{ blob: Blob; filename: string | null }> {
+    const url = buildUrl(this.baseUrl, path, { query });
+    const headers: Record<string, string> = {};
+    const token = this.opts.token();
+    if (token) headers.Authorization = `Bearer ${token}`;
+    let res: Response;
+    try {
+      res = await this.doFetch(url, { headers });
+    } catch {
+      throw new ApiError(0, 'network', 'Could not reach the Switchboard server');
+    }
+    if (!res.ok) {
+      const err = errorFromBody(res.status, await res.text());
+      if (res.status === 401) this.opts.onUnauthorized?.(err);
+      throw err;
+    }
+    return { blob: await res.blob(), filename: dispositionFilename(res.headers.get('content-disposition')) };
   }
 
   get<P extends RoutesFor<'get'>>(path: P, ...o: OptArgs<Op<P, 'get'>>) {

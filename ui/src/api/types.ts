@@ -16,6 +16,23 @@ export type Notification = S['Notification'];
 export type ErrorCode = S['ErrorCode'];
 export type ServerEvent = S['Event'];
 
+export type Session = S['Session'];
+export type SessionStatus = S['SessionStatus'];
+export type Channel = S['Channel'];
+export type NewSession = S['NewSession'];
+export type Turn = S['Turn'];
+export type TurnRole = S['TurnRole'];
+export type Grounding = S['Grounding'];
+export type Evidence = S['Evidence'];
+export type Decision = S['Decision'];
+export type TurnTimings = S['TurnTimings'];
+export type ToolRecord = S['ToolRecord'];
+export type SessionView = S['SessionView'];
+/** What a session's watchers (and the sender of a message) receive. */
+export type SessionEvent = S['SessionEvent'];
+export type AgentStatus = S['AgentStatus'];
+export type ModelInfo = S['ModelInfo'];
+
 /** Sent by the server instead of events the client fell behind on. */
 export interface LaggedEvent {
   type: 'stream.lagged';
@@ -26,6 +43,16 @@ export interface LaggedEvent {
 
 /** Everything that can arrive on `/api/events`. */
 export type AppEvent = ServerEvent | LaggedEvent;
+
+/** The first frame of `/api/sessions/{id}/live`. */
+export interface SessionSnapshot {
+  type: 'snapshot';
+  session: Session;
+  turns: Turn[];
+}
+
+/** Everything that can arrive on `/api/sessions/{id}/live`. */
+export type SessionFrame = SessionEvent | SessionSnapshot | LaggedEvent;
 
 /** `GET/PUT /api/settings`: `{"request_timeout_secs": int, "webhook_url": string|null}`. */
 export type Settings = S['Settings'];

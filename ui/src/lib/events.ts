@@ -22,10 +22,10 @@ export interface Timers {
 /** `connecting`: first attempt; `live`: open; `reconnecting`: dropped or failed, retrying; `stopped`. */
 export type ConnState = 'connecting' | 'live' | 'reconnecting' | 'stopped';
 
-export interface LiveEventsOptions {
+export interface LiveEventsOptions<E extends { type: string } = AppEvent> {
   /** The URL to open, asked again on every attempt (the token may change). */
   url: () => string;
-  onEvent: (ev: AppEvent) => void;
+  onEvent: (ev: E) => void;
   /** The socket opened; `reconnect` is false only for the first open. Refetch here. */
   onOpen: (info: { reconnect: boolean }) => void;
   onState?: (state: ConnState, info: { attempt: number; retryInMs: number | null }) => void;
@@ -41,7 +41,11 @@ export function backoffDelay(attempt: number, minMs = 500, maxMs = 10_000): numb
   return Math.min(maxMs, minMs * 2 ** Math.min(n - 1, 30));
 }
 
-export class LiveEvents {
+/**
+ * A JSON WebSocket that reopens itself; `E` is the frame type (`AppEvent`
+ * for `/api/events`, `SessionFrame` for a session's live stream).
+ */
+export class LiveEvents<E extends { type: string } = AppEvent> {
   state: ConnState = 'stopped';
   private socket: SocketLike | null = null;
   private timer: unknown = null;
@@ -51,7 +55,7 @@ export class LiveEvents {
   private readonly ctor: SocketFactory;
   private readonly timers: Timers;
 
-  constructor(private readonly opts: LiveEventsOptions) {
+  constructor(private readonly opts: LiveEventsOptions<E>) {
     this.ctor = opts.WebSocket ?? (globalThis.WebSocket as unknown as SocketFactory);
     this.timers = opts.timers ?? {
       setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
@@ -107,9 +111,9 @@ export class LiveEvents {
     };
     s.onmessage = (m) => {
       if (this.socket !== s || typeof m.data !== 'string') return;
-      let ev: AppEvent;
+      let ev: E;
       try {
-        ev = JSON.parse(m.data) as AppEvent;
+        ev = JSON.parse(m.data) as E;
       } catch {
         return;
       }

@@ -15,6 +15,8 @@ export type Action =
   | 'go-queue'
   | 'go-knowledge'
   | 'go-settings'
+  | 'go-sessions'
+  | 'new-chat'
   | 'tab-pending'
   | 'tab-resolved'
   | 'tab-unresolved'
@@ -27,14 +29,14 @@ export type Action =
 /** Where keyboard focus is: a text field, another control (button, link, checkbox), or neither. */
 export type FocusKind = 'text' | 'control' | 'none';
 
-export type Screen = 'queue' | 'request' | 'knowledge' | 'settings';
+export type Screen = 'queue' | 'request' | 'sessions' | 'session' | 'knowledge' | 'settings';
 
 export interface KeyContext {
   focus: FocusKind;
   screen: Screen;
   /** The shortcuts overlay is open. */
   helpOpen: boolean;
-  /** A pending request's answer form is on screen (digits pick suggestions). */
+  /** A pending request's answer form (digits pick suggestions) or a test chat's message box is on screen. */
   answering: boolean;
 }
 
@@ -59,12 +61,15 @@ export const SHORTCUTS: ReadonlyArray<{ keys: string[]; what: string }> = [
   { keys: ['j', 'k'], what: 'Move down / up in the list' },
   { keys: ['Enter'], what: 'Open the selected item' },
   { keys: ['Esc'], what: 'Leave a text field; then go back / close' },
-  { keys: ['r'], what: 'Focus the answer box' },
+  { keys: ['r'], what: "Focus the answer box (or the test chat's message box)" },
   { keys: ['1', '…', '5'], what: 'Insert that suggestion into the answer (while answering)' },
   { keys: ['Ctrl', 'Enter'], what: 'Send the answer' },
+  { keys: ['Enter'], what: 'Send a test chat message (Shift+Enter: new line)' },
+  { keys: ['n'], what: 'Start a new test chat (in sessions)' },
   { keys: ['/'], what: 'Search the knowledge base' },
   { keys: ['1', '2', '3'], what: 'Queue tabs: pending, resolved, unresolved (in the queue)' },
   { keys: ['g', 'q'], what: 'Go to the queue' },
+  { keys: ['g', 'c'], what: 'Go to sessions (conversations)' },
   { keys: ['g', 'k'], what: 'Go to the knowledge base' },
   { keys: ['g', 's'], what: 'Go to settings' },
   { keys: ['?'], what: 'Show or hide these shortcuts' },
@@ -89,6 +94,7 @@ export function resolveKey(e: KeyInput, ctx: KeyContext, prefix: string | null =
     if (e.key === 'q') return act('go-queue');
     if (e.key === 'k') return act('go-knowledge');
     if (e.key === 's') return act('go-settings');
+    if (e.key === 'c') return act('go-sessions');
     return NONE;
   }
 
@@ -108,6 +114,8 @@ export function resolveKey(e: KeyInput, ctx: KeyContext, prefix: string | null =
       return act('search');
     case 'r':
       return ctx.answering ? act('focus-answer') : NONE;
+    case 'n':
+      return ctx.screen === 'sessions' || ctx.screen === 'session' ? act('new-chat') : NONE;
   }
   if (/^[1-5]$/.test(e.key)) {
     const n = Number(e.key);

@@ -1,10 +1,13 @@
 // Hash routes: #/queue/pending (default), #/queue/resolved,
-// #/queue/unresolved, #/requests/<id>, #/knowledge, #/settings.
+// #/queue/unresolved, #/requests/<id>, #/sessions, #/sessions/<id>,
+// #/knowledge, #/settings.
 import type { HelpStatus } from '../api/types';
 
 export type Route =
   | { name: 'queue'; tab: HelpStatus }
   | { name: 'request'; id: string }
+  | { name: 'sessions' }
+  | { name: 'session'; id: string }
   | { name: 'knowledge' }
   | { name: 'settings' };
 
@@ -27,6 +30,8 @@ export function parseRoute(hash: string): Route {
     }
     case 'requests':
       return parts[1] ? { name: 'request', id: parts[1] } : DEFAULT_ROUTE;
+    case 'sessions':
+      return parts[1] ? { name: 'session', id: parts[1] } : { name: 'sessions' };
     case 'knowledge':
       return { name: 'knowledge' };
     case 'settings':
@@ -42,6 +47,10 @@ export function routeHash(r: Route): string {
       return `#/queue/${r.tab}`;
     case 'request':
       return `#/requests/${encodeURIComponent(r.id)}`;
+    case 'sessions':
+      return '#/sessions';
+    case 'session':
+      return `#/sessions/${encodeURIComponent(r.id)}`;
     case 'knowledge':
       return '#/knowledge';
     case 'settings':

@@ -7,7 +7,10 @@ import type {
   HelpStatus,
   KnowledgeEntry,
   Notification,
+  Session,
+  Turn,
 } from '../api/types';
+import { compareSessions, isNewerSession, type LastTurn } from './sessions';
 
 export interface Data {
   requests: Record<string, HelpRequest>;
@@ -22,10 +25,24 @@ export interface Data {
   kbVersion: number;
   /** `seq` of the last server event applied. */
   lastSeq: number;
+  /** Agent sessions, by id. */
+  sessions: Record<string, Session>;
+  /** The latest turn of each session seen on the event stream. */
+  lastTurn: Record<string, LastTurn>;
 }
 
 export function emptyData(): Data {
-  return { requests: {}, kb: {}, notified: {}, tick: 0, touched: {}, kbVersion: 0, lastSeq: 0 };
+  return {
+    requests: {},
+    kb: {},
+    notified: {},
+    tick: 0,
+    touched: {},
+    kbVersion: 0,
+    lastSeq: 0,
+    sessions: {},
+    lastTurn: {},
+  };
 }
 
 /** What the caller should do after an event. */
@@ -70,6 +87,30 @@ export function removeEntry(d: Data, id: string): boolean {
   return true;
 }
 
+export function upsertSession(d: Data, s: Session): boolean {
+  if (!isNewerSession(s, d.sessions[s.id])) return false;
+  d.sessions[s.id] = s;
+  return true;
+}
+
+/**
+ * A turn was stored: the session gains it (turn count, and its title from
+ * the caller's first words), and the list learns what the session is doing.
+ */
+export function applyTurn(d: Data, turn: Turn): boolean {
+  const prev = d.lastTurn[turn.session_id];
+  if (!prev || turn.seq > prev.seq) {
+    d.lastTurn[turn.session_id] = { seq: turn.seq, role: turn.role, decision: turn.grounding?.decision ?? null };
+  }
+  const s = d.sessions[turn.session_id];
+  if (!s) return false;
+  if (s.status === 'active' && turn.seq > s.turn_count) {
+    const title = s.title ?? (turn.role === 'caller' ? turn.text.slice(0, 80) : null);
+    d.sessions[s.id] = { ...s, turn_count: turn.seq, title };
+  }
+  return true;
+}
+
 /** Applies one event from `/api/events`. */
 export function applyEvent(d: Data, ev: AppEvent): Effect {
   if (typeof ev.seq === 'number' && ev.seq > d.lastSeq) d.lastSeq = ev.seq;
@@ -98,11 +139,44 @@ export function applyEvent(d: Data, ev: AppEvent): Effect {
       if (!list.some((x) => x.id === n.id)) list.push(n);
       return 'applied';
     }
+    case 'session.started':
+    case 'session.ended': {
+      d.tick++;
+      d.touched[ev.session.id] = d.tick;
+      return upsertSession(d, ev.session) ? 'applied' : 'ignored';
+    }
+    case 'session.turn': {
+      d.tick++;
+      d.touched[ev.turn.session_id] = d.tick;
+      return applyTurn(d, ev.turn) ? 'applied' : 'ignored';
+    }
     case 'stream.lagged':
       return 'refetch';
     default:
       return 'ignored';
   }
+}
+
+/** Like `replaceRequests`, for sessions: what events changed after `since` is kept when newer. */
+export function replaceSessions(d: Data, fresh: Session[], since: number): void {
+  const next: Record<string, Session> = {};
+  for (const s of fresh) next[s.id] = s;
+  for (const [id, s] of Object.entries(d.sessions)) {
+    if ((d.touched[id] ?? 0) <= since) continue;
+    if (isNewerSession(s, next[id])) next[id] = s;
+  }
+  d.sessions = next;
+}
+
+/** Active sessions first, then ended ones; newest first within each. */
+export function sessionsOrdered(d: Data): Session[] {
+  return Object.values(d.sessions).sort(compareSessions);
+}
+
+export function countActiveSessions(d: Data): number {
+  let n = 0;
+  for (const s of Object.values(d.sessions)) if (s.status === 'active') n++;
+  return n;
 }
 
 /**

@@ -2,20 +2,24 @@
 // connection, the route and what is selected. Logic lives in the pure
 // modules (state.ts, route.ts, ...); this file wires them to runes and I/O.
 import { ApiClient, ApiError, describeError } from '../api/client';
-import type { AppEvent, HelpRequest, HelpStatus, KnowledgeEntry } from '../api/types';
+import type { AgentStatus, AppEvent, HelpRequest, HelpStatus, KnowledgeEntry, Session } from '../api/types';
 import { browserStorage } from './drafts';
 import { LiveEvents, type ConnState } from './events';
 import { DEFAULT_ROUTE, parseRoute, routeHash, type Route } from './route';
 import {
   applyEvent,
+  countActiveSessions,
   countByStatus,
   emptyData,
   entriesNewestFirst,
   replaceEntries,
   replaceRequests,
+  replaceSessions,
   requestsWithStatus,
+  sessionsOrdered,
   upsertEntry,
   upsertRequest,
+  upsertSession,
   type Data,
 } from './state';
 import { loadToken, saveToken, takeTokenFromUrl } from './token';
@@ -41,6 +45,11 @@ class AppStore {
   kbLoaded = $state(false);
   requestsError = $state<string | null>(null);
   kbError = $state<string | null>(null);
+  sessionsLoaded = $state(false);
+  sessionsError = $state<string | null>(null);
+  /** What the agent runs on (`GET /api/agent`), loaded with the lists. */
+  agent = $state<AgentStatus | null>(null);
+  agentError = $state<string | null>(null);
 
   conn = $state<ConnState>('stopped');
   retryInMs = $state<number | null>(null);
@@ -52,9 +61,12 @@ class AppStore {
   tab = $state<HelpStatus>('pending');
   selectedRequest = $state<string | null>(null);
   selectedEntry = $state<string | null>(null);
+  selectedSession = $state<string | null>(null);
   helpOpen = $state(false);
   /** Set by `/` from another screen: the knowledge screen focuses its search when it mounts. */
   focusSearchOnMount = false;
+  /** Set when a test chat was just started: its message box takes focus when it mounts. */
+  focusChatOnMount = false;
   supervisor = $state('');
   narrow = $state(false);
 
@@ -65,9 +77,12 @@ class AppStore {
     unresolved: requestsWithStatus(this.data, 'unresolved'),
   });
   entries = $derived(entriesNewestFirst(this.data));
+  sessions = $derived(sessionsOrdered(this.data));
+  activeSessions = $derived(countActiveSessions(this.data));
 
   readonly api: ApiClient;
   private live: LiveEvents | null = null;
+  private listeners = new Set<(ev: AppEvent) => void>();
   private readonly storage = browserStorage();
 
   constructor() {
@@ -114,7 +129,8 @@ class AppStore {
     this.token = null;
     this.authMessage = message;
     this.data = emptyData();
-    this.requestsLoaded = this.kbLoaded = false;
+    this.requestsLoaded = this.kbLoaded = this.sessionsLoaded = false;
+    this.agent = null;
     this.conn = 'stopped';
   }
 
@@ -147,10 +163,44 @@ class AppStore {
 
   apply(ev: AppEvent): void {
     if (applyEvent(this.data, ev) === 'refetch') void this.refetchAll();
+    for (const f of this.listeners) f(ev);
+  }
+
+  /** Also calls `f` with every event from `/api/events`; returns the unsubscribe function. */
+  listen(f: (ev: AppEvent) => void): () => void {
+    this.listeners.add(f);
+    return () => this.listeners.delete(f);
   }
 
   async refetchAll(): Promise<void> {
-    await Promise.all([this.refetchRequests(), this.refetchKnowledge()]);
+    await Promise.all([this.refetchRequests(), this.refetchKnowledge(), this.refetchSessions(), this.refetchAgent()]);
+  }
+
+  async refetchSessions(): Promise<void> {
+    const since = this.data.tick;
+    try {
+      const list = await this.api.get('/api/sessions');
+      replaceSessions(this.data, list, since);
+      this.sessionsLoaded = true;
+      this.sessionsError = null;
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 401) return;
+      this.sessionsError = `Could not load the sessions: ${describeError(e)}`;
+    }
+  }
+
+  async refetchAgent(): Promise<void> {
+    try {
+      this.agent = await this.api.get('/api/agent');
+      this.agentError = null;
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 401) return;
+      this.agentError = `Could not ask the server about the agent: ${describeError(e)}`;
+    }
+  }
+
+  putSession(s: Session): void {
+    upsertSession(this.data, s);
   }
 
   async refetchRequests(): Promise<void> {
@@ -207,9 +257,10 @@ class AppStore {
     else this.syncRoute();
   }
 
-  /** Back from a request to its queue tab. */
+  /** Back from a request to its queue tab, from a session to the sessions list. */
   back(): void {
     if (this.route.name === 'request') this.navigate({ name: 'queue', tab: this.tab });
+    else if (this.route.name === 'session') this.navigate({ name: 'sessions' });
   }
 
   private syncRoute(): void {
@@ -217,6 +268,7 @@ class AppStore {
     this.route = r;
     if (r.name === 'queue') this.tab = r.tab;
     if (r.name === 'request') this.selectedRequest = r.id;
+    if (r.name === 'session') this.selectedSession = r.id;
   }
 }
 
