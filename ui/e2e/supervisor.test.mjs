@@ -111,9 +111,38 @@ test('settings are loaded and saved', async () => {
   const timeout = page.getByLabel(/timeout/i).first();
   await timeout.waitFor();
   await timeout.fill('20');
-  await page.getByRole('button', { name: /save/i }).click();
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
   await waitFor(async () => (await api(server, 'GET', '/api/settings')).body.request_timeout_secs === 1200);
   await shot(page, 'settings');
+  await page.close();
+});
+
+test('the language model is chosen in settings, with errors in place and the key never shown', async () => {
+  const { page } = await openApp();
+  await page.goto(`${server.base}/#/settings`);
+  const status = page.getByTestId('model-status');
+  await status.filter({ hasText: 'No language model' }).waitFor();
+  await page.getByLabel('Engine').selectOption('openai');
+  await page.getByLabel('Base URL').fill('http://127.0.0.1:9/v1');
+  const save = page.getByRole('button', { name: 'Save model' });
+  await save.click();
+  // No model name: refused in place, nothing saved, what was typed kept.
+  await page.getByTestId('model-settings').getByText('is required for an OpenAI-compatible server').waitFor();
+  assert.equal((await api(server, 'GET', '/api/settings/model')).body.settings.engine, 'none');
+  assert.equal(await page.getByLabel('Base URL').inputValue(), 'http://127.0.0.1:9/v1');
+  await page.getByLabel('Model', { exact: true }).fill('qwen2.5');
+  await page.getByLabel('API key').fill('sk-e2e-secret');
+  await save.click();
+  await status.filter({ hasText: 'Ready: openai (qwen2.5)' }).waitFor();
+  const saved = await api(server, 'GET', '/api/settings/model');
+  assert.equal(saved.body.api_key_set, true);
+  assert.ok(!JSON.stringify(saved.body).includes('sk-e2e-secret'));
+  assert.equal(await page.getByLabel('API key').getAttribute('placeholder'), 'saved (type to replace)');
+  await shot(page, 'settings-model');
+  // Back to none, so the other tests keep a model-free server.
+  await page.getByLabel('Engine').selectOption('none');
+  await save.click();
+  await status.filter({ hasText: 'No language model' }).waitFor();
   await page.close();
 });
 

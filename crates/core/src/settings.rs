@@ -52,9 +52,10 @@ pub struct ModelSettings {
     /// Model name (`openai` only).
     #[serde(default)]
     pub model: Option<String>,
-    /// Bearer key (`openai` only). Write-only: never sent back. Absent or
-    /// null keeps the saved key; an empty string removes it.
-    #[serde(default, skip_serializing)]
+    /// Bearer key (`openai` only). Write-only: the server never sends it
+    /// back (views carry `None`). Absent or null keeps the saved key; an
+    /// empty string removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key: Option<String>,
 }
 
@@ -134,8 +135,7 @@ mod tests {
         assert!(m("openai", Some("http://127.0.0.1:1/v1"), Some("qwen")).validate().is_ok());
         let with_key = ModelSettings { api_key: Some("a\nb".into()), ..m("none", None, None) };
         assert_eq!(with_key.validate().unwrap_err().field, "api_key");
-        // The key is write-only.
-        let shown = serde_json::to_value(ModelSettings { api_key: Some("sk-secret".into()), ..m("none", None, None) }).unwrap();
-        assert!(shown.get("api_key").is_none());
+        // A view without the key does not mention it.
+        assert!(serde_json::to_value(m("none", None, None)).unwrap().get("api_key").is_none());
     }
 }

@@ -592,6 +592,12 @@ export interface components {
          *     settings screen. Saved settings win over the start-up configuration.
          */
         ModelSettings: {
+            /**
+             * @description Bearer key (`openai` only). Write-only: the server never sends it
+             *     back (views carry `None`). Absent or null keeps the saved key; an
+             *     empty string removes it.
+             */
+            api_key?: string | null;
             /** @description API root of an OpenAI-compatible server (`openai` only). */
             base_url?: string | null;
             /** @description `auto` (the embedded model when installed), `llama`, `openai` or `none`. */

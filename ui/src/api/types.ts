@@ -57,4 +57,9 @@ export type SessionFrame = SessionEvent | SessionSnapshot | LaggedEvent;
 /** `GET/PUT /api/settings`: `{"request_timeout_secs": int, "webhook_url": string|null}`. */
 export type Settings = S['Settings'];
 
+/** `PUT /api/settings/model`: the agent's language model (`api_key` write-only). */
+export type ModelSettings = S['ModelSettings'];
+/** `GET/PUT /api/settings/model`: the choice, whether a key is saved, the engine's state. */
+export type ModelView = S['ModelView'];
+
 export const STATUSES: readonly HelpStatus[] = ['pending', 'resolved', 'unresolved'];
