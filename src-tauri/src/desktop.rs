@@ -10,12 +10,12 @@ use switchboard_core::help::HelpRequest;
 use tauri::{AppHandle, Manager, RunEvent, Runtime, WindowEvent};
 
 use crate::server::Server;
-use switchboard_server::shutdown_signal;
 use crate::settings;
-use switchboard_server::config::Resolved as Settings;
 use crate::tray::Tray;
 use crate::watch::{self, Pending, Shell};
 use crate::{notify, window};
+use switchboard_server::config::Resolved as Settings;
+use switchboard_server::shutdown_signal;
 
 /// What runs alongside the window, taken and stopped on exit.
 struct Running {
@@ -72,7 +72,11 @@ async fn start_server(config: switchboard_server::Config, bind: Option<SocketAdd
     }
     let usual: SocketAddr = switchboard_server::config::DEFAULT_BIND.parse().expect("valid default");
     match Server::start(config.clone(), usual).await {
-        Err(e) if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::AddrInUse)) => {
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::AddrInUse)
+            }) =>
+        {
             tracing::warn!(%usual, "port in use; using a free one (drafts kept in the UI will not carry over)");
             Server::start(config, SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await
         }
@@ -117,7 +121,8 @@ fn setup<R: Runtime>(app: &AppHandle<R>, settings: Settings) -> anyhow::Result<(
 
 /// Stops the server and the watcher, and waits for both (on exit).
 fn stop<R: Runtime>(app: &AppHandle<R>) {
-    let running = app.try_state::<RunningSlot>().and_then(|slot| slot.0.lock().unwrap_or_else(|p| p.into_inner()).take());
+    let running =
+        app.try_state::<RunningSlot>().and_then(|slot| slot.0.lock().unwrap_or_else(|p| p.into_inner()).take());
     let Some(Running { server, watcher }) = running else { return };
     tauri::async_runtime::block_on(async move {
         // The server's stop cancels the app's token, which ends the watcher.

@@ -81,4 +81,3 @@ impl Server {
 fn flatten(ended: Result<Result<(), StartError>, tokio::task::JoinError>) -> anyhow::Result<()> {
     ended.context("server task")?.context("server")
 }
-

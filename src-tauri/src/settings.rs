@@ -2,8 +2,8 @@
 //! `switchboard serve` (flags, `SWITCHBOARD_*` variables, config file; see
 //! `switchboard_server::config::ServeArgs`), plus what only the shell needs.
 
-use std::path::{Path, PathBuf};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
 use clap::Parser;
 use switchboard_server::config::ServeArgs;
@@ -32,9 +32,9 @@ pub struct Cli {
 /// resource dir is `target/<profile>`, where a bundle build leaves a copy that
 /// goes stale as the UI changes.
 pub fn ui_dir(explicit: Option<PathBuf>, resource_dir: Option<&Path>) -> PathBuf {
-    explicit
-        .or_else(|| resource_dir.map(|d| d.join("ui")).filter(|d| d.join("index.html").is_file()))
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new("..")).join("ui").join("dist"))
+    explicit.or_else(|| resource_dir.map(|d| d.join("ui")).filter(|d| d.join("index.html").is_file())).unwrap_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new("..")).join("ui").join("dist"),
+    )
 }
 
 /// True when a window can be opened at all (GTK panics without a display).
@@ -45,7 +45,8 @@ pub fn has_display(var: impl Fn(&str) -> Option<String>) -> bool {
 /// What a webview can load for a server listening on `addr`.
 pub fn reachable_addr(addr: SocketAddr) -> SocketAddr {
     if addr.ip().is_unspecified() {
-        let ip = if addr.is_ipv4() { std::net::Ipv4Addr::LOCALHOST.into() } else { std::net::Ipv6Addr::LOCALHOST.into() };
+        let ip =
+            if addr.is_ipv4() { std::net::Ipv4Addr::LOCALHOST.into() } else { std::net::Ipv6Addr::LOCALHOST.into() };
         SocketAddr::new(ip, addr.port())
     } else {
         addr
@@ -65,7 +66,16 @@ mod tests {
 
     #[test]
     fn command_line_is_serves_plus_automation() {
-        let cli = Cli::try_parse_from(["switchboard-desktop", "--demo", "--automation", "--data-dir", "/tmp/sb", "--bind", "127.0.0.1:9000"]).unwrap();
+        let cli = Cli::try_parse_from([
+            "switchboard-desktop",
+            "--demo",
+            "--automation",
+            "--data-dir",
+            "/tmp/sb",
+            "--bind",
+            "127.0.0.1:9000",
+        ])
+        .unwrap();
         assert!(cli.serve.demo && cli.automation);
         assert_eq!(cli.serve.data_dir, Some(PathBuf::from("/tmp/sb")));
         assert_eq!(cli.serve.bind, Some("127.0.0.1:9000".parse().unwrap()));

@@ -36,7 +36,9 @@ impl<R: Runtime> Tray<R> {
                 _ => {}
             })
             .on_tray_icon_event(|tray, event| {
-                if let TrayIconEvent::Click { button: MouseButton::Left, button_state: MouseButtonState::Up, .. } = event {
+                if let TrayIconEvent::Click { button: MouseButton::Left, button_state: MouseButtonState::Up, .. } =
+                    event
+                {
                     window::show(tray.app_handle());
                 }
             });

@@ -51,7 +51,9 @@ pub async fn watch(state: AppState, shell: impl Shell) {
                     shell.help_requested(&request);
                     recount(&state, &shell).await;
                 }
-                EventKind::HelpRequestResolved { .. } | EventKind::HelpRequestUnresolved { .. } => recount(&state, &shell).await,
+                EventKind::HelpRequestResolved { .. } | EventKind::HelpRequestUnresolved { .. } => {
+                    recount(&state, &shell).await
+                }
                 _ => {}
             },
             // Missed events: the count is recomputed from the store anyway.

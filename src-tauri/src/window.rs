@@ -20,7 +20,8 @@ pub fn show<R: Runtime>(app: &AppHandle<R>) -> Option<WebviewWindow<R>> {
         tracing::warn!("the main window is gone");
         return None;
     };
-    for (what, result) in [("show", window.show()), ("unminimize", window.unminimize()), ("focus", window.set_focus())] {
+    for (what, result) in [("show", window.show()), ("unminimize", window.unminimize()), ("focus", window.set_focus())]
+    {
         if let Err(e) = result {
             tracing::warn!(error = %e, "cannot {what} the main window");
         }

@@ -42,7 +42,9 @@ async fn supervisor_answers_from_the_desktop_window() {
         std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty()),
         "no DISPLAY: run this test through scripts/desktop-e2e.sh (Xvfb, D-Bus, dunst)"
     );
-    let dunst_log = PathBuf::from(std::env::var_os("DUNST_LOG").expect("DUNST_LOG is not set: run this test through scripts/desktop-e2e.sh"));
+    let dunst_log = PathBuf::from(
+        std::env::var_os("DUNST_LOG").expect("DUNST_LOG is not set: run this test through scripts/desktop-e2e.sh"),
+    );
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
     let ui_dir = root.join("ui").join("dist");
     let ui_built = ui_dir.join("index.html").is_file();
@@ -57,7 +59,12 @@ async fn supervisor_answers_from_the_desktop_window() {
 
     let data = tempfile::tempdir().unwrap();
     let app_port = free_port();
-    let driver = Driver::start(&DriverEnv { data_dir: data.path(), app_port, ui_dir: &ui_dir, log: &data.path().join("driver.log") });
+    let driver = Driver::start(&DriverEnv {
+        data_dir: data.path(),
+        app_port,
+        ui_dir: &ui_dir,
+        log: &data.path().join("driver.log"),
+    });
 
     let mut caps = serde_json::Map::new();
     caps.insert("browserName".into(), json!("wry"));
@@ -111,10 +118,19 @@ impl Scenario {
         })
         .await;
         let url = c.current_url().await.unwrap();
-        assert_eq!(url.origin().ascii_serialization(), format!("http://127.0.0.1:{}", self.api.port), "window URL {url}");
+        assert_eq!(
+            url.origin().ascii_serialization(),
+            format!("http://127.0.0.1:{}", self.api.port),
+            "window URL {url}"
+        );
         if self.ui_built {
             // The UI took the token from the fragment and its event stream is up.
-            let pill = c.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(r#"[data-testid="connection"]"#)).await.expect("the connection pill");
+            let pill = c
+                .wait()
+                .at_most(Duration::from_secs(10))
+                .for_element(Locator::Css(r#"[data-testid="connection"]"#))
+                .await
+                .expect("the connection pill");
             wait_until("the connection pill to say Live", Duration::from_secs(10), || async {
                 pill.text().await.is_ok_and(|t| t.trim() == "Live")
             })
@@ -133,9 +149,17 @@ impl Scenario {
         std::fs::create_dir_all(&self.screenshots).unwrap();
         if self.ui_built {
             let row_css = format!(r#"{QUEUE_ROW}[data-id="{id}"]"#);
-            let row = c.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(&row_css)).await.expect("the queue shows a row for the new request");
+            let row = c
+                .wait()
+                .at_most(Duration::from_secs(10))
+                .for_element(Locator::Css(&row_css))
+                .await
+                .expect("the queue shows a row for the new request");
             // textContent: WebDriver's visible text leaves out text-overflow'd spans in WebKitGTK.
-            let text = c.execute("return document.querySelector(arguments[0]).textContent", vec![json!(row_css)]).await.unwrap();
+            let text = c
+                .execute("return document.querySelector(arguments[0]).textContent", vec![json!(row_css)])
+                .await
+                .unwrap();
             assert!(text.as_str().unwrap_or_default().contains(&question), "the row shows the question: {text}");
             self.screenshot("desktop-queue.png").await;
             // The whole X screen too: the window with the notification over it.
@@ -147,7 +171,11 @@ impl Scenario {
                 None => {
                     eprintln!("NOTE: j/Enter did not open the request within 3 s; clicking the row instead");
                     row.click().await.unwrap();
-                    c.wait().at_most(Duration::from_secs(10)).for_element(Locator::XPath(ANSWER)).await.expect("an Answer box after clicking the row")
+                    c.wait()
+                        .at_most(Duration::from_secs(10))
+                        .for_element(Locator::XPath(ANSWER))
+                        .await
+                        .expect("an Answer box after clicking the row")
                 }
             };
             let answer = "Yes, well-behaved dogs are welcome on the terrace.";
@@ -173,7 +201,10 @@ impl Scenario {
         wait_for_notification(&self.dunst_log, &question2).await;
         dunstctl(&["action", "0"]);
         wait_until("the notification's request in the window", Duration::from_secs(10), || async {
-            c.current_url().await.ok().is_some_and(|u| u.fragment().is_some_and(|f| f.contains(&format!("/requests/{id2}"))))
+            c.current_url()
+                .await
+                .ok()
+                .is_some_and(|u| u.fragment().is_some_and(|f| f.contains(&format!("/requests/{id2}"))))
         })
         .await;
         if self.ui_built {
@@ -358,7 +389,11 @@ fn tauri_driver() -> PathBuf {
     cargo_home
         .map(|d| d.join("bin").join("tauri-driver"))
         .filter(|p| p.is_file())
-        .or_else(|| std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).map(|d| d.join("tauri-driver")).find(|p| p.is_file()))
+        .or_else(|| {
+            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+                .map(|d| d.join("tauri-driver"))
+                .find(|p| p.is_file())
+        })
         .expect("tauri-driver not found: cargo install tauri-driver --version '^2' --locked")
 }
 
@@ -382,7 +417,12 @@ impl Tray {
     fn find(pid: i32) -> Option<Tray> {
         let names = dbus_send("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.ListNames", &[])?;
         quoted(&names).into_iter().filter(|n| n.starts_with(':')).find_map(|connection| {
-            let owner = dbus_send("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.GetConnectionUnixProcessID", &[&format!("string:{connection}")])?;
+            let owner = dbus_send(
+                "org.freedesktop.DBus",
+                "/org/freedesktop/DBus",
+                "org.freedesktop.DBus.GetConnectionUnixProcessID",
+                &[&format!("string:{connection}")],
+            )?;
             if owner.split_whitespace().last()?.parse::<i32>().ok()? != pid {
                 return None;
             }

@@ -40,7 +40,11 @@ async fn setup(dir: &std::path::Path) -> (Escalation, Arc<SqliteStore>, Arc<Tant
     let index_port: Arc<dyn KnowledgeIndex> = index.clone();
     let events = EventBus::default();
     // The outbox worker is not started: delivery is not what is measured.
-    let outbox = Outbox::new(store_port.clone(), vec![Arc::new(EventStreamNotifier::new(events.clone()))], OutboxConfig::default());
+    let outbox = Outbox::new(
+        store_port.clone(),
+        vec![Arc::new(EventStreamNotifier::new(events.clone()))],
+        OutboxConfig::default(),
+    );
     let esc = Escalation::new(store_port, index_port, events, EscalationConfig::default(), &outbox);
     (esc, store, index)
 }
@@ -80,7 +84,8 @@ async fn answer_to_searchable(n: usize) -> Histogram<u64> {
     }
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
     for (i, r) in ids.iter().enumerate() {
-        let answer = RespondInput { answer: Some(format!("Yes, service {i} runs every weekday.")), ..Default::default() };
+        let answer =
+            RespondInput { answer: Some(format!("Yes, service {i} runs every weekday.")), ..Default::default() };
         let start = Instant::now();
         esc.respond(r.id, &answer).await.unwrap();
         let hits = index.search(&r.question, 3).await.unwrap();

@@ -45,7 +45,13 @@ impl ScriptedModel {
     /// The text of the last user message of request `i`.
     pub fn last_user_message(&self, i: usize) -> String {
         let reqs = self.requests.lock().unwrap();
-        reqs[i].messages.iter().rev().find(|m| m.role == switchboard_core::llm::Role::User).map(|m| m.content.clone()).unwrap_or_default()
+        reqs[i]
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m.role == switchboard_core::llm::Role::User)
+            .map(|m| m.content.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -117,11 +123,16 @@ pub async fn embedded() -> Option<(Arc<dyn LanguageModel>, tokio::sync::MutexGua
             .map(std::path::PathBuf::from)
             .unwrap_or_else(switchboard_llm::default_model_path);
         if !path.is_file() {
-            assert!(std::env::var_os("CI").is_none(), "no model at {} under CI: scripts/models.sh did not run", path.display());
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "no model at {} under CI: scripts/models.sh did not run",
+                path.display()
+            );
             eprintln!("SKIPPED: no model at {} (run `make setup` or scripts/models.sh)", path.display());
             return None;
         }
-        let engine = switchboard_llm::LlamaEngine::load(path, switchboard_llm::LlamaOptions::default()).expect("the model loads");
+        let engine = switchboard_llm::LlamaEngine::load(path, switchboard_llm::LlamaOptions::default())
+            .expect("the model loads");
         Some(Arc::new(engine) as Arc<dyn LanguageModel>)
     });
     engine.clone().map(|e| (e, turn))

@@ -132,10 +132,7 @@ async fn a_conversation_on_the_embedded_model() {
     // The appointment is in the database, for Ana, at that time.
     let store = switchboard_store::SqliteStore::open(&dir.path().join("switchboard.sqlite")).await.unwrap();
     let mine = switchboard_core::business::BusinessStore::customer_appointments(&store, 101, Utc::now()).await.unwrap();
-    assert!(
-        mine.iter().any(|x| x.service_id == "mens-cut" && x.starts_at.date_naive() == friday),
-        "{mine:?}"
-    );
+    assert!(mine.iter().any(|x| x.service_id == "mens-cut" && x.starts_at.date_naive() == friday), "{mine:?}");
 }
 
 #[derive(Deserialize)]

@@ -83,7 +83,8 @@ async fn creating_a_help_request_rejects_bad_input_and_stores_nothing() {
     server.create_request("Are you open on Sundays?").await;
 
     // Exactly at the limit is fine.
-    let at_limit = server.post_json("/api/help-requests", &with(new_request(), "question", json!(chars(2000))), 201).await;
+    let at_limit =
+        server.post_json("/api/help-requests", &with(new_request(), "question", json!(chars(2000))), 201).await;
     assert_eq!(at_limit["question"].as_str().unwrap().chars().count(), 2000);
 
     let before = snapshot(&server).await;
@@ -108,9 +109,16 @@ async fn creating_a_help_request_rejects_bad_input_and_stores_nothing() {
     }
 
     let valid_json = new_request().to_string();
-    refused(raw(&server, "/api/help-requests", Some("application/json"), r#"{"customer_name":"#), 400, "bad_request", "").await;
+    refused(
+        raw(&server, "/api/help-requests", Some("application/json"), r#"{"customer_name":"#),
+        400,
+        "bad_request",
+        "",
+    )
+    .await;
     refused(raw(&server, "/api/help-requests", None, valid_json.clone()), 415, "unsupported_media_type", "").await;
-    refused(raw(&server, "/api/help-requests", Some("text/plain"), valid_json), 415, "unsupported_media_type", "").await;
+    refused(raw(&server, "/api/help-requests", Some("text/plain"), valid_json), 415, "unsupported_media_type", "")
+        .await;
     let huge = with(new_request(), "question", json!(chars(70_000)));
     refused(server.post("/api/help-requests", &huge), 413, "payload_too_large", "").await;
 
@@ -125,8 +133,16 @@ async fn unknown_ids_and_bad_filters_are_refused() {
     let (_dir, server) = start().await;
     let pending = server.create_request("Do you deliver?").await;
     let done = server.create_request("Do you take cards?").await;
-    server.post_json(&format!("/api/help-requests/{}/response", done["id"].as_str().unwrap()), &json!({"answer": "Yes."}), 200).await;
-    server.post_json("/api/knowledge-base", &json!({"question": "Where can I park?", "answer": "Behind the shop."}), 201).await;
+    server
+        .post_json(
+            &format!("/api/help-requests/{}/response", done["id"].as_str().unwrap()),
+            &json!({"answer": "Yes."}),
+            200,
+        )
+        .await;
+    server
+        .post_json("/api/knowledge-base", &json!({"question": "Where can I park?", "answer": "Behind the shop."}), 201)
+        .await;
     let before = snapshot(&server).await;
 
     let answer = json!({"answer": "Yes."});
@@ -200,7 +216,13 @@ async fn responding_refuses_invalid_and_repeated_answers() {
     server.post_json(&respond_path(&req), &json!({"answer": "Yes, 10-4.", "supervisor": "Sam"}), 200).await;
     let answered = snapshot(&server).await;
     let stored = fetch(&server, &req).await;
-    let err = refused(server.post(&respond_path(&req), &json!({"answer": "No.", "supervisor": "Kim"})), 409, "conflict", "Sam").await;
+    let err = refused(
+        server.post(&respond_path(&req), &json!({"answer": "No.", "supervisor": "Kim"})),
+        409,
+        "conflict",
+        "Sam",
+    )
+    .await;
     assert_eq!(err["details"]["current"]["status"], "resolved");
     assert_eq!(err["details"]["current"]["resolved_by"], "Sam");
     assert_eq!(err["details"]["current"]["answer"], "Yes, 10-4.");
@@ -213,7 +235,8 @@ async fn responding_refuses_invalid_and_repeated_answers() {
     let timed_out = server.post_json(&timeout_path(&late), &json!({}), 200).await;
     assert_eq!(timed_out["status"], "unresolved");
     let before = snapshot(&server).await;
-    let err = refused(server.post(&respond_path(&late), &json!({"answer": "Yes."})), 409, "conflict", "timed out").await;
+    let err =
+        refused(server.post(&respond_path(&late), &json!({"answer": "Yes."})), 409, "conflict", "timed out").await;
     assert_eq!(err["details"]["current"]["resolved_by"], "system");
     refused(server.post(&timeout_path(&late), &json!({})), 409, "conflict", "timed out").await;
     assert_eq!(fetch(&server, &late).await, timed_out);
@@ -273,7 +296,8 @@ async fn api_requires_the_bearer_token() {
     }
     // A token in the query string is for the event stream only.
     unauthorized(server.client.get(server.url(&format!("/api/help-requests?token={TOKEN}")))).await;
-    unauthorized(server.client.post(server.url(&format!("/api/help-requests?token={TOKEN}"))).json(&new_request())).await;
+    unauthorized(server.client.post(server.url(&format!("/api/help-requests?token={TOKEN}"))).json(&new_request()))
+        .await;
     assert_eq!(snapshot(&server).await, before, "a refused create stored something");
 
     let good = format!("Bearer {TOKEN}");
@@ -372,17 +396,31 @@ fn entry_path(entry: &Value) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn knowledge_base_rejects_bad_input_and_keeps_entries() {
     let (_dir, server) = start().await;
-    let gift = server.post_json("/api/knowledge-base", &json!({"question": "Do you sell gift cards?", "answer": "Yes, at the till."}), 201).await;
-    let park = server.post_json("/api/knowledge-base", &json!({"question": "Where can I park?", "answer": "Behind the shop."}), 201).await;
+    let gift = server
+        .post_json(
+            "/api/knowledge-base",
+            &json!({"question": "Do you sell gift cards?", "answer": "Yes, at the till."}),
+            201,
+        )
+        .await;
+    let park = server
+        .post_json("/api/knowledge-base", &json!({"question": "Where can I park?", "answer": "Behind the shop."}), 201)
+        .await;
     let before = knowledge(&server).await;
-    let (gift_before, park_before) = (server.get_json(&entry_path(&gift), 200).await, server.get_json(&entry_path(&park), 200).await);
+    let (gift_before, park_before) =
+        (server.get_json(&entry_path(&gift), 200).await, server.get_json(&entry_path(&park), 200).await);
 
     let creates = [
         (json!({"question": "Is there wifi?", "answer": "  "}), 422, "validation_failed", "answer"),
         (json!({"question": "Is there wifi?"}), 422, "validation_failed", "answer"),
         (json!({"question": chars(501), "answer": "Yes."}), 422, "validation_failed", "question"),
         (json!({"question": "Is there wifi?", "answer": chars(8001)}), 422, "validation_failed", "answer"),
-        (json!({"question": "Is there wifi?", "answer": "Yes.", "topic": chars(81)}), 422, "validation_failed", "topic"),
+        (
+            json!({"question": "Is there wifi?", "answer": "Yes.", "topic": chars(81)}),
+            422,
+            "validation_failed",
+            "topic",
+        ),
         (json!({"question": "do you sell GIFT CARDS", "answer": "No."}), 409, "conflict", "already exists"),
         (json!({"question": "  Do you sell   gift cards?!", "answer": "No."}), 409, "conflict", "already exists"),
     ];

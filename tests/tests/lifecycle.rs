@@ -143,7 +143,8 @@ async fn sweeper_times_out_unanswered_requests() {
     assert_eq!(apology["notification"]["kind"], "unresolved");
 
     // A timed-out request cannot be answered any more, and learns nothing.
-    let r = server.post(&format!("/api/help-requests/{a}/response"), &json!({"answer": "too late"})).send().await.unwrap();
+    let r =
+        server.post(&format!("/api/help-requests/{a}/response"), &json!({"answer": "too late"})).send().await.unwrap();
     expect_error(r, 409, "conflict").await;
     assert!(server.get_json("/api/knowledge-base", 200).await.as_array().unwrap().is_empty());
     server.stop().await;
@@ -192,7 +193,10 @@ async fn webhook_outbox_retries_until_delivered() {
     assert!(delivered["message"].as_str().unwrap().contains("Yes, at 7pm."));
     let attempts = hook.attempts.lock().unwrap().clone();
     assert_eq!(attempts.len(), 3, "two failures, then success");
-    assert!(attempts.iter().all(|(key, _)| key == delivered["id"].as_str().unwrap()), "one idempotency key across retries");
+    assert!(
+        attempts.iter().all(|(key, _)| key == delivered["id"].as_str().unwrap()),
+        "one idempotency key across retries"
+    );
 
     // A timeout notifies the customer too.
     let other = server.create_request("Do you do perms?").await["id"].as_str().unwrap().to_string();
@@ -261,7 +265,11 @@ async fn knowledge_crud_over_http_is_indexed_and_announced() {
     let server = TestServer::start(config(dir.path())).await;
     let mut events = server.events().await;
     let e = server
-        .post_json("/api/knowledge-base", &json!({"question": "Where can I park?", "answer": "Free parking behind the salon.", "topic": "location"}), 201)
+        .post_json(
+            "/api/knowledge-base",
+            &json!({"question": "Where can I park?", "answer": "Free parking behind the salon.", "topic": "location"}),
+            201,
+        )
         .await;
     let id = e["id"].as_str().unwrap().to_string();
     assert_eq!(e["source"], "manual");
@@ -269,7 +277,10 @@ async fn knowledge_crud_over_http_is_indexed_and_announced() {
     assert_eq!(server.get_json("/api/knowledge-base?q=parking", 200).await[0]["id"], id.as_str());
 
     let updated = server
-        .put(&format!("/api/knowledge-base/{id}"), &json!({"question": "Where can I park?", "answer": "Use the Larch Street garage."}))
+        .put(
+            &format!("/api/knowledge-base/{id}"),
+            &json!({"question": "Where can I park?", "answer": "Use the Larch Street garage."}),
+        )
         .send()
         .await
         .unwrap();
@@ -278,7 +289,10 @@ async fn knowledge_crud_over_http_is_indexed_and_announced() {
     assert_eq!(events.next().await["type"], "knowledge.updated");
     assert_eq!(server.get_json("/api/knowledge-base?q=garage", 200).await[0]["id"], id.as_str());
     assert!(server.get_json("/api/knowledge-base?q=behind", 200).await.as_array().unwrap().is_empty(), "old text gone");
-    assert_eq!(server.get_json(&format!("/api/knowledge-base/{id}"), 200).await["answer"], "Use the Larch Street garage.");
+    assert_eq!(
+        server.get_json(&format!("/api/knowledge-base/{id}"), 200).await["answer"],
+        "Use the Larch Street garage."
+    );
 
     expect(server.delete(&format!("/api/knowledge-base/{id}")).send().await.unwrap(), 204).await;
     let deleted = events.next().await;
@@ -292,7 +306,13 @@ async fn knowledge_crud_over_http_is_indexed_and_announced() {
 async fn corrupt_index_is_rebuilt_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(config(dir.path())).await;
-    server.post_json("/api/knowledge-base", &json!({"question": "Do you sell gift cards?", "answer": "Yes, from $25."}), 201).await;
+    server
+        .post_json(
+            "/api/knowledge-base",
+            &json!({"question": "Do you sell gift cards?", "answer": "Yes, from $25."}),
+            201,
+        )
+        .await;
     server.stop().await;
     std::fs::write(dir.path().join("index/meta.json"), b"\0garbage").unwrap();
     let server = TestServer::start(config(dir.path())).await;
@@ -389,7 +409,11 @@ async fn settings_apply_at_once_and_survive_a_restart() {
     // new timeout applies to the next request.
     let hook = WebhookReceiver::start(0).await;
     let saved = expect(
-        server.put("/api/settings", &json!({"request_timeout_secs": 120, "webhook_url": hook.url})).send().await.unwrap(),
+        server
+            .put("/api/settings", &json!({"request_timeout_secs": 120, "webhook_url": hook.url}))
+            .send()
+            .await
+            .unwrap(),
         200,
     )
     .await;

@@ -67,14 +67,19 @@ async fn pending_for(s: &TestServer, session: &str) -> Vec<Value> {
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn watch(s: &TestServer, session: &str) -> Ws {
-    let url = format!("{}/api/sessions/{session}/live?token={}", s.base.replacen("http", "ws", 1), switchboard_tests::TOKEN);
+    let url =
+        format!("{}/api/sessions/{session}/live?token={}", s.base.replacen("http", "ws", 1), switchboard_tests::TOKEN);
     tokio_tungstenite::connect_async(url).await.expect("watch connects").0
 }
 
 async fn next_json(ws: &mut Ws) -> Value {
     use futures::StreamExt;
     loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("a frame within 10 s").unwrap().unwrap();
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("a frame within 10 s")
+            .unwrap()
+            .unwrap();
         if let Message::Text(t) = msg {
             return serde_json::from_str(t.as_str()).unwrap();
         }
@@ -115,7 +120,10 @@ async fn learned_answers_escalation_relay_and_follow_up() {
     assert_eq!(request["session_id"], a);
     assert_eq!(request["customer_name"], "Ana Reyes");
     assert_eq!(request["customer_contact"], "+1-555-0142");
-    assert_eq!(request["history"].as_array().unwrap().last().unwrap()["text"], "Do you offer keratin smoothing treatments?");
+    assert_eq!(
+        request["history"].as_array().unwrap().last().unwrap()["text"],
+        "Do you offer keratin smoothing treatments?"
+    );
     assert_eq!(model.calls(), 0, "escalation needs no model");
 
     // Asked again while pending: no second request.
@@ -130,7 +138,12 @@ async fn learned_answers_escalation_relay_and_follow_up() {
     assert_eq!(snapshot["type"], "snapshot");
     assert_eq!(snapshot["turns"].as_array().unwrap().len(), 7);
     let answer = "Yes, Maren does keratin smoothing; it starts at 220 dollars and takes about three hours.";
-    s.post_json(&format!("/api/help-requests/{request_id}/response"), &json!({"answer": answer, "supervisor": "Kim"}), 200).await;
+    s.post_json(
+        &format!("/api/help-requests/{request_id}/response"),
+        &json!({"answer": answer, "supervisor": "Kim"}),
+        200,
+    )
+    .await;
     let relayed = loop {
         let e = next_json(&mut ws).await;
         if e["type"] == "turn" {
@@ -157,8 +170,12 @@ async fn learned_answers_escalation_relay_and_follow_up() {
     let second = out["reply"]["grounding"]["help_request_id"].as_str().unwrap().to_string();
     let ended = s.post_json(&format!("/api/sessions/{b}/end"), &json!({}), 200).await;
     assert_eq!(ended["status"], "ended");
-    s.post_json(&format!("/api/help-requests/{second}/response"), &json!({"answer": "Small, calm dogs are welcome.", "supervisor": "Kim"}), 200)
-        .await;
+    s.post_json(
+        &format!("/api/help-requests/{second}/response"),
+        &json!({"answer": "Small, calm dogs are welcome.", "supervisor": "Kim"}),
+        200,
+    )
+    .await;
     let accepted = eventually(Duration::from_secs(5), || async {
         let a = hook.accepted.lock().unwrap().clone();
         (!a.is_empty()).then_some(a)
@@ -168,7 +185,10 @@ async fn learned_answers_escalation_relay_and_follow_up() {
     assert_eq!(accepted[0]["request_id"], second.as_str());
     assert_eq!(accepted[0]["session_id"], b.as_str());
     let view = s.get_json(&format!("/api/sessions/{b}"), 200).await;
-    assert!(view["turns"].as_array().unwrap().iter().all(|t| t["grounding"]["decision"] != "relay"), "nothing stored after the end");
+    assert!(
+        view["turns"].as_array().unwrap().iter().all(|t| t["grounding"]["decision"] != "relay"),
+        "nothing stored after the end"
+    );
 
     // Every stored turn was announced on the event bus, in order.
     let mut seen = 0;
@@ -275,7 +295,11 @@ async fn a_model_that_hangs_or_breaks_gets_a_spoken_fallback_and_a_human() {
     let s = TestServer::start(cfg).await;
     let a = start_session(&s, "Eve").await;
 
-    let resp = s.post(&format!("/api/sessions/{a}/messages"), &json!({"text": "I want to reschedule my appointment"})).send().await.unwrap();
+    let resp = s
+        .post(&format!("/api/sessions/{a}/messages"), &json!({"text": "I want to reschedule my appointment"}))
+        .send()
+        .await
+        .unwrap();
     let events = parse_sse(&resp.text().await.unwrap());
     assert!(events.iter().any(|(e, d)| e == "error" && d["code"] == "unavailable"), "{events:?}");
     let reply = &events.last().unwrap().1["turn"];
@@ -333,13 +357,34 @@ async fn bad_input_is_refused_and_nothing_is_stored() {
     let extra = s.post(&format!("/api/sessions/{a}/messages"), &json!({"text": "hi", "mood": "sad"}));
     expect_error(extra.send().await.unwrap(), 422, "validation_failed").await;
     let unknown = uuid::Uuid::now_v7();
-    expect_error(s.post(&format!("/api/sessions/{unknown}/messages"), &json!({"text": "hi"})).send().await.unwrap(), 404, "not_found").await;
-    expect_error(s.post("/api/sessions/not-a-uuid/messages", &json!({"text": "hi"})).send().await.unwrap(), 404, "not_found").await;
+    expect_error(
+        s.post(&format!("/api/sessions/{unknown}/messages"), &json!({"text": "hi"})).send().await.unwrap(),
+        404,
+        "not_found",
+    )
+    .await;
+    expect_error(
+        s.post("/api/sessions/not-a-uuid/messages", &json!({"text": "hi"})).send().await.unwrap(),
+        404,
+        "not_found",
+    )
+    .await;
     expect_error(s.get(&format!("/api/sessions/{unknown}")).send().await.unwrap(), 404, "not_found").await;
-    expect_error(s.post("/api/sessions", &json!({"channel": "fax"})).send().await.unwrap(), 422, "validation_failed").await;
-    expect_error(s.post("/api/sessions", &json!({"language": "en GB"})).send().await.unwrap(), 422, "validation_failed").await;
+    expect_error(s.post("/api/sessions", &json!({"channel": "fax"})).send().await.unwrap(), 422, "validation_failed")
+        .await;
+    expect_error(
+        s.post("/api/sessions", &json!({"language": "en GB"})).send().await.unwrap(),
+        422,
+        "validation_failed",
+    )
+    .await;
     expect_error(s.get("/api/sessions?active=maybe").send().await.unwrap(), 400, "bad_request").await;
-    expect_error(s.get(&format!("/api/sessions/{a}/export?format=pdf")).send().await.unwrap(), 422, "validation_failed").await;
+    expect_error(
+        s.get(&format!("/api/sessions/{a}/export?format=pdf")).send().await.unwrap(),
+        422,
+        "validation_failed",
+    )
+    .await;
     let view = s.get_json(&format!("/api/sessions/{a}"), 200).await;
     assert_eq!(view["turns"], json!([]), "refused messages store nothing");
 
@@ -377,26 +422,38 @@ async fn conversation_routes_for_text_clients() {
     let mut cfg = config(dir.path());
     cfg.demo = true;
     let s = TestServer::start(cfg).await;
-    let first = s.post_json("/api/conversation/message", &json!({"text": "Do you do beard trims?", "language": "en"}), 200).await;
+    let first = s
+        .post_json("/api/conversation/message", &json!({"text": "Do you do beard trims?", "language": "en"}), 200)
+        .await;
     assert_eq!(first["decision"], "fast_path");
     assert!(first["reply"].as_str().unwrap().contains("18 dollars"));
     let sid = first["session_id"].as_str().unwrap();
-    let second =
-        s.post_json("/api/conversation/message", &json!({"text": "Is there a loyalty card?", "session_id": sid}), 200).await;
+    let second = s
+        .post_json("/api/conversation/message", &json!({"text": "Is there a loyalty card?", "session_id": sid}), 200)
+        .await;
     assert_eq!(second["session_id"], sid);
     assert_eq!(second["decision"], "escalated");
     assert!(second["help_request_id"].is_string());
     let history = s.get_json(&format!("/api/conversation/history/{sid}"), 200).await;
-    let texts: Vec<&str> = history["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
+    let texts: Vec<&str> =
+        history["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
     assert_eq!(texts, ["caller", "agent", "caller", "agent"], "tool turns are left out");
     assert_eq!(history["active"], true);
     // Bad input: nothing started for an empty message, unknown sessions are 404.
     let before = s.get_json("/api/sessions", 200).await.as_array().unwrap().len();
-    expect_error(s.post("/api/conversation/message", &json!({"text": ""})).send().await.unwrap(), 422, "validation_failed").await;
+    expect_error(
+        s.post("/api/conversation/message", &json!({"text": ""})).send().await.unwrap(),
+        422,
+        "validation_failed",
+    )
+    .await;
     assert_eq!(s.get_json("/api/sessions", 200).await.as_array().unwrap().len(), before);
     let unknown = uuid::Uuid::now_v7();
     expect_error(
-        s.post("/api/conversation/message", &json!({"text": "hi", "session_id": unknown.to_string()})).send().await.unwrap(),
+        s.post("/api/conversation/message", &json!({"text": "hi", "session_id": unknown.to_string()}))
+            .send()
+            .await
+            .unwrap(),
         404,
         "not_found",
     )
@@ -420,8 +477,18 @@ async fn a_restart_ends_sessions_whose_caller_is_gone() {
     let s = TestServer::start(cfg).await;
     let view = s.get_json(&format!("/api/sessions/{a}"), 200).await;
     assert_eq!(view["session"]["status"], "ended");
-    expect_error(s.post(&format!("/api/sessions/{a}/messages"), &json!({"text": "hello?"})).send().await.unwrap(), 409, "conflict").await;
-    s.post_json(&format!("/api/help-requests/{request}/response"), &json!({"answer": "No, sorry.", "supervisor": "Kim"}), 200).await;
+    expect_error(
+        s.post(&format!("/api/sessions/{a}/messages"), &json!({"text": "hello?"})).send().await.unwrap(),
+        409,
+        "conflict",
+    )
+    .await;
+    s.post_json(
+        &format!("/api/help-requests/{request}/response"),
+        &json!({"answer": "No, sorry.", "supervisor": "Kim"}),
+        200,
+    )
+    .await;
     eventually(Duration::from_secs(5), || async { (!hook.accepted.lock().unwrap().is_empty()).then_some(()) }).await;
     s.stop().await;
 }
@@ -450,7 +517,8 @@ async fn the_model_is_chosen_in_settings_applied_at_once_and_kept() {
 
     // An OpenAI-compatible server (nothing listens on port 9): applied at
     // once, the key never shown.
-    let body = json!({"engine": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "qwen2.5", "api_key": "sk-test-123"});
+    let body =
+        json!({"engine": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "qwen2.5", "api_key": "sk-test-123"});
     let set = expect(s.put("/api/settings/model", &body).send().await.unwrap(), 200).await;
     assert_eq!(set["settings"]["engine"], "openai");
     assert_eq!(set["api_key_set"], true);

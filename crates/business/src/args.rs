@@ -299,12 +299,15 @@ pub(crate) fn show(kind: Kind, id: i64) -> String {
 pub(crate) fn record_id(field: &'static str, v: &str, want: Kind) -> Result<(i64, Kind), ToolError> {
     let s = v.trim().to_ascii_lowercase();
     let digits_at = s.find(|c: char| c.is_ascii_digit());
-    let example = show(want, match want {
-        Kind::Customer => 101,
-        Kind::Appointment => 501,
-        Kind::Order => 1001,
-        Kind::Return => 7001,
-    });
+    let example = show(
+        want,
+        match want {
+            Kind::Customer => 101,
+            Kind::Appointment => 501,
+            Kind::Order => 1001,
+            Kind::Return => 7001,
+        },
+    );
     let fail = || bad(format!("{field}: '{}' is not a {}; send it like {example}", v.trim(), want.noun()));
     let Some(at) = digits_at else { return Err(fail()) };
     let (prefix, num) = s.split_at(at);
@@ -321,12 +324,7 @@ pub(crate) fn record_id(field: &'static str, v: &str, want: Kind) -> Result<(i64
 pub(crate) fn id_of(field: &'static str, v: &str, want: Kind) -> Result<i64, ToolError> {
     let (id, kind) = record_id(field, v, want)?;
     if kind != want {
-        return Err(bad(format!(
-            "{field}: {} is a {}, not a {}",
-            v.trim(),
-            kind.noun(),
-            want.noun()
-        )));
+        return Err(bad(format!("{field}: {} is a {}, not a {}", v.trim(), kind.noun(), want.noun())));
     }
     Ok(id)
 }

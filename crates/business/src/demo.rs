@@ -198,7 +198,8 @@ impl DemoBusiness {
 
     /// The rules the tools apply.
     pub fn config(&self) -> Result<BusinessConfig, SeedError> {
-        let offset = parse_offset(&self.utc_offset).ok_or_else(|| invalid(format!("utc_offset {}", self.utc_offset)))?;
+        let offset =
+            parse_offset(&self.utc_offset).ok_or_else(|| invalid(format!("utc_offset {}", self.utc_offset)))?;
         let mut hours = [None; 7];
         for (day, span) in &self.hours {
             let i = weekday_index(day).ok_or_else(|| invalid(format!("hours: unknown day {day}")))?;
@@ -273,7 +274,8 @@ impl DemoBusiness {
             let time = parse_hhmm(&a.time).ok_or_else(|| invalid(format!("appointment {}: time {}", a.id, a.time)))?;
             let mut date = today + TimeDelta::days(a.in_days);
             let works = |d: NaiveDate| {
-                cfg.hours_on(d).is_some() && stylist.days.iter().any(|x| weekday_index(x) == Some(weekday_idx(d.weekday())))
+                cfg.hours_on(d).is_some()
+                    && stylist.days.iter().any(|x| weekday_index(x) == Some(weekday_idx(d.weekday())))
             };
             let mut tries = 0;
             while !works(date) {

@@ -157,7 +157,11 @@ const OPS: [(Op, &str, &str); 15] = [
     (Op::GetProductDetails, "get_product_details", "Price, stock and description of a product."),
     (Op::InitiateReturn, "initiate_return", "Start a return of a delivered order."),
     (Op::GetReturnStatus, "get_return_status", "Status of a return."),
-    (Op::GetPolicy, "get_policy", "A policy: cancellation, lateness, deposits, returns, refunds, children, payment, privacy."),
+    (
+        Op::GetPolicy,
+        "get_policy",
+        "A policy: cancellation, lateness, deposits, returns, refunds, children, payment, privacy.",
+    ),
 ];
 
 fn parameters(op: Op) -> Value {
@@ -289,7 +293,8 @@ fn words(s: &str) -> Vec<String> {
                 "conditioner" | "conditioning" => "conditioning",
                 other => other,
             };
-            let filler = ["a", "an", "the", "and", "with", "plus", "for", "my", "hair", "service", "appointment", "please"];
+            let filler =
+                ["a", "an", "the", "and", "with", "plus", "for", "my", "hair", "service", "appointment", "please"];
             (!filler.contains(&w)).then(|| w.to_string())
         })
         .collect()
@@ -543,9 +548,7 @@ impl Biz {
         };
         let found = found.map_err(store_err)?;
         if found.is_empty() {
-            return Err(ToolError::NotFound(format!(
-                "no customer with {by} '{q}'; create_customer adds a new one"
-            )));
+            return Err(ToolError::NotFound(format!("no customer with {by} '{q}'; create_customer adds a new one")));
         }
         Ok(json!({ "customers": found.iter().map(customer_view).collect::<Vec<_>>() }))
     }
@@ -554,11 +557,7 @@ impl Biz {
         let name = args::person_name(&a.name)?;
         let (phone, _) = args::phone(&a.phone)?;
         let email = a.email.as_deref().filter(|e| !e.trim().is_empty()).map(args::email).transpose()?;
-        let c = self
-            .store
-            .insert_customer(&NewCustomer { name, phone, email }, self.now())
-            .await
-            .map_err(store_err)?;
+        let c = self.store.insert_customer(&NewCustomer { name, phone, email }, self.now()).await.map_err(store_err)?;
         Ok(json!({
             "created": true,
             "customer": customer_view(&c),
@@ -593,7 +592,12 @@ impl Biz {
         let message = if times.is_empty() {
             format!("No free times for {} with {with} on {}.", service.name, day_label(date))
         } else {
-            format!("Free start times for {} with {with} on {}: {}.", service.name, day_label(date), ranges(&slots, self.cfg.slot_step))
+            format!(
+                "Free start times for {} with {with} on {}: {}.",
+                service.name,
+                day_label(date),
+                ranges(&slots, self.cfg.slot_step)
+            )
         };
         if let Some(s) = named {
             out.insert("stylist".into(), json!(s.name));
@@ -610,7 +614,8 @@ impl Biz {
         if let Some(id) = given.filter(|g| !g.trim().is_empty()) {
             return id_of("customer_id", id, Kind::Customer);
         }
-        let unknown = || bad("customer_id: the caller is not a known customer; call find_customer or create_customer first");
+        let unknown =
+            || bad("customer_id: the caller is not a known customer; call find_customer or create_customer first");
         let contact = ctx.caller_contact.as_deref().map(str::trim).filter(|c| !c.is_empty()).ok_or_else(unknown)?;
         let found = if contact.contains('@') {
             let e = args::email(contact).map_err(|_| unknown())?;
@@ -692,7 +697,10 @@ impl Biz {
                     }));
                 }
                 Err(BusinessError::Conflict(why)) if why.contains("customer") => {
-                    return Err(ToolError::Conflict(format!("{} already has an appointment at that time", customer.name)));
+                    return Err(ToolError::Conflict(format!(
+                        "{} already has an appointment at that time",
+                        customer.name
+                    )));
                 }
                 Err(BusinessError::Conflict(why)) => last = Some(why),
                 Err(e) => return Err(store_err(e)),
@@ -709,11 +717,18 @@ impl Biz {
         let t = args::time(&a.time)?;
         let appt = self.store.get_appointment(id).await.map_err(store_err)?;
         if appt.status != AppointmentStatus::Booked {
-            return Err(ToolError::Conflict(format!("appointment {} is {}", show(Kind::Appointment, id), appt.status.as_str())));
+            return Err(ToolError::Conflict(format!(
+                "appointment {} is {}",
+                show(Kind::Appointment, id),
+                appt.status.as_str()
+            )));
         }
         let now = self.now();
         if appt.starts_at <= now {
-            return Err(ToolError::Conflict(format!("appointment {} has already started or passed", show(Kind::Appointment, id))));
+            return Err(ToolError::Conflict(format!(
+                "appointment {} has already started or passed",
+                show(Kind::Appointment, id)
+            )));
         }
         let (services, stylists) = self.catalogue().await?;
         let service = services
@@ -734,18 +749,19 @@ impl Biz {
         }
         let mut order: Vec<String> = who.iter().filter(|s| works_on(s, date)).map(|s| s.id.clone()).collect();
         if order.is_empty() {
-            return Err(ToolError::Conflict(format!("no stylist for {} works on {}s", service.name, weekday_name(date))));
+            return Err(ToolError::Conflict(format!(
+                "no stylist for {} works on {}s",
+                service.name,
+                weekday_name(date)
+            )));
         }
         order.dedup();
         for stylist_id in &order {
             match self.store.reschedule_appointment(id, stylist_id, starts_at, ends_at, now).await {
                 Ok(moved) => {
                     let stylist = stylists.iter().find(|s| s.id == moved.stylist_id).map_or("", |s| &s.name);
-                    let mut message = format!(
-                        "Moved {} to {} with {stylist}.",
-                        service.name,
-                        when(self.cfg.local(moved.starts_at))
-                    );
+                    let mut message =
+                        format!("Moved {} to {} with {stylist}.", service.name, when(self.cfg.local(moved.starts_at)));
                     if appt.starts_at - now < self.cfg.cancellation_notice {
                         message.push_str(&format!(
                             " This is less than {} hours' notice, so a late-change fee of {} may apply.",
@@ -760,7 +776,9 @@ impl Biz {
                     }));
                 }
                 Err(BusinessError::Conflict(why)) if why.contains("customer") => {
-                    return Err(ToolError::Conflict("the customer already has another appointment at that time".into()));
+                    return Err(ToolError::Conflict(
+                        "the customer already has another appointment at that time".into(),
+                    ));
                 }
                 Err(BusinessError::Conflict(why)) if why.contains("stylist") => continue,
                 Err(e) => return Err(store_err(e)),
@@ -836,12 +854,8 @@ impl Biz {
         if let Some(t) = o.cancelled_at {
             v["cancelled"] = json!(self.date_of(t));
         }
-        v["message"] = json!(format!(
-            "Order {} ({}) is {}.",
-            show(Kind::Order, o.id),
-            money(o.total_cents),
-            o.status.as_str()
-        ));
+        v["message"] =
+            json!(format!("Order {} ({}) is {}.", show(Kind::Order, o.id), money(o.total_cents), o.status.as_str()));
         Ok(v)
     }
 
@@ -851,7 +865,9 @@ impl Biz {
         let carrier = o.carrier.clone().unwrap_or_else(|| "the carrier".into());
         let tracking = o.tracking.clone().unwrap_or_default();
         let message = match (o.status, o.shipped_at, o.delivered_at) {
-            (OrderStatus::Placed, ..) => format!("Order {n} has not shipped yet; it usually ships within 2 business days."),
+            (OrderStatus::Placed, ..) => {
+                format!("Order {n} has not shipped yet; it usually ships within 2 business days.")
+            }
             (OrderStatus::Cancelled, ..) => format!("Order {n} was cancelled, so it will not ship."),
             (OrderStatus::Shipped, Some(s), _) => {
                 format!("Order {n} shipped with {carrier} on {}; tracking number {tracking}.", self.date_of(s))
@@ -901,7 +917,10 @@ impl Biz {
         let q = args::text("query", &a.query, 120)?;
         let ws: Vec<String> = words(&q)
             .iter()
-            .filter(|w| !["do", "you", "have", "any", "sell", "some", "product", "products", "what", "is", "of"].contains(&w.as_str()))
+            .filter(|w| {
+                !["do", "you", "have", "any", "sell", "some", "product", "products", "what", "is", "of"]
+                    .contains(&w.as_str())
+            })
             .map(|w| stem(w))
             .collect();
         let found = self.store.search_products(&ws, 5).await.map_err(store_err)?;
@@ -971,7 +990,9 @@ impl Biz {
             }
             (OrderStatus::Delivered, _) => {}
             (OrderStatus::Placed, _) => {
-                return Err(ToolError::Conflict(format!("order {n} has not shipped yet; cancel_order can cancel it instead")));
+                return Err(ToolError::Conflict(format!(
+                    "order {n} has not shipped yet; cancel_order can cancel it instead"
+                )));
             }
             (status, _) => {
                 return Err(ToolError::Conflict(format!(
@@ -991,7 +1012,8 @@ impl Biz {
                         .iter()
                         .find(|i| i.sku.eq_ignore_ascii_case(s) || i.name.eq_ignore_ascii_case(s))
                         .ok_or_else(|| {
-                            let have = order.items.iter().map(|i| format!("{} ({})", i.sku, i.name)).collect::<Vec<_>>();
+                            let have =
+                                order.items.iter().map(|i| format!("{} ({})", i.sku, i.name)).collect::<Vec<_>>();
                             bad(format!("items: {s} is not in order {n}; it has {}", have.join(", ")))
                         })?;
                     if !picked.contains(item) {
@@ -1153,7 +1175,14 @@ mod tests {
     #[test]
     fn ranges_join_consecutive_slots() {
         let t = |h, m| NaiveTime::from_hms_opt(h, m, 0).unwrap();
-        let slots = vec![(t(9, 0), vec![]), (t(9, 30), vec![]), (t(10, 0), vec![]), (t(12, 0), vec![]), (t(14, 0), vec![]), (t(14, 30), vec![])];
+        let slots = vec![
+            (t(9, 0), vec![]),
+            (t(9, 30), vec![]),
+            (t(10, 0), vec![]),
+            (t(12, 0), vec![]),
+            (t(14, 0), vec![]),
+            (t(14, 30), vec![]),
+        ];
         assert_eq!(ranges(&slots, TimeDelta::minutes(30)), "09:00-10:00, 12:00, 14:00-14:30");
     }
 

@@ -200,7 +200,8 @@ async fn create_customer_validates_and_refuses_duplicates() {
 
     let e = h.err("create_customer", json!({"name": "Ana Again", "phone": "555-0142"})).await;
     assert!(conflict(&e) && e.to_string().contains("C-101"), "{e}");
-    let e = h.err("create_customer", json!({"name": "Other", "phone": "555-0100", "email": "ANA.RUIZ@example.com"})).await;
+    let e =
+        h.err("create_customer", json!({"name": "Other", "phone": "555-0100", "email": "ANA.RUIZ@example.com"})).await;
     assert!(conflict(&e), "{e}");
 
     for bad in [
@@ -292,7 +293,10 @@ async fn create_appointment_books_once_and_refuses_conflicts() {
     let av = h.ok("check_availability", json!({"date": "2026-11-25", "service": "mens cut"})).await;
     assert!(!slots(&av).contains(&"12:00".to_string()));
     let e = h
-        .err("create_appointment", json!({"customer_id": "C-104", "service": "mens cut", "date": "2026-11-25", "time": "12:00"}))
+        .err(
+            "create_appointment",
+            json!({"customer_id": "C-104", "service": "mens cut", "date": "2026-11-25", "time": "12:00"}),
+        )
         .await;
     assert!(conflict(&e) && e.to_string().contains("Free times on Wed 25 Nov"), "{e}");
     // Overlapping start (12:15 inside 12:00-12:30) with the same stylist.
@@ -314,12 +318,18 @@ async fn create_appointment_books_once_and_refuses_conflicts() {
 
     // No stylist named: any qualified, free one is chosen (Priya is busy at 10:00 Wed, Maren is free).
     let v = h
-        .ok("create_appointment", json!({"customer_id": "C-104", "service": "blow dry", "date": "2026-11-25", "time": "10:00"}))
+        .ok(
+            "create_appointment",
+            json!({"customer_id": "C-104", "service": "blow dry", "date": "2026-11-25", "time": "10:00"}),
+        )
         .await;
     assert_eq!(v["appointment"]["stylist"], "Maren Okafor");
     // Deposit note for balayage.
     let v = h
-        .ok("create_appointment", json!({"customer_id": "C-105", "service": "balayage", "date": "2026-12-02", "time": "09:00"}))
+        .ok(
+            "create_appointment",
+            json!({"customer_id": "C-105", "service": "balayage", "date": "2026-12-02", "time": "09:00"}),
+        )
         .await;
     assert!(v["message"].as_str().unwrap().contains("$30 deposit"), "{}", v["message"]);
 
@@ -332,10 +342,10 @@ async fn create_appointment_books_once_and_refuses_conflicts() {
     };
     assert!(not_found(&h.err("create_appointment", with("customer_id", json!("C-999"))).await));
     for bad in [
-        with("time", json!("09:00")),            // Thursday opens at 10:00
-        with("time", json!("19:30")),            // after the last start (19:00)
-        with("date", json!("2026-11-30")),       // Monday
-        with("date", json!("2026-11-20")),       // past
+        with("time", json!("09:00")),      // Thursday opens at 10:00
+        with("time", json!("19:30")),      // after the last start (19:00)
+        with("date", json!("2026-11-30")), // Monday
+        with("date", json!("2026-11-20")), // past
         with("time", json!("25:00")),
         with("customer_id", json!("JF-1001")),
         with("service", json!("")),
@@ -376,7 +386,10 @@ async fn concurrent_bookings_of_one_slot_exactly_one_wins() {
     assert_eq!(won, 1);
     let booked = h
         .store
-        .booked_between(Utc.with_ymd_and_hms(2026, 11, 25, 20, 0, 0).unwrap(), Utc.with_ymd_and_hms(2026, 11, 25, 21, 0, 0).unwrap())
+        .booked_between(
+            Utc.with_ymd_and_hms(2026, 11, 25, 20, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(2026, 11, 25, 21, 0, 0).unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(booked.iter().filter(|a| a.stylist_id == "priya").count(), 1);
@@ -400,25 +413,38 @@ async fn get_appointments_lists_upcoming() {
 #[tokio::test]
 async fn reschedule_moves_or_refuses() {
     let h = harness().await;
-    let v = h.ok("reschedule_appointment", json!({"appointment_id": "A-501", "date": "2026-11-26", "time": "14:00"})).await;
+    let v =
+        h.ok("reschedule_appointment", json!({"appointment_id": "A-501", "date": "2026-11-26", "time": "14:00"})).await;
     assert_eq!(v["rescheduled"], true);
     assert_eq!(v["appointment"]["when"], "Thu 26 Nov at 14:00");
     assert_eq!(v["appointment"]["stylist"], "Priya Castellanos", "keeps the stylist");
     assert!(!v["message"].as_str().unwrap().contains("fee"));
     // The old slot is free again.
-    let av = h.ok("check_availability", json!({"date": "2026-11-25", "service": "womens cut", "stylist": "priya"})).await;
+    let av =
+        h.ok("check_availability", json!({"date": "2026-11-25", "service": "womens cut", "stylist": "priya"})).await;
     assert!(slots(&av).contains(&"10:00".to_string()));
 
     // Into Theo's booked time with Theo: conflict. Cancelled one: conflict.
     let e = h
-        .err("reschedule_appointment", json!({"appointment_id": "A-507", "date": "2026-11-25", "time": "11:15", "stylist": "Theo"}))
+        .err(
+            "reschedule_appointment",
+            json!({"appointment_id": "A-507", "date": "2026-11-25", "time": "11:15", "stylist": "Theo"}),
+        )
         .await;
     assert!(conflict(&e), "{e}");
-    let e = h.err("reschedule_appointment", json!({"appointment_id": "A-506", "date": "2026-12-02", "time": "10:00"})).await;
+    let e = h
+        .err("reschedule_appointment", json!({"appointment_id": "A-506", "date": "2026-12-02", "time": "10:00"}))
+        .await;
     assert!(conflict(&e) && e.to_string().contains("cancelled"), "{e}");
-    assert!(not_found(&h.err("reschedule_appointment", json!({"appointment_id": "A-999", "date": "2026-12-02", "time": "10:00"})).await));
+    assert!(not_found(
+        &h.err("reschedule_appointment", json!({"appointment_id": "A-999", "date": "2026-12-02", "time": "10:00"}))
+            .await
+    ));
     assert!(invalid(&h.err("reschedule_appointment", json!({"appointment_id": "A-502", "date": "2026-12-02"})).await));
-    assert!(invalid(&h.err("reschedule_appointment", json!({"appointment_id": "A-502", "date": "2026-11-30", "time": "10:00"})).await));
+    assert!(invalid(
+        &h.err("reschedule_appointment", json!({"appointment_id": "A-502", "date": "2026-11-30", "time": "10:00"}))
+            .await
+    ));
 }
 
 #[tokio::test]
@@ -500,7 +526,9 @@ async fn products_search_and_details() {
 #[tokio::test]
 async fn returns_only_for_delivered_orders_in_the_window() {
     let h = harness().await;
-    let v = h.ok("initiate_return", json!({"order_id": "JF-1001", "reason": "Wrong scent, unopened", "items": ["SHP-HYD"]})).await;
+    let v = h
+        .ok("initiate_return", json!({"order_id": "JF-1001", "reason": "Wrong scent, unopened", "items": ["SHP-HYD"]}))
+        .await;
     assert_eq!(v["return"], "R-7003");
     assert_eq!(v["status"], "requested");
     assert_eq!(v["refund"], "$24");
@@ -521,7 +549,9 @@ async fn returns_only_for_delivered_orders_in_the_window() {
     assert!(invalid(&e) && e.to_string().contains("SHP-HYD"), "{e}");
     assert!(invalid(&h2.err("initiate_return", json!({"order_id": "JF-1001", "reason": " "})).await));
     // Items as a comma-separated string are accepted; the whole order by default.
-    let v = h2.ok("initiate_return", json!({"order_id": "1001", "reason": "duplicate gift", "items": "SHP-HYD, CND-HYD"})).await;
+    let v = h2
+        .ok("initiate_return", json!({"order_id": "1001", "reason": "duplicate gift", "items": "SHP-HYD, CND-HYD"}))
+        .await;
     assert_eq!(v["refund"], "$48");
 
     let v = h.ok("get_return_status", json!({"id": "R-7001"})).await;
@@ -564,15 +594,16 @@ async fn lenient_intake_of_what_small_models_send() {
     assert_eq!(h.ok("get_order", json!({"args": {"order_id": "1003"}})).await["order"], "JF-1003");
     // Another key casing, and null optionals.
     assert_eq!(h.ok("get_appointments", json!({"customerId": "C-101"})).await["customer"], "C-101");
-    let v = h
-        .ok("check_availability", json!({"Date": "2026-11-25", "service": "mens cut", "stylist": null}))
-        .await;
+    let v = h.ok("check_availability", json!({"Date": "2026-11-25", "service": "mens cut", "stylist": null})).await;
     assert!(!slots(&v).is_empty());
     // A phone number sent as a number.
     assert_eq!(h.ok("find_customer", json!({"query": 5550142})).await["customers"][0]["id"], "C-101");
     // Friendly times and dates.
     let v = h
-        .ok("create_appointment", json!({"customer_id": "C-103", "service": "gloss", "date": "wednesday", "time": "2:30 pm"}))
+        .ok(
+            "create_appointment",
+            json!({"customer_id": "C-103", "service": "gloss", "date": "wednesday", "time": "2:30 pm"}),
+        )
         .await;
     assert_eq!(v["appointment"]["when"], "Wed 25 Nov at 14:30");
 
@@ -610,9 +641,13 @@ async fn booking_tools_act_for_a_recognised_caller() {
         }
     };
     // Ana's number, written another way, is enough: no customer_id needed.
-    let v = call("create_appointment", Some("(555) 0142"), json!({"service": "mens cut", "date": "2026-11-27", "time": "11:00"}))
-        .await
-        .unwrap();
+    let v = call(
+        "create_appointment",
+        Some("(555) 0142"),
+        json!({"service": "mens cut", "date": "2026-11-27", "time": "11:00"}),
+    )
+    .await
+    .unwrap();
     assert_eq!(v["booked"], true, "{v}");
     assert!(v["message"].as_str().unwrap().contains("Ana Ruiz"), "{v}");
     let v = call("get_appointments", Some("ana.ruiz@example.com"), json!({})).await.unwrap();
@@ -623,9 +658,10 @@ async fn booking_tools_act_for_a_recognised_caller() {
     assert_eq!(v["customer"], "C-102");
     // Unknown or missing caller: a clear error telling the model what to do.
     for contact in [None, Some("+1-555-9999"), Some("not a phone")] {
-        let e = call("create_appointment", contact, json!({"service": "mens cut", "date": "2026-11-27", "time": "12:00"}))
-            .await
-            .unwrap_err();
+        let e =
+            call("create_appointment", contact, json!({"service": "mens cut", "date": "2026-11-27", "time": "12:00"}))
+                .await
+                .unwrap_err();
         assert!(invalid(&e) && e.to_string().contains("find_customer"), "{contact:?}: {e}");
     }
 }

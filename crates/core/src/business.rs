@@ -312,7 +312,11 @@ pub trait BusinessStore: Send + Sync {
     /// Booked appointments overlapping `[from, to)`, by start.
     async fn booked_between(&self, from: Timestamp, to: Timestamp) -> Result<Vec<Appointment>, BusinessError>;
     /// A customer's appointments ending after `after`, by start (any status).
-    async fn customer_appointments(&self, customer_id: i64, after: Timestamp) -> Result<Vec<Appointment>, BusinessError>;
+    async fn customer_appointments(
+        &self,
+        customer_id: i64,
+        after: Timestamp,
+    ) -> Result<Vec<Appointment>, BusinessError>;
     async fn get_appointment(&self, id: i64) -> Result<Appointment, BusinessError>;
     /// Atomic against concurrent bookings: of overlapping ones exactly one wins.
     async fn book_appointment(&self, a: &NewAppointment, at: Timestamp) -> Result<Appointment, BusinessError>;

@@ -137,7 +137,8 @@ impl NewHelpRequest {
             customer_name: required("customer_name", &self.customer_name, MAX_NAME)?,
             channel,
             question: required("question", &self.question, MAX_QUESTION)?,
-            customer_contact: optional("customer_contact", self.customer_contact.as_deref(), MAX_CONTACT)?.unwrap_or_default(),
+            customer_contact: optional("customer_contact", self.customer_contact.as_deref(), MAX_CONTACT)?
+                .unwrap_or_default(),
             session_id: optional("session_id", self.session_id.as_deref(), MAX_SESSION_ID)?,
             history,
         })
@@ -183,7 +184,8 @@ impl RespondInput {
             topic: optional("topic", self.topic.as_deref(), MAX_TOPIC)?,
             unresolved: self.unresolved,
             notes: optional("notes", self.notes.as_deref(), MAX_NOTES)?,
-            supervisor: optional("supervisor", self.supervisor.as_deref(), MAX_NAME)?.unwrap_or_else(|| "supervisor".into()),
+            supervisor: optional("supervisor", self.supervisor.as_deref(), MAX_NAME)?
+                .unwrap_or_else(|| "supervisor".into()),
         })
     }
 }

@@ -98,7 +98,11 @@ pub enum LlmEvent {
     Token(String),
     /// A complete tool call (streamed argument deltas already joined).
     ToolCall(ToolCall),
-    Done { finish: FinishReason, prompt_tokens: u32, completion_tokens: u32 },
+    Done {
+        finish: FinishReason,
+        prompt_tokens: u32,
+        completion_tokens: u32,
+    },
 }
 
 /// The receiving end of a streamed chat. Dropping it cancels generation.

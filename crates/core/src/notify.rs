@@ -10,7 +10,6 @@ use thiserror::Error;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-
 /// Why the customer is being contacted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

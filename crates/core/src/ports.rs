@@ -129,7 +129,12 @@ pub trait KnowledgeStore: Send + Sync {
         source: KnowledgeSource,
         at: Timestamp,
     ) -> Result<KnowledgeEntry, StoreError>;
-    async fn update_knowledge(&self, id: Uuid, input: &ValidKnowledge, at: Timestamp) -> Result<KnowledgeEntry, StoreError>;
+    async fn update_knowledge(
+        &self,
+        id: Uuid,
+        input: &ValidKnowledge,
+        at: Timestamp,
+    ) -> Result<KnowledgeEntry, StoreError>;
     async fn delete_knowledge(&self, id: Uuid) -> Result<(), StoreError>;
     async fn count_knowledge(&self) -> Result<u64, StoreError>;
 }

@@ -75,7 +75,10 @@ impl ModelSettings {
         if let Some(k) = &self.api_key {
             let k = k.trim();
             if k.chars().count() > MAX_API_KEY || k.chars().any(char::is_control) {
-                return Err(ValidationError::new("api_key", format!("must be at most {MAX_API_KEY} printable characters")));
+                return Err(ValidationError::new(
+                    "api_key",
+                    format!("must be at most {MAX_API_KEY} printable characters"),
+                ));
             }
             self.api_key = Some(k.to_string());
         }
@@ -114,7 +117,10 @@ mod tests {
         assert!(s(9, None).validate().is_err());
         assert!(s(MAX_TIMEOUT_SECS + 1, None).validate().is_err());
         assert_eq!(s(900, Some("  ")).validate().unwrap().webhook_url, None);
-        assert_eq!(s(900, Some(" https://sms.example/x ")).validate().unwrap().webhook_url.as_deref(), Some("https://sms.example/x"));
+        assert_eq!(
+            s(900, Some(" https://sms.example/x ")).validate().unwrap().webhook_url.as_deref(),
+            Some("https://sms.example/x")
+        );
         assert_eq!(s(900, Some("ftp://x")).validate().unwrap_err().field, "webhook_url");
         assert!(s(900, Some("http://")).validate().is_err());
     }

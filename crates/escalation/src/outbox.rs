@@ -125,7 +125,8 @@ impl Outbox {
                 Ok(true)
             }
             Err(error) => {
-                let next = (attempts < self.config.max_attempts).then(|| crate::later(now, self.config.backoff(attempts)));
+                let next =
+                    (attempts < self.config.max_attempts).then(|| crate::later(now, self.config.backoff(attempts)));
                 tracing::warn!(id = %item.id, target = %item.target, attempts, %error, gave_up = next.is_none(), "notification delivery failed");
                 self.store.outbox_failed_attempt(item.id, attempts, &error, next, now).await?;
                 Ok(false)
@@ -160,7 +161,11 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_caps() {
-        let c = OutboxConfig { base_backoff: Duration::from_secs(2), max_backoff: Duration::from_secs(10), ..Default::default() };
+        let c = OutboxConfig {
+            base_backoff: Duration::from_secs(2),
+            max_backoff: Duration::from_secs(10),
+            ..Default::default()
+        };
         let got: Vec<u64> = (1..=5).map(|a| c.backoff(a).as_secs()).collect();
         assert_eq!(got, vec![2, 4, 8, 10, 10]);
         assert_eq!(c.backoff(u32::MAX).as_secs(), 10);

@@ -7,7 +7,9 @@ use switchboard_core::events::{EventBus, EventKind};
 use switchboard_core::help::{HelpRequest, HelpStatus, NewHelpRequest, RespondInput, SupervisorResponse};
 use switchboard_core::knowledge::{IndexDoc, KnowledgeEntry, KnowledgeSource};
 use switchboard_core::notify::{Notification, NotificationKind, OutboxItem, OutboxStatus};
-use switchboard_core::ports::{Consequences, HelpRequestRecord, KnowledgeIndex, Resolution, Resolved, Store, StoreError};
+use switchboard_core::ports::{
+    Consequences, HelpRequestRecord, KnowledgeIndex, Resolution, Resolved, Store, StoreError,
+};
 use switchboard_core::validate::ValidationError;
 use switchboard_core::{Coded, ErrorCode, time};
 use tokio::sync::Notify;
@@ -327,7 +329,10 @@ impl switchboard_core::session::HelpDesk for Escalation {
         self.create(&r).await.map_err(|e| switchboard_core::session::HelpDeskError(e.to_string()))
     }
 
-    async fn pending_for_session(&self, session_id: &str) -> Result<Vec<HelpRequest>, switchboard_core::session::HelpDeskError> {
+    async fn pending_for_session(
+        &self,
+        session_id: &str,
+    ) -> Result<Vec<HelpRequest>, switchboard_core::session::HelpDeskError> {
         let pending = self
             .list(Some(HelpStatus::Pending))
             .await

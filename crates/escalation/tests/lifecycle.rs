@@ -45,8 +45,7 @@ async fn setup(dir: &Path, sinks: Vec<Arc<dyn Notifier>>, outbox: OutboxConfig, 
     let index = Arc::new(TantivyIndex::open(&dir.join("index")).unwrap().index);
     let events = EventBus::default();
     let outbox = Outbox::new(store.clone(), sinks, outbox);
-    let escalation =
-        Escalation::new(store.clone(), index.clone(), events.clone(), config, &outbox);
+    let escalation = Escalation::new(store.clone(), index.clone(), events.clone(), config, &outbox);
     Env { store, index, events, outbox, escalation }
 }
 

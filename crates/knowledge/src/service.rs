@@ -86,7 +86,11 @@ impl KnowledgeBase {
         Ok(self.index.search(&q, limit).await?)
     }
 
-    pub async fn create(&self, input: &KnowledgeInput, source: KnowledgeSource) -> Result<KnowledgeEntry, KnowledgeError> {
+    pub async fn create(
+        &self,
+        input: &KnowledgeInput,
+        source: KnowledgeSource,
+    ) -> Result<KnowledgeEntry, KnowledgeError> {
         let valid = input.validate()?;
         let entry = self.store.insert_knowledge(Uuid::now_v7(), &valid, source, time::now()).await?;
         self.indexed(entry).await

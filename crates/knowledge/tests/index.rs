@@ -21,7 +21,8 @@ async fn crud_is_searchable_immediately_and_survives_reopen() {
     let index = Arc::new(opened.index);
     let kb = KnowledgeBase::new(store.clone(), index.clone(), EventBus::default());
 
-    let sunday = kb.create(&input("Are you open on Sundays?", "Yes, 10am to 4pm."), KnowledgeSource::Manual).await.unwrap();
+    let sunday =
+        kb.create(&input("Are you open on Sundays?", "Yes, 10am to 4pm."), KnowledgeSource::Manual).await.unwrap();
     kb.create(&input("How much is a men's cut?", "A men's cut is $32."), KnowledgeSource::Manual).await.unwrap();
 
     let hits = kb.search("open sunday", 5).await.unwrap();

@@ -223,7 +223,9 @@ mod tests {
         assert!(!info.ready);
         assert_eq!(info.engine, "none");
         let hint = info.hint.unwrap();
-        assert!(hint.contains("/nowhere/model.gguf") && hint.contains("make setup") && hint.contains("scripts/models.sh"));
+        assert!(
+            hint.contains("/nowhere/model.gguf") && hint.contains("make setup") && hint.contains("scripts/models.sh")
+        );
         match m.chat(req()).await {
             Err(LlmError::Unavailable(h)) => assert_eq!(h, hint),
             other => panic!("expected Unavailable, got {other:?}"),
@@ -262,7 +264,8 @@ mod tests {
 
     #[test]
     fn config_deserialises_with_defaults_and_hides_the_key() {
-        let cfg: LlmConfig = serde_json::from_str(r#"{"engine": "openai", "api_key": "sk-123", "threads": 4}"#).unwrap();
+        let cfg: LlmConfig =
+            serde_json::from_str(r#"{"engine": "openai", "api_key": "sk-123", "threads": 4}"#).unwrap();
         assert_eq!(cfg.engine, EngineKind::OpenAi);
         assert_eq!(cfg.threads, Some(4));
         assert!(!format!("{cfg:?}").contains("sk-123"));
@@ -280,7 +283,9 @@ mod tests {
         assert!(p.ends_with(MODEL_FILE_NAME));
         match std::env::var_os("SWITCHBOARD_MODELS_DIR") {
             Some(d) if !d.is_empty() => assert_eq!(p.parent().unwrap(), Path::new(&d)),
-            _ => assert!(p.to_string_lossy().ends_with(".cache/switchboard/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")),
+            _ => assert!(
+                p.to_string_lossy().ends_with(".cache/switchboard/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")
+            ),
         }
     }
 }

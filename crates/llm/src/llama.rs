@@ -174,9 +174,7 @@ impl LlamaEngine {
                 }
             })
             .map_err(|e| LlmError::Backend(Box::new(e)))?;
-        ready_rx
-            .recv()
-            .map_err(|_| LlmError::Backend("the llama.cpp worker stopped while loading".into()))??;
+        ready_rx.recv().map_err(|_| LlmError::Backend("the llama.cpp worker stopped while loading".into()))??;
         tracing::info!(model = %path.display(), threads, "embedded language model loaded");
         Ok(Self { jobs: jobs_tx, model_name, path, stats })
     }
@@ -222,9 +220,7 @@ impl LanguageModel for LlamaEngine {
             deadline: Instant::now() + req.timeout,
             tx,
         };
-        self.jobs
-            .send(job)
-            .map_err(|_| LlmError::Backend("the llama.cpp worker has stopped".into()))?;
+        self.jobs.send(job).map_err(|_| LlmError::Backend("the llama.cpp worker has stopped".into()))?;
         Ok(rx)
     }
 }
@@ -247,7 +243,12 @@ enum Stop {
 }
 
 impl<'m> Worker<'m> {
-    fn new(backend: &LlamaBackend, model: &'m LlamaModel, opts: &LlamaOptions, stats: Arc<Stats>) -> Result<Self, LlmError> {
+    fn new(
+        backend: &LlamaBackend,
+        model: &'m LlamaModel,
+        opts: &LlamaOptions,
+        stats: Arc<Stats>,
+    ) -> Result<Self, LlmError> {
         let threads = i32::try_from(opts.threads.max(1)).unwrap_or(2);
         let batch_size = opts.batch_size.clamp(1, opts.context_size);
         let params = LlamaContextParams::default()
@@ -384,9 +385,7 @@ impl<'m> Worker<'m> {
                 break;
             }
             self.batch.clear();
-            self.batch
-                .add(token, self.cached.len() as i32, &[0], true)
-                .map_err(|e| LlmError::Backend(Box::new(e)))?;
+            self.batch.add(token, self.cached.len() as i32, &[0], true).map_err(|e| LlmError::Backend(Box::new(e)))?;
             self.decode()?;
             self.cached.push(token);
             logits_at = 0;
@@ -410,11 +409,7 @@ impl<'m> Worker<'m> {
         if calls > 0 {
             finish = FinishReason::ToolCalls;
         }
-        let done = LlmEvent::Done {
-            finish,
-            prompt_tokens: prompt.len() as u32,
-            completion_tokens: generated as u32,
-        };
+        let done = LlmEvent::Done { finish, prompt_tokens: prompt.len() as u32, completion_tokens: generated as u32 };
         let _ = job.tx.blocking_send(Ok(done));
         Ok(())
     }
@@ -525,7 +520,9 @@ mod tests {
     fn missing_model_is_unavailable_with_hint() {
         match LlamaEngine::load("/nowhere/model.gguf", LlamaOptions::default()) {
             Err(LlmError::Unavailable(h)) => {
-                assert!(h.contains("/nowhere/model.gguf") && h.contains("make setup") && h.contains("scripts/models.sh"));
+                assert!(
+                    h.contains("/nowhere/model.gguf") && h.contains("make setup") && h.contains("scripts/models.sh")
+                );
             }
             other => panic!("expected Unavailable, got {other:?}"),
         }

@@ -108,11 +108,8 @@ fn call_from_value(value: &Value) -> Option<ParsedCall> {
     if let Some(inner @ Value::Object(_)) = obj.get("function") {
         return call_from_value(inner);
     }
-    let name = NAME_KEYS
-        .iter()
-        .find_map(|k| obj.get(*k).and_then(Value::as_str))
-        .map(str::trim)
-        .filter(|n| !n.is_empty())?;
+    let name =
+        NAME_KEYS.iter().find_map(|k| obj.get(*k).and_then(Value::as_str)).map(str::trim).filter(|n| !n.is_empty())?;
     let args = ARG_KEYS.iter().find_map(|k| obj.get(*k));
     // Without an arguments key, only an object that holds nothing else is a
     // call ({"name": "list_products"}); {"name": "Ann", "age": 3} is data.
@@ -651,10 +648,7 @@ mod tests {
     fn filter_two_tagged_calls_and_unclosed_tag() {
         let t = "<tool_call>{\"name\": \"a\", \"arguments\": {}}</tool_call>\n<tool_call>\n{\"name\": \"b\", \"arguments\": {\"q\": \"x\"}}";
         for n in [1, 4, 1000] {
-            assert_eq!(
-                filter(t, n),
-                vec![Piece::Call(call("a", "{}")), Piece::Call(call("b", r#"{"q":"x"}"#))]
-            );
+            assert_eq!(filter(t, n), vec![Piece::Call(call("a", "{}")), Piece::Call(call("b", r#"{"q":"x"}"#))]);
         }
         // Forgotten close tag before the next call, and a close cut short.
         let t = "<tool_call>{\"name\": \"a\", \"arguments\": {}}<tool_call>{\"name\": \"b\", \"arguments\": {}}</tool_";

@@ -170,8 +170,10 @@ async fn a_second_call_sharing_the_prefix_decodes_only_the_new_part() {
     let (_, err) = drain(engine.chat(third).await.unwrap()).await;
     assert!(err.is_none(), "{err:?}");
     let s3 = engine.last_stats().unwrap();
-    eprintln!("prompt tokens decoded/total: first {}/{}, second {}/{}, next turn {}/{}",
-        s1.prompt_decoded, s1.prompt_tokens, s2.prompt_decoded, s2.prompt_tokens, s3.prompt_decoded, s3.prompt_tokens);
+    eprintln!(
+        "prompt tokens decoded/total: first {}/{}, second {}/{}, next turn {}/{}",
+        s1.prompt_decoded, s1.prompt_tokens, s2.prompt_decoded, s2.prompt_tokens, s3.prompt_decoded, s3.prompt_tokens
+    );
     assert!(s3.prompt_decoded < s3.prompt_tokens / 2, "{s3:?}");
 }
 
@@ -183,7 +185,11 @@ async fn max_tokens_ends_with_length() {
     assert!(err.is_none(), "{err:?}");
     assert_eq!(
         events.last(),
-        Some(&LlmEvent::Done { finish: FinishReason::Length, prompt_tokens: events_prompt(&events), completion_tokens: 5 })
+        Some(&LlmEvent::Done {
+            finish: FinishReason::Length,
+            prompt_tokens: events_prompt(&events),
+            completion_tokens: 5
+        })
     );
 }
 
@@ -217,10 +223,9 @@ async fn dropping_the_stream_frees_the_engine_and_queued_requests_all_finish() {
     // Two at once: they queue behind each other and both complete.
     let started = Instant::now();
     let ask = |q: &str| request(vec![ChatMessage::user(q)], vec![], 16);
-    let (a, b) = tokio::join!(
-        async { drain(engine.chat(ask("Say hello.")).await.unwrap()).await },
-        async { drain(engine.chat(ask("Say goodbye.")).await.unwrap()).await },
-    );
+    let (a, b) = tokio::join!(async { drain(engine.chat(ask("Say hello.")).await.unwrap()).await }, async {
+        drain(engine.chat(ask("Say goodbye.")).await.unwrap()).await
+    },);
     for (events, err) in [a, b] {
         assert!(err.is_none(), "{err:?}");
         assert!(matches!(events.last(), Some(LlmEvent::Done { .. })), "{events:?}");

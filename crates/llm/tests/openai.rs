@@ -179,7 +179,10 @@ async fn streams_text_and_sends_the_request_in_wire_format() {
     assert!(err.is_none(), "{err:?}");
     assert_eq!(text_of(&got), "Hello, wörld");
     assert!(got.len() >= 4, "tokens arrive one by one: {got:?}");
-    assert_eq!(got.last(), Some(&LlmEvent::Done { finish: FinishReason::Stop, prompt_tokens: 11, completion_tokens: 4 }));
+    assert_eq!(
+        got.last(),
+        Some(&LlmEvent::Done { finish: FinishReason::Stop, prompt_tokens: 11, completion_tokens: 4 })
+    );
 
     let seen = fake.seen.lock().unwrap()[0].clone();
     assert_eq!(seen.authorization.as_deref(), Some(format!("Bearer {KEY}").as_str()));
@@ -285,7 +288,8 @@ async fn joins_streamed_parallel_tool_call_deltas() {
 
 #[tokio::test]
 async fn http_401_is_a_protocol_error_without_the_key() {
-    let body = json!({"error": {"message": format!("Incorrect API key provided: {KEY}"), "type": "invalid_request_error"}});
+    let body =
+        json!({"error": {"message": format!("Incorrect API key provided: {KEY}"), "type": "invalid_request_error"}});
     let (url, _) = serve(Reply::Status(401, body.to_string())).await;
     let engine = OpenAiEngine::new(&url, "m", Some(KEY.into())).unwrap();
     let err = engine.chat(request(vec![ChatMessage::user("hi")], vec![], Duration::from_secs(5))).await.unwrap_err();
@@ -343,7 +347,8 @@ async fn a_server_that_never_answers_times_out() {
     let (url, _) = serve(Reply::StallBeforeHeaders).await;
     let engine = OpenAiEngine::new(&url, "m", None).unwrap();
     let started = std::time::Instant::now();
-    let err = engine.chat(request(vec![ChatMessage::user("hi")], vec![], Duration::from_millis(300))).await.unwrap_err();
+    let err =
+        engine.chat(request(vec![ChatMessage::user("hi")], vec![], Duration::from_millis(300))).await.unwrap_err();
     assert!(matches!(err, LlmError::Timeout), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(3));
 }

@@ -4,12 +4,12 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
+use switchboard_core::business::BusinessStore;
 use switchboard_core::events::EventBus;
 use switchboard_core::notify::Notifier;
 use switchboard_core::ports::{IndexError, KnowledgeIndex, Store};
-use switchboard_escalation::{Escalation, EscalationConfig, EventStreamNotifier, Outbox, WebhookNotifier};
-use switchboard_core::business::BusinessStore;
 use switchboard_core::session::SessionStore;
+use switchboard_escalation::{Escalation, EscalationConfig, EventStreamNotifier, Outbox, WebhookNotifier};
 use switchboard_knowledge::{KnowledgeBase, KnowledgeError, TantivyIndex};
 use switchboard_session::{AgentConfig, ModelSlot, Prompts, SessionHub, SessionRelay, Sessions};
 use switchboard_store::{OpenError, SqliteStore};
@@ -57,7 +57,8 @@ impl App {
     /// demo if asked, and starts the deadline sweeper and the outbox worker.
     pub async fn start(config: Config) -> Result<App, StartError> {
         let dir = &config.data_dir;
-        std::fs::create_dir_all(dir).map_err(|source| StartError::DataDir { path: dir.display().to_string(), source })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|source| StartError::DataDir { path: dir.display().to_string(), source })?;
         let token = match &config.api_token {
             Some(t) => t.clone(),
             None => load_or_create_token(dir)?,
@@ -109,10 +110,15 @@ impl App {
         if info.ready {
             tracing::info!(engine = %info.engine, model = %info.model, "language model ready");
         } else {
-            tracing::warn!(hint = info.hint.as_deref().unwrap_or(""), "no language model: learned answers and escalation still work");
+            tracing::warn!(
+                hint = info.hint.as_deref().unwrap_or(""),
+                "no language model: learned answers and escalation still work"
+            );
         }
         let prompts = match &config.prompts_dir {
-            Some(dir) => Prompts::load(dir).map_err(|e| StartError::DataDir { path: dir.display().to_string(), source: e })?,
+            Some(dir) => {
+                Prompts::load(dir).map_err(|e| StartError::DataDir { path: dir.display().to_string(), source: e })?
+            }
             None => Prompts::embedded(),
         };
         let model_slot = ModelSlot::new(model);
@@ -126,7 +132,8 @@ impl App {
         } else {
             Vec::new()
         };
-        let agent = AgentConfig { policy: config.grounding.clone(), llm_timeout: config.llm_timeout, ..AgentConfig::default() };
+        let agent =
+            AgentConfig { policy: config.grounding.clone(), llm_timeout: config.llm_timeout, ..AgentConfig::default() };
         let sessions = Sessions::new(
             session_store,
             index_port,

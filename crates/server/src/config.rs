@@ -155,7 +155,8 @@ impl ServeArgs {
         if let Some(u) = self.webhook_url.or(file.webhook_url).filter(|u| !u.trim().is_empty()) {
             cfg.webhook_url = Some(parse_webhook(u.trim())?);
         }
-        cfg.api_token = std::env::var("SWITCHBOARD_API_TOKEN").ok().map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
+        cfg.api_token =
+            std::env::var("SWITCHBOARD_API_TOKEN").ok().map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
         cfg.ui_dir = self.ui_dir.or(file.ui_dir);
         if let Some(b) = file.body_limit {
             cfg.body_limit = b;
@@ -247,7 +248,8 @@ pub enum ConfigError {
 
 impl FileConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read { path: path.display().to_string(), error })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| ConfigError::Read { path: path.display().to_string(), error })?;
         toml::from_str(&text).map_err(|error| ConfigError::Parse { path: path.display().to_string(), error })
     }
 }
@@ -283,7 +285,8 @@ mod tests {
         assert_eq!(from_file.config.request_timeout, Duration::from_secs(90));
         assert_eq!(from_file.bind, Some("127.0.0.1:9001".parse().unwrap()));
         assert_eq!(from_file.config.ui_dir, Some(PathBuf::from("/srv/ui")));
-        let args = ServeArgs { config: Some(file), request_timeout: Some(Duration::from_secs(120)), ..Default::default() };
+        let args =
+            ServeArgs { config: Some(file), request_timeout: Some(Duration::from_secs(120)), ..Default::default() };
         assert_eq!(args.resolve().unwrap().config.request_timeout, Duration::from_secs(120));
         let unset = ServeArgs::default().resolve().unwrap();
         assert_eq!((unset.bind, unset.config.ui_dir), (None, None), "left for the caller to default");

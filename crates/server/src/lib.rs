@@ -25,12 +25,20 @@ use tokio::net::TcpListener;
 
 /// Serves the app on `listener` until `shutdown` completes, then stops every
 /// background task and closes the database and index.
-pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
     serve(App::start(config).await?, listener, shutdown).await
 }
 
 /// Serves an already started app (so a caller can read its token first).
-pub async fn serve(app: App, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
+pub async fn serve(
+    app: App,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
     let addr = listener.local_addr().map_err(StartError::Io)?;
     let router = http::router(app.state(), addr);
     let cancel = app.cancel_token();

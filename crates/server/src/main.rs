@@ -27,8 +27,8 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
         Command::Openapi => {
-            use utoipa::OpenApi;
             use std::io::Write;
+            use utoipa::OpenApi;
             let doc = switchboard_server::http::openapi::ApiDoc::openapi().to_pretty_json()?;
             // A closed pipe (`| head`) is the reader's choice, not an error.
             match writeln!(std::io::stdout().lock(), "{doc}") {

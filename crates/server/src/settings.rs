@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard_core::ports::{Store, StoreError};
 use switchboard_core::llm::ModelInfo;
+use switchboard_core::ports::{Store, StoreError};
 use switchboard_core::settings::{ModelSettings, Settings};
 use switchboard_core::validate::ValidationError;
 use switchboard_core::{Coded, ErrorCode, time};
@@ -77,7 +77,12 @@ impl SettingsService {
             EngineKind::None => "none",
         };
         ModelView {
-            settings: ModelSettings { engine: engine.into(), base_url: c.base_url.clone(), model: c.model.clone(), api_key: None },
+            settings: ModelSettings {
+                engine: engine.into(),
+                base_url: c.base_url.clone(),
+                model: c.model.clone(),
+                api_key: None,
+            },
             api_key_set: c.api_key.is_some(),
             status: self.model.info(),
         }

@@ -115,14 +115,22 @@ impl Server {
                 }
             }
         });
-        let mut server = Server { guard, base: String::new(), token: String::new(), stdout_lines: rx, stdout_seen: Vec::new(), stderr };
+        let mut server = Server {
+            guard,
+            base: String::new(),
+            token: String::new(),
+            stdout_lines: rx,
+            stdout_seen: Vec::new(),
+            stderr,
+        };
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match server.stdout_lines.recv_timeout(left) {
                 Ok(line) => {
                     let url = line.strip_prefix(URL_PREFIX).map(|rest| {
-                        let (addr, token) = rest.split_once("/#token=").unwrap_or_else(|| panic!("malformed URL line: {line}"));
+                        let (addr, token) =
+                            rest.split_once("/#token=").unwrap_or_else(|| panic!("malformed URL line: {line}"));
                         (format!("http://{addr}"), token.trim().to_string())
                     });
                     server.stdout_seen.push(line);
@@ -163,7 +171,10 @@ impl Server {
         }
         let out = Output { stdout: lines.join("\n"), stderr };
         let status = status.unwrap_or_else(|| {
-            panic!("did not exit within {EXIT_TIMEOUT:?} of SIG{signal}; stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr)
+            panic!(
+                "did not exit within {EXIT_TIMEOUT:?} of SIG{signal}; stdout:\n{}\nstderr:\n{}",
+                out.stdout, out.stderr
+            )
         });
         assert!(status.success(), "SIG{signal} exit status {status}; stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
         assert!(
@@ -201,7 +212,8 @@ fn run_failing(mut cmd: Command) -> (ExitStatus, String) {
     guard.kill(); // if still running, so the readers finish
     let out = stdout.join().unwrap_or_default();
     let err = stderr.join().unwrap_or_default();
-    let status = status.unwrap_or_else(|| panic!("still running after {EXIT_TIMEOUT:?}; stdout:\n{out}\nstderr:\n{err}"));
+    let status =
+        status.unwrap_or_else(|| panic!("still running after {EXIT_TIMEOUT:?}; stdout:\n{out}\nstderr:\n{err}"));
     assert!(!status.success(), "expected failure, got {status}; stdout:\n{out}\nstderr:\n{err}");
     assert!(!out.contains(URL_PREFIX), "server reported running despite bad config:\n{out}");
     (status, err)
@@ -247,7 +259,8 @@ async fn sigint_also_stops_cleanly() {
     cmd.arg("--demo");
     let server = Server::start(cmd);
 
-    let kb = client().get(format!("{}/api/knowledge-base", server.base)).bearer_auth(&server.token).send().await.unwrap();
+    let kb =
+        client().get(format!("{}/api/knowledge-base", server.base)).bearer_auth(&server.token).send().await.unwrap();
     assert_eq!(kb.status(), 200);
     let kb: serde_json::Value = kb.json().await.unwrap();
     let n = kb.as_array().expect("array").len();
@@ -288,11 +301,19 @@ async fn env_and_config_file_are_honoured() {
     assert_eq!(server.token, "envtoken", "the environment's token is the one printed");
     assert!(!data.path().join("api-token").exists(), "no per-install token file when the environment supplies one");
 
-    let wrong = client().get(format!("{}/api/help-requests", server.base)).bearer_auth("nottheone").send().await.unwrap();
+    let wrong =
+        client().get(format!("{}/api/help-requests", server.base)).bearer_auth("nottheone").send().await.unwrap();
     assert_eq!(wrong.status(), 401);
     // `demo = true` in the file seeded the knowledge base.
-    let kb: serde_json::Value =
-        client().get(format!("{}/api/knowledge-base", server.base)).bearer_auth("envtoken").send().await.unwrap().json().await.unwrap();
+    let kb: serde_json::Value = client()
+        .get(format!("{}/api/knowledge-base", server.base))
+        .bearer_auth("envtoken")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(kb.as_array().unwrap().len() >= 12, "demo = true in the file seeds the demo");
     assert_eq!(deadline_span(&server).await, chrono::Duration::seconds(90));
     server.stop_with("TERM");
@@ -372,6 +393,9 @@ async fn logs_go_to_stderr_and_stdout_stays_machine_readable() {
     let out = server.stop_with("TERM");
     assert!(out.stderr.contains("stopped cleanly"), "logs should go to stderr; stderr:\n{}", out.stderr);
     for line in out.stdout.lines() {
-        assert!(line.starts_with(URL_PREFIX) || line.starts_with("Data directory: "), "unexpected line on stdout: {line:?}");
+        assert!(
+            line.starts_with(URL_PREFIX) || line.starts_with("Data directory: "),
+            "unexpected line on stdout: {line:?}"
+        );
     }
 }

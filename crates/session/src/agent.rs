@@ -67,7 +67,15 @@ pub(crate) async fn run_turn(
 }
 
 fn new_turn(role: TurnRole, text: &str) -> NewTurn {
-    NewTurn { id: Uuid::now_v7(), role, text: text.to_string(), tool: None, grounding: None, timings: None, at: time::now() }
+    NewTurn {
+        id: Uuid::now_v7(),
+        role,
+        text: text.to_string(),
+        tool: None,
+        grounding: None,
+        timings: None,
+        at: time::now(),
+    }
 }
 
 impl Turner<'_> {
@@ -132,7 +140,11 @@ impl Turner<'_> {
         };
 
         if let Some((ev, answer)) = &retrieval.fast_path {
-            let reason = format!("learned answer \"{}\" matches ({:.0}% of the question's terms)", ev.title, ev.coverage * 100.0);
+            let reason = format!(
+                "learned answer \"{}\" matches ({:.0}% of the question's terms)",
+                ev.title,
+                ev.coverage * 100.0
+            );
             let g = grounding(Decision::FastPath, reason, vec![ev.id.clone()]);
             return self.say(answer, g, timings).await;
         }
@@ -151,7 +163,8 @@ impl Turner<'_> {
         if let Ok(pending) = self.inner.desk.pending_for_session(&self.session.id.to_string()).await
             && let Some(p) = pending.iter().find(|p| question_key(&p.question) == key)
         {
-            let mut g = grounding(Decision::Escalated, "a help request for this question is already pending".into(), vec![]);
+            let mut g =
+                grounding(Decision::Escalated, "a help request for this question is already pending".into(), vec![]);
             g.help_request_id = Some(p.id);
             return self.say(STILL_CHECKING, g, timings).await;
         }
@@ -168,7 +181,8 @@ impl Turner<'_> {
             }
             (true, _, false) => {
                 let reason = "the caller wants an action and no language model is available".to_string();
-                self.escalate(text, history, grounding(Decision::Escalated, reason, vec![]), timings, NO_MODEL_ACTION).await
+                self.escalate(text, history, grounding(Decision::Escalated, reason, vec![]), timings, NO_MODEL_ACTION)
+                    .await
             }
             (false, true, _) => {
                 let reason = no_evidence_reason(&retrieval, &policy);
@@ -201,7 +215,14 @@ impl Turner<'_> {
         self.say(reply, g, timings).await
     }
 
-    async fn with_model(&mut self, text: &str, history: &[Turn], r: &Retrieval, mut timings: TurnTimings, action: bool) {
+    async fn with_model(
+        &mut self,
+        text: &str,
+        history: &[Turn],
+        r: &Retrieval,
+        mut timings: TurnTimings,
+        action: bool,
+    ) {
         let model = self.inner.model.get();
         let cfg = &self.inner.config;
         let mut messages = vec![ChatMessage::system(self.inner.prompts.system())];
@@ -284,7 +305,8 @@ impl Turner<'_> {
                     Err(e) => (false, json!({ "error": e.to_string() })),
                 };
                 if ok && call.name == "request_help" {
-                    help_request_id = value.get("request_id").and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok());
+                    help_request_id =
+                        value.get("request_id").and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok());
                 } else if ok && call.name != "search_knowledge_base" {
                     used_business_tool = true;
                     if let Some(m) = value.get("message").and_then(Value::as_str) {
@@ -313,7 +335,10 @@ impl Turner<'_> {
 
         if let Some(e) = failure {
             tracing::warn!(session = %self.session.id, error = %e, "model failed; falling back");
-            (self.emit)(SessionEvent::Error { code: ErrorCode::Unavailable, message: "the language model did not answer".into() });
+            (self.emit)(SessionEvent::Error {
+                code: ErrorCode::Unavailable,
+                message: "the language model did not answer".into(),
+            });
             let g = Grounding {
                 decision: Decision::Fallback,
                 hits,
@@ -499,7 +524,11 @@ fn user_message(text: &str, r: &Retrieval) -> String {
 }
 
 /// Evidence the reply draws on: those sharing terms with it (all, if none do).
-fn cite(index: &std::sync::Arc<dyn switchboard_core::ports::KnowledgeIndex>, reply: &str, evidence: &[(Evidence, String)]) -> Vec<String> {
+fn cite(
+    index: &std::sync::Arc<dyn switchboard_core::ports::KnowledgeIndex>,
+    reply: &str,
+    evidence: &[(Evidence, String)],
+) -> Vec<String> {
     let reply_terms: Vec<String> = index.terms(reply).into_iter().map(|(t, _)| t).collect();
     let used: Vec<String> = evidence
         .iter()
@@ -542,14 +571,23 @@ mod tests {
     use super::*;
 
     fn spec(name: &str, props: &[&str], required: &[&str]) -> ToolSpec {
-        let properties: serde_json::Map<String, Value> = props.iter().map(|p| (p.to_string(), json!({"type": "string"}))).collect();
-        ToolSpec { name: name.into(), description: String::new(), parameters: json!({"type": "object", "properties": properties, "required": required}) }
+        let properties: serde_json::Map<String, Value> =
+            props.iter().map(|p| (p.to_string(), json!({"type": "string"}))).collect();
+        ToolSpec {
+            name: name.into(),
+            description: String::new(),
+            parameters: json!({"type": "object", "properties": properties, "required": required}),
+        }
     }
 
     #[test]
     fn calls_written_as_prose_are_recovered_only_when_unambiguous() {
         let tools = [
-            spec("create_appointment", &["customer_id", "service", "date", "time", "stylist"], &["service", "date", "time"]),
+            spec(
+                "create_appointment",
+                &["customer_id", "service", "date", "time", "stylist"],
+                &["service", "date", "time"],
+            ),
             spec("check_availability", &["date", "service", "stylist"], &["date", "service"]),
             spec("get_order", &["order_id"], &["order_id"]),
         ];
@@ -562,9 +600,13 @@ mod tests {
         let c = recover_call(r#"{"name": "get_order", "arguments": {"order_id": "JF-1001"}}"#, &tools, 1).unwrap();
         assert_eq!((c.name.as_str(), c.arguments.as_str()), ("get_order", r#"{"order_id":"JF-1001"}"#));
         // Without a time it can only be the availability check.
-        assert_eq!(recover_call(r#"{"date": "2026-12-04", "service": "gloss"}"#, &tools, 0).unwrap().name, "check_availability");
+        assert_eq!(
+            recover_call(r#"{"date": "2026-12-04", "service": "gloss"}"#, &tools, 0).unwrap().name,
+            "check_availability"
+        );
         // Fits two tools: ambiguous, left as text.
-        let twins = [spec("get_order", &["order_id"], &["order_id"]), spec("track_order", &["order_id"], &["order_id"])];
+        let twins =
+            [spec("get_order", &["order_id"], &["order_id"]), spec("track_order", &["order_id"], &["order_id"])];
         assert!(recover_call(r#"{"order_id": "JF-1001"}"#, &twins, 0).is_none());
         // Unknown keys, no JSON, or no tools offered: not a call.
         assert!(recover_call(r#"{"colour": "red"}"#, &tools, 0).is_none());
@@ -575,7 +617,9 @@ mod tests {
     #[test]
     fn markup_is_not_speakable() {
         assert!(speakable("We open at ten."));
-        for bad in ["", "  ", r#"{"results": []}"#, "[1]", "```json\n{}\n```", r#"Sure: {"name": "x", "arguments": {}}"#] {
+        for bad in
+            ["", "  ", r#"{"results": []}"#, "[1]", "```json\n{}\n```", r#"Sure: {"name": "x", "arguments": {}}"#]
+        {
             assert!(!speakable(bad), "{bad:?}");
         }
     }

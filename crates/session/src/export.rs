@@ -24,7 +24,11 @@ pub fn to_markdown(session: &Session, turns: &[Turn]) -> String {
             TurnRole::Tool => {
                 if let Some(tool) = &t.tool {
                     let status = if tool.ok { "ok" } else { "failed" };
-                    let _ = writeln!(s, "{}. `{at}` **tool** `{}({})` → {status}: `{}`\n", t.seq, tool.name, tool.arguments, tool.result);
+                    let _ = writeln!(
+                        s,
+                        "{}. `{at}` **tool** `{}({})` → {status}: `{}`\n",
+                        t.seq, tool.name, tool.arguments, tool.result
+                    );
                 }
             }
             role => {
@@ -35,7 +39,10 @@ pub fn to_markdown(session: &Session, turns: &[Turn]) -> String {
                 };
                 let _ = write!(s, "{}. `{at}` **{who}:** {}", t.seq, t.text);
                 if let Some(g) = &t.grounding {
-                    let decision = serde_json::to_value(g.decision).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+                    let decision = serde_json::to_value(g.decision)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default();
                     let _ = write!(s, "  \n   _{decision}: {}_", g.reason);
                 }
                 if let Some(ms) = t.timings.as_ref().and_then(|x| x.first_token_ms) {

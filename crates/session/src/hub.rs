@@ -15,7 +15,9 @@ use uuid::Uuid;
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SessionEvent {
     /// A turn was stored (caller, tool, agent or relayed answer).
-    Turn { turn: Turn },
+    Turn {
+        turn: Turn,
+    },
     /// A piece of the agent's reply while it is being generated.
     Token {
         #[schema(value_type = String, format = Uuid)]
@@ -23,8 +25,13 @@ pub enum SessionEvent {
         text: String,
     },
     /// The turn could not complete normally; a fallback turn follows.
-    Error { code: ErrorCode, message: String },
-    Ended { session: Session },
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
+    Ended {
+        session: Session,
+    },
 }
 
 /// Live sessions in this process. A session is live from its start until it

@@ -32,7 +32,9 @@ impl Default for GroundingPolicy {
 
 impl GroundingPolicy {
     pub fn validate(&self) -> Result<(), String> {
-        for (name, v) in [("fast_path_coverage", self.fast_path_coverage), ("evidence_coverage", self.evidence_coverage)] {
+        for (name, v) in
+            [("fast_path_coverage", self.fast_path_coverage), ("evidence_coverage", self.evidence_coverage)]
+        {
             if !(0.0..=1.0).contains(&v) {
                 return Err(format!("{name} must be between 0 and 1"));
             }
@@ -160,9 +162,36 @@ pub enum Intent {
 }
 
 const ACTION_WORDS: &[&str] = &[
-    "book", "booking", "schedule", "reschedule", "move", "cancel", "appointment", "appointments", "availability",
-    "available", "slot", "slots", "free", "order", "orders", "track", "tracking", "delivery", "shipped", "parcel",
-    "return", "refund", "buy", "stock", "product", "products", "shampoo", "conditioner", "oil", "serum",
+    "book",
+    "booking",
+    "schedule",
+    "reschedule",
+    "move",
+    "cancel",
+    "appointment",
+    "appointments",
+    "availability",
+    "available",
+    "slot",
+    "slots",
+    "free",
+    "order",
+    "orders",
+    "track",
+    "tracking",
+    "delivery",
+    "shipped",
+    "parcel",
+    "return",
+    "refund",
+    "buy",
+    "stock",
+    "product",
+    "products",
+    "shampoo",
+    "conditioner",
+    "oil",
+    "serum",
 ];
 const GREETINGS: &[&str] = &["hi", "hello", "hey", "hiya", "good morning", "good afternoon", "good evening"];
 const THANKS: &[&str] = &["thanks", "thank you", "cheers", "great thanks", "ok thanks", "perfect thanks"];
@@ -231,11 +260,8 @@ mod tests {
         assert!(r.fast_path.is_none());
         assert_eq!(r.evidence.len(), 1);
         // The entry asks about more than the caller did: not a fast path.
-        let r = p.assess(
-            &terms("price?"),
-            vec![hit("learned", "price of balayage with toner?", "from $165", 5.0)],
-            terms,
-        );
+        let r =
+            p.assess(&terms("price?"), vec![hit("learned", "price of balayage with toner?", "from $165", 5.0)], terms);
         assert!(r.fast_path.is_none());
     }
 

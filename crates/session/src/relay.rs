@@ -22,7 +22,12 @@ pub struct SessionRelay {
 }
 
 impl SessionRelay {
-    pub fn new(store: Arc<dyn SessionStore>, hub: SessionHub, events: EventBus, follow_up: Option<Arc<dyn Notifier>>) -> Self {
+    pub fn new(
+        store: Arc<dyn SessionStore>,
+        hub: SessionHub,
+        events: EventBus,
+        follow_up: Option<Arc<dyn Notifier>>,
+    ) -> Self {
         Self { store, hub, events, follow_up }
     }
 }
@@ -71,7 +76,9 @@ impl Notifier for SessionRelay {
         // At least once: a retry after a lost acknowledgement must not repeat it.
         let turns = self.store.turns(sid).await.map_err(|e| NotifyError(e.to_string()))?;
         let already = turns.iter().any(|t| {
-            t.grounding.as_ref().is_some_and(|g| g.decision == Decision::Relay && g.help_request_id == Some(n.request_id))
+            t.grounding
+                .as_ref()
+                .is_some_and(|g| g.decision == Decision::Relay && g.help_request_id == Some(n.request_id))
         });
         if already {
             return Ok(());

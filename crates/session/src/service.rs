@@ -278,7 +278,8 @@ impl Sessions {
             let session = match inner.store.get_session(id).await {
                 Ok(s) if s.status == SessionStatus::Active => s,
                 _ => {
-                    let _ = tx.send(SessionEvent::Error { code: ErrorCode::Conflict, message: "session has ended".into() });
+                    let _ =
+                        tx.send(SessionEvent::Error { code: ErrorCode::Conflict, message: "session has ended".into() });
                     return;
                 }
             };
@@ -302,7 +303,9 @@ impl Sessions {
         while let Some(e) = rx.recv().await {
             match e {
                 SessionEvent::Turn { turn } => turns.push(turn),
-                SessionEvent::Error { code: ErrorCode::Conflict, .. } if turns.is_empty() => failure = Some(SessionError::Ended),
+                SessionEvent::Error { code: ErrorCode::Conflict, .. } if turns.is_empty() => {
+                    failure = Some(SessionError::Ended)
+                }
                 _ => {}
             }
         }

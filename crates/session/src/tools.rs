@@ -102,7 +102,8 @@ pub(crate) fn parse_arguments(raw: &str) -> Result<Value, ToolError> {
     if t.is_empty() {
         return Ok(Value::Null);
     }
-    let v: Value = serde_json::from_str(t).map_err(|e| ToolError::InvalidArguments(format!("arguments are not valid JSON: {e}")))?;
+    let v: Value = serde_json::from_str(t)
+        .map_err(|e| ToolError::InvalidArguments(format!("arguments are not valid JSON: {e}")))?;
     match v {
         Value::String(inner) => serde_json::from_str(&inner)
             .map_err(|e| ToolError::InvalidArguments(format!("arguments are not valid JSON: {e}"))),
@@ -161,7 +162,8 @@ impl Tool for SearchKnowledgeTool {
 
     async fn call(&self, _ctx: &ToolContext, args: Value) -> Result<Value, ToolError> {
         check_known(&args, &["query"])?;
-        let query = string_arg(&args, "query", 500)?.ok_or_else(|| ToolError::InvalidArguments("query is required".into()))?;
+        let query =
+            string_arg(&args, "query", 500)?.ok_or_else(|| ToolError::InvalidArguments("query is required".into()))?;
         let hits = self.index.search(&query, 3).await.map_err(|e| ToolError::Failed(e.to_string()))?;
         let results: Vec<Value> = hits
             .iter()
@@ -220,8 +222,8 @@ impl Tool for RequestHelpTool {
 
     async fn call(&self, ctx: &ToolContext, args: Value) -> Result<Value, ToolError> {
         check_known(&args, &["question", "caller_name", "caller_contact"])?;
-        let question =
-            string_arg(&args, "question", 2_000)?.ok_or_else(|| ToolError::InvalidArguments("question is required".into()))?;
+        let question = string_arg(&args, "question", 2_000)?
+            .ok_or_else(|| ToolError::InvalidArguments("question is required".into()))?;
         let mut ctx = ctx.clone();
         if ctx.caller_name.is_none() {
             ctx.caller_name = string_arg(&args, "caller_name", 120)?;

@@ -169,13 +169,13 @@ impl BusinessStore for SqliteStore {
         limit: u32,
     ) -> Result<Vec<Customer>, BusinessError> {
         let rows = sqlx::query(&format!("SELECT * FROM biz_customers WHERE {CUSTOMER_MATCH} ORDER BY id LIMIT ?4"))
-        .bind(phone_digits)
-        .bind(email)
-        .bind(name)
-        .bind(limit)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(db)?;
+            .bind(phone_digits)
+            .bind(email)
+            .bind(name)
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db)?;
         rows.iter().map(customer).collect()
     }
 
@@ -278,7 +278,11 @@ impl BusinessStore for SqliteStore {
         rows.iter().map(appointment).collect()
     }
 
-    async fn customer_appointments(&self, customer_id: i64, after: Timestamp) -> Result<Vec<Appointment>, BusinessError> {
+    async fn customer_appointments(
+        &self,
+        customer_id: i64,
+        after: Timestamp,
+    ) -> Result<Vec<Appointment>, BusinessError> {
         let rows = sqlx::query(
             "SELECT * FROM biz_appointments WHERE customer_id = ? AND ends_at > ? ORDER BY starts_at, id LIMIT 50",
         )
@@ -371,10 +375,7 @@ impl BusinessStore for SqliteStore {
 
     async fn search_products(&self, words: &[String], limit: u32) -> Result<Vec<Product>, BusinessError> {
         let rows = if words.is_empty() {
-            sqlx::query("SELECT * FROM biz_products ORDER BY name LIMIT ?")
-                .bind(limit)
-                .fetch_all(&self.reader)
-                .await
+            sqlx::query("SELECT * FROM biz_products ORDER BY name LIMIT ?").bind(limit).fetch_all(&self.reader).await
         } else {
             // Score: how many of the words occur; any match counts.
             let score = vec!["(instr(hay, ?) > 0)"; words.len()].join(" + ");
@@ -529,16 +530,18 @@ impl BusinessStore for SqliteStore {
             .rows_affected();
         }
         for (i, s) in seed.stylists.iter().enumerate() {
-            n += sqlx::query("INSERT OR IGNORE INTO biz_stylists (id, name, bio, days, position) VALUES (?, ?, ?, ?, ?)")
-                .bind(&s.id)
-                .bind(&s.name)
-                .bind(&s.bio)
-                .bind(s.days.join(","))
-                .bind(i as i64)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?
-                .rows_affected();
+            n += sqlx::query(
+                "INSERT OR IGNORE INTO biz_stylists (id, name, bio, days, position) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(&s.id)
+            .bind(&s.name)
+            .bind(&s.bio)
+            .bind(s.days.join(","))
+            .bind(i as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
             for svc in &s.services {
                 n += sqlx::query("INSERT OR IGNORE INTO biz_stylist_services (stylist_id, service_id) VALUES (?, ?)")
                     .bind(&s.id)
@@ -653,16 +656,18 @@ impl BusinessStore for SqliteStore {
             .rows_affected();
         }
         for (i, p) in seed.policies.iter().enumerate() {
-            n += sqlx::query("INSERT OR IGNORE INTO biz_policies (key, title, text, keywords, position) VALUES (?, ?, ?, ?, ?)")
-                .bind(&p.key)
-                .bind(&p.title)
-                .bind(&p.text)
-                .bind(&p.keywords)
-                .bind(i as i64)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?
-                .rows_affected();
+            n += sqlx::query(
+                "INSERT OR IGNORE INTO biz_policies (key, title, text, keywords, position) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(&p.key)
+            .bind(&p.title)
+            .bind(&p.text)
+            .bind(&p.keywords)
+            .bind(i as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
         }
         tx.commit().await.map_err(db)?;
         Ok(SeedReport { inserted: n })
@@ -715,7 +720,13 @@ mod tests {
             cancelled_at: None,
         };
         BusinessSeed {
-            services: vec![Service { id: "cut".into(), name: "Cut".into(), duration_min: 60, price_cents: 5000, price_from: false }],
+            services: vec![Service {
+                id: "cut".into(),
+                name: "Cut".into(),
+                duration_min: 60,
+                price_cents: 5000,
+                price_from: false,
+            }],
             stylists: ["s1", "s2"]
                 .iter()
                 .map(|id| Stylist {
@@ -756,7 +767,13 @@ mod tests {
     }
 
     fn appt(customer_id: i64, stylist: &str, from: i64, to: i64) -> NewAppointment {
-        NewAppointment { customer_id, service_id: "cut".into(), stylist_id: stylist.into(), starts_at: t(from), ends_at: t(to) }
+        NewAppointment {
+            customer_id,
+            service_id: "cut".into(),
+            stylist_id: stylist.into(),
+            starts_at: t(from),
+            ends_at: t(to),
+        }
     }
 
     fn is_conflict<T: std::fmt::Debug>(r: Result<T, BusinessError>) -> bool {
@@ -818,7 +835,10 @@ mod tests {
             let moved = s.reschedule_appointment(a.id, "s2", t(12), t(13), t(1)).await.unwrap();
             assert_eq!(moved.stylist_id, "s2");
             let audit = s.audit_for(&format!("A-{}", a.id)).await.unwrap();
-            assert_eq!(audit.iter().map(|r| r.action.as_str()).collect::<Vec<_>>(), ["created", "rescheduled", "rescheduled"]);
+            assert_eq!(
+                audit.iter().map(|r| r.action.as_str()).collect::<Vec<_>>(),
+                ["created", "rescheduled", "rescheduled"]
+            );
         });
     }
 

@@ -4,9 +4,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use switchboard_core::ports::StoreError;
-use switchboard_core::session::{
-    Channel, NewTurn, Session, SessionStatus, SessionStore, Turn, TurnRole, ValidSession,
-};
+use switchboard_core::session::{Channel, NewTurn, Session, SessionStatus, SessionStore, Turn, TurnRole, ValidSession};
 use switchboard_core::time::{Timestamp, from_millis, to_millis};
 use uuid::Uuid;
 
@@ -110,24 +108,25 @@ impl SessionStore for SqliteStore {
     }
 
     async fn list_sessions(&self, active: Option<bool>, limit: u32) -> Result<Vec<Session>, StoreError> {
-        let rows = match active {
-            None => {
-                sqlx::query(&format!("SELECT {SESSION_COLUMNS} FROM sessions ORDER BY started_at DESC, id DESC LIMIT ?"))
+        let rows =
+            match active {
+                None => {
+                    sqlx::query(&format!(
+                        "SELECT {SESSION_COLUMNS} FROM sessions ORDER BY started_at DESC, id DESC LIMIT ?"
+                    ))
                     .bind(limit)
                     .fetch_all(&self.reader)
                     .await
-            }
-            Some(a) => {
-                sqlx::query(&format!(
+                }
+                Some(a) => sqlx::query(&format!(
                     "SELECT {SESSION_COLUMNS} FROM sessions WHERE status = ? ORDER BY started_at DESC, id DESC LIMIT ?"
                 ))
                 .bind(if a { "active" } else { "ended" })
                 .bind(limit)
                 .fetch_all(&self.reader)
-                .await
+                .await,
             }
-        }
-        .map_err(backend)?;
+            .map_err(backend)?;
         rows.iter().map(session_row).collect()
     }
 

@@ -64,11 +64,8 @@ impl SqliteStore {
             .await
             .map_err(connect)?;
         MIGRATOR.run(&writer).await?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(opts.read_only(true))
-            .await
-            .map_err(connect)?;
+        let reader =
+            SqlitePoolOptions::new().max_connections(4).connect_with(opts.read_only(true)).await.map_err(connect)?;
         let (tx, rx) = mpsc::unbounded_channel();
         let batcher = tokio::spawn(insert_batcher(writer.clone(), rx));
         Ok(Self {
@@ -407,7 +404,12 @@ impl KnowledgeStore for SqliteStore {
         rows::knowledge(&row)
     }
 
-    async fn update_knowledge(&self, id: Uuid, input: &ValidKnowledge, at: Timestamp) -> Result<KnowledgeEntry, StoreError> {
+    async fn update_knowledge(
+        &self,
+        id: Uuid,
+        input: &ValidKnowledge,
+        at: Timestamp,
+    ) -> Result<KnowledgeEntry, StoreError> {
         let row = sqlx::query(
             "UPDATE knowledge_entries SET question = ?, question_key = ?, answer = ?, topic = ?, updated_at = ?
              WHERE id = ? RETURNING *",

@@ -33,11 +33,17 @@ pub struct ListQuery {
 
 #[utoipa::path(get, operation_id = "list_help_requests", path = "/api/help-requests", tag = "help-requests", params(ListQuery),
     responses((status = 200, body = [HelpRequest]), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-pub async fn list(State(s): State<AppState>, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Json<Vec<HelpRequest>>, ApiError> {
+pub async fn list(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<Vec<HelpRequest>>, ApiError> {
     let status = match q.status.as_deref() {
         None | Some("") => None,
         Some(raw) => Some(HelpStatus::parse(raw).ok_or_else(|| {
-            ApiError::new(ErrorCode::BadRequest, format!("status must be pending, resolved or unresolved (got {raw:?})"))
+            ApiError::new(
+                ErrorCode::BadRequest,
+                format!("status must be pending, resolved or unresolved (got {raw:?})"),
+            )
         })?),
     };
     Ok(Json(s.escalation.list(status).await?))

@@ -1,10 +1,10 @@
 //! `/api/events`: the event bus as a WebSocket of JSON text frames.
 
+use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use axum::routing::get;
-use axum::Router;
 use switchboard_core::events::Event;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;

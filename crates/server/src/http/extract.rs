@@ -27,9 +27,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 
 fn json_rejection(r: JsonRejection) -> ApiError {
     let code = match r.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => return ApiError::new(ErrorCode::PayloadTooLarge, "request body is over the size limit"),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            return ApiError::new(ErrorCode::PayloadTooLarge, "request body is over the size limit");
+        }
         StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-            return ApiError::new(ErrorCode::UnsupportedMediaType, "send the body as JSON with Content-Type: application/json");
+            return ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                "send the body as JSON with Content-Type: application/json",
+            );
         }
         StatusCode::UNPROCESSABLE_ENTITY => ErrorCode::ValidationFailed,
         _ => ErrorCode::BadRequest,
@@ -47,7 +52,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
-            Err(r @ QueryRejection::FailedToDeserializeQueryString(_)) => Err(ApiError::new(ErrorCode::BadRequest, r.body_text())),
+            Err(r @ QueryRejection::FailedToDeserializeQueryString(_)) => {
+                Err(ApiError::new(ErrorCode::BadRequest, r.body_text()))
+            }
             Err(r) => Err(ApiError::new(ErrorCode::BadRequest, r.body_text())),
         }
     }

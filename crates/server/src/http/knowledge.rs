@@ -40,7 +40,10 @@ pub struct KnowledgeItem {
 
 #[utoipa::path(get, operation_id = "list_knowledge", path = "/api/knowledge-base", tag = "knowledge-base", params(ListQuery),
     responses((status = 200, body = [KnowledgeItem]), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn list(State(s): State<AppState>, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Json<Vec<KnowledgeItem>>, ApiError> {
+pub async fn list(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<Vec<KnowledgeItem>>, ApiError> {
     let limit = q.limit.unwrap_or(if q.q.is_some() { 20 } else { 100 }).clamp(1, 500);
     let Some(query) = q.q else {
         let entries = s.knowledge.list(limit, q.offset.unwrap_or(0)).await?;

@@ -97,10 +97,9 @@ async fn require_token(State(state): State<AppState>, req: Request, next: Next) 
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, t)| t.trim());
     // The exact routes, not a path suffix: `/api/help-requests/events` must not qualify.
-    let is_event_stream = req
-        .extensions()
-        .get::<MatchedPath>()
-        .is_some_and(|m| matches!(m.as_str(), "/api/events" | "/events" | "/api/sessions/{id}/live" | "/sessions/{id}/live"));
+    let is_event_stream = req.extensions().get::<MatchedPath>().is_some_and(|m| {
+        matches!(m.as_str(), "/api/events" | "/events" | "/api/sessions/{id}/live" | "/sessions/{id}/live")
+    });
     let from_query = if is_event_stream {
         req.uri().query().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")))
     } else {

@@ -50,7 +50,10 @@ pub async fn list(State(s): State<AppState>, ApiQuery(q): ApiQuery<ListQuery>) -
 
 #[utoipa::path(post, operation_id = "start_session", path = "/api/sessions", tag = "sessions", request_body = NewSession,
     responses((status = 201, body = Session), (status = 422, body = ErrorBody)))]
-pub async fn start(State(s): State<AppState>, ApiJson(input): ApiJson<NewSession>) -> Result<(StatusCode, Json<Session>), ApiError> {
+pub async fn start(
+    State(s): State<AppState>,
+    ApiJson(input): ApiJson<NewSession>,
+) -> Result<(StatusCode, Json<Session>), ApiError> {
     Ok((StatusCode::CREATED, Json(s.sessions.start(&input).await?)))
 }
 
@@ -119,7 +122,11 @@ pub async fn end(State(s): State<AppState>, Path(id): Path<String>) -> Result<Js
     description = "WebSocket upgrade. First a `snapshot` frame `{type: \"snapshot\", session, turns}`, then each SessionEvent \
     as JSON (`turn`, `token`, `error`, `ended`). Browsers may pass the token as `?token=`.",
     responses((status = 101, description = "switching to WebSocket", body = SessionEvent), (status = 404, body = ErrorBody)))]
-pub async fn live(State(s): State<AppState>, Path(id): Path<String>, ws: WebSocketUpgrade) -> Result<Response, ApiError> {
+pub async fn live(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
     let id = parse_id(&id, "session")?;
     // Subscribe before reading the snapshot: a turn stored in between arrives
     // twice rather than never (clients drop turns they have by seq).
@@ -177,7 +184,11 @@ pub struct ExportQuery {
 #[utoipa::path(get, operation_id = "export_session", path = "/api/sessions/{id}/export", tag = "sessions",
     params(("id" = String, Path), ExportQuery),
     responses((status = 200, description = "text/markdown or application/json"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn export(State(s): State<AppState>, Path(id): Path<String>, ApiQuery(q): ApiQuery<ExportQuery>) -> Result<Response, ApiError> {
+pub async fn export(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<ExportQuery>,
+) -> Result<Response, ApiError> {
     let id = parse_id(&id, "session")?;
     let format = q.format.unwrap_or_else(|| "md".into());
     if format != "md" && format != "json" {
@@ -187,10 +198,20 @@ pub async fn export(State(s): State<AppState>, Path(id): Path<String>, ApiQuery(
     let name = format!("session-{id}.{format}");
     let disposition = format!("attachment; filename=\"{name}\"");
     Ok(if format == "json" {
-        ([(header::CONTENT_DISPOSITION, disposition)], Json(switchboard_session::export_json(&view.session, &view.turns))).into_response()
+        (
+            [(header::CONTENT_DISPOSITION, disposition)],
+            Json(switchboard_session::export_json(&view.session, &view.turns)),
+        )
+            .into_response()
     } else {
         let body = switchboard_session::export_markdown(&view.session, &view.turns);
-        ([(header::CONTENT_TYPE, "text/markdown; charset=utf-8".to_string()), (header::CONTENT_DISPOSITION, disposition)], body)
+        (
+            [
+                (header::CONTENT_TYPE, "text/markdown; charset=utf-8".to_string()),
+                (header::CONTENT_DISPOSITION, disposition),
+            ],
+            body,
+        )
             .into_response()
     })
 }
@@ -224,7 +245,8 @@ pub async fn conversation_message(
     ApiJson(input): ApiJson<ConversationInput>,
 ) -> Result<Json<ConversationReply>, ApiError> {
     // Check the message before starting a session for it.
-    switchboard_core::session::validate_message(&input.text).map_err(|e| ApiError::from_coded(switchboard_session::SessionError::from(e)))?;
+    switchboard_core::session::validate_message(&input.text)
+        .map_err(|e| ApiError::from_coded(switchboard_session::SessionError::from(e)))?;
     let id = match &input.session_id {
         Some(id) => parse_id(id, "session")?,
         None => s.sessions.start(&NewSession { language: input.language.clone(), ..Default::default() }).await?.id,
@@ -257,7 +279,10 @@ pub struct ConversationHistory {
 #[utoipa::path(get, operation_id = "conversation_history", path = "/api/conversation/history/{session_id}", tag = "sessions",
     params(("session_id" = String, Path)),
     responses((status = 200, body = ConversationHistory), (status = 404, body = ErrorBody)))]
-pub async fn conversation_history(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<ConversationHistory>, ApiError> {
+pub async fn conversation_history(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ConversationHistory>, ApiError> {
     let view = s.sessions.get(parse_id(&id, "session")?).await?;
     Ok(Json(ConversationHistory {
         session_id: view.session.id.to_string(),

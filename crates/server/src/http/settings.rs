@@ -36,6 +36,9 @@ pub async fn show_model(State(s): State<AppState>) -> Json<ModelView> {
     description = "Chooses the agent's language model; it answers from the next turn on. `api_key` is write-only: \
     absent keeps the saved key, an empty string removes it.",
     request_body = ModelSettings, responses((status = 200, body = ModelView), (status = 422, body = ErrorBody)))]
-pub async fn update_model(State(s): State<AppState>, ApiJson(input): ApiJson<ModelSettings>) -> Result<Json<ModelView>, ApiError> {
+pub async fn update_model(
+    State(s): State<AppState>,
+    ApiJson(input): ApiJson<ModelSettings>,
+) -> Result<Json<ModelView>, ApiError> {
     Ok(Json(s.settings.update_model(input).await.map_err(ApiError::from_coded)?))
 }
