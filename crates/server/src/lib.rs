@@ -53,6 +53,15 @@ pub async fn serve(
             cancel.cancel();
         }
     };
+    // Replies stream token by token: without TCP_NODELAY, Nagle's algorithm
+    // holds each small write back until the previous one is acknowledged
+    // (about 40 ms with delayed ACKs), which dominated a learned answer's
+    // first-token time.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     let served = axum::serve(listener, router).with_graceful_shutdown(signal).await;
     app.shutdown().await;
     served.map_err(StartError::Io)
