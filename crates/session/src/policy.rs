@@ -80,7 +80,9 @@ const FILLER: &[&str] = &[
     "someth", "anyth", "thing", "guy", "mind", "possibl", "curious", "check", "find", "out", "again", "one",
     // How callers ask for a fact, not what the fact is about ("what *time*
     // do you open", "what do you *charge* for", "do you *take* walk-ins").
-    "time", "charg", "cost", "price", "much", "take", "accept", "see",
+    "time", "charg", "cost", "price", "much", "take", "accept", "see", "should",
+    // What the tokenizer leaves of contractions ("what's", "don't", "we're").
+    "s", "t", "re", "ve", "ll", "d", "m",
 ];
 
 /// The caller's terms that carry meaning.
