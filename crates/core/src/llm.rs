@@ -142,6 +142,12 @@ pub struct ModelInfo {
 #[async_trait]
 pub trait LanguageModel: Send + Sync {
     fn info(&self) -> ModelInfo;
+    /// Whether the engine keeps an evaluated prompt prefix between calls (a
+    /// local KV cache), so evaluating the system prompt once ahead of the
+    /// first caller pays off.
+    fn keeps_prompt_cache(&self) -> bool {
+        false
+    }
     /// Starts generating; events arrive on the returned stream.
     async fn chat(&self, req: ChatRequest) -> Result<LlmStream, LlmError>;
 }

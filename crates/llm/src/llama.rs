@@ -210,6 +210,10 @@ impl LanguageModel for LlamaEngine {
         ModelInfo { engine: "llama".into(), model: self.model_name.clone(), ready: true, hint: None }
     }
 
+    fn keeps_prompt_cache(&self) -> bool {
+        true
+    }
+
     async fn chat(&self, req: ChatRequest) -> Result<LlmStream, LlmError> {
         let (tx, rx) = mpsc::channel(STREAM_CAPACITY);
         let job = Job {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use switchboard_core::events::{EventBus, EventKind};
-use switchboard_core::llm::{LanguageModel, ModelInfo};
+use switchboard_core::llm::{ChatMessage, ChatRequest, LanguageModel, ModelInfo};
 use switchboard_core::ports::{KnowledgeIndex, StoreError};
 use switchboard_core::session::{
     HelpDesk, LIST_LIMIT, NewSession, Session, SessionStatus, SessionStore, Turn, validate_message,
@@ -319,6 +319,44 @@ impl Sessions {
             .cloned()
             .ok_or(SessionError::Ended)?;
         Ok(TurnOutcome { session_id: id, reply, turns })
+    }
+
+    /// Evaluates the system prompt once in the background, so the first
+    /// caller does not wait for it: an engine that keeps its KV cache (the
+    /// embedded one) then only reads each turn's new part. About 11 s of
+    /// prefill on 2 cores for the demo prompt; a no-op for engines without
+    /// such a cache (HTTP APIs) or without a model.
+    pub fn warm_up(&self) {
+        let model = self.inner.model.get();
+        if !model.info().ready || !model.keeps_prompt_cache() {
+            return;
+        }
+        let req = ChatRequest {
+            messages: vec![ChatMessage::system(self.inner.prompts.system()), ChatMessage::user("Hello")],
+            tools: vec![],
+            max_tokens: 1,
+            temperature: 0.0,
+            timeout: Duration::from_secs(300),
+        };
+        let cancel = self.inner.cancel.clone();
+        self.inner.tasks.spawn(async move {
+            let started = std::time::Instant::now();
+            let drained = async {
+                let mut rx = model.chat(req).await?;
+                while let Some(event) = rx.recv().await {
+                    event?;
+                }
+                Ok::<_, switchboard_core::llm::LlmError>(())
+            };
+            tokio::select! {
+                // Dropping the stream stops the generation.
+                _ = cancel.cancelled() => {}
+                done = drained => match done {
+                    Ok(()) => tracing::info!(ms = started.elapsed().as_millis() as u64, "system prompt evaluated"),
+                    Err(e) => tracing::warn!(error = %e, "warming the language model failed"),
+                },
+            }
+        });
     }
 
     /// Stops accepting messages and waits for turns in progress.
