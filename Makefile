@@ -62,6 +62,7 @@ test-desktop:
 bench: setup
 	cargo bench --locked -p switchboard-tests --bench backbone
 	cargo bench --locked -p switchboard-tests --bench agent
+	cargo bench --locked -p switchboard-tests --bench crawl
 
 ## A Debian package of the desktop app.
 deb: ui

@@ -113,6 +113,19 @@ impl TestServer {
         self.post_json("/api/help-requests", &body, 201).await
     }
 
+    /// With `--demo`: waits until the demo website's crawl job (started in
+    /// the background at start) has finished, and returns the job.
+    pub async fn wait_demo_site(&self) -> Value {
+        eventually(Duration::from_secs(60), || async {
+            let jobs = self.get_json("/api/jobs", 200).await;
+            jobs.as_array()
+                .and_then(|j| j.last())
+                .filter(|j| !matches!(j["state"].as_str(), Some("queued" | "running")))
+                .cloned()
+        })
+        .await
+    }
+
     /// Subscribes to `/api/events`.
     pub async fn events(&self) -> EventStream {
         let url = format!("{}/api/events?token={TOKEN}", self.base.replacen("http", "ws", 1));

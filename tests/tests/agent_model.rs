@@ -18,6 +18,9 @@ use switchboard_tests::{TestServer, config, expect, model};
 fn server_config(dir: &std::path::Path, model: Arc<dyn LanguageModel>) -> switchboard_server::Config {
     let mut c = config(dir);
     c.model_override = Some(model);
+    // Generous: a loaded CI machine must not turn a slow prefill into a
+    // fallback. The product default is 60 s.
+    c.llm_timeout = std::time::Duration::from_secs(180);
     c.demo = true;
     c
 }
@@ -71,6 +74,8 @@ async fn a_conversation_on_the_embedded_model() {
     let Some((llm, _turn)) = model::embedded().await else { return };
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(server_config(dir.path(), llm)).await;
+    // Every question sees the same knowledge: the demo website is onboarded.
+    assert_eq!(s.wait_demo_site().await["state"], "done");
     let agent = s.get_json("/api/agent", 200).await;
     assert_eq!(agent["model"]["ready"], true, "{agent}");
     assert_eq!(agent["model"]["engine"], "llama", "{agent}");
@@ -153,6 +158,8 @@ async fn evaluation_set_escalates_every_unknown_and_answers_the_known() {
 
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(server_config(dir.path(), llm)).await;
+    // Every question sees the same knowledge: the demo website is onboarded.
+    assert_eq!(s.wait_demo_site().await["state"], "done");
     let (mut true_esc, mut false_esc, mut answered_right) = (0, 0, 0);
     let mut invented = Vec::new();
     let mut missed = Vec::new();

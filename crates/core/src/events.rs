@@ -8,6 +8,7 @@ use tokio::sync::broadcast;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::crawl::Job;
 use crate::help::HelpRequest;
 use crate::knowledge::KnowledgeEntry;
 use crate::notify::Notification;
@@ -41,6 +42,12 @@ pub enum EventKind {
     SessionTurn { turn: Turn },
     #[serde(rename = "session.ended")]
     SessionEnded { session: Session },
+    /// A crawl job's counters or state changed (throttled while it runs).
+    #[serde(rename = "crawl.progress")]
+    CrawlProgress { job: Job },
+    /// A crawl job reached `done`, `failed`, `cancelled` or `interrupted`.
+    #[serde(rename = "crawl.finished")]
+    CrawlFinished { job: Job },
 }
 
 /// An event with its position on the bus.

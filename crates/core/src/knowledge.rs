@@ -23,6 +23,9 @@ pub enum KnowledgeSource {
     Learned,
     /// Seeded by `--demo`.
     Seed,
+    /// A passage of a crawled web page (search results only; such passages
+    /// are managed by crawl jobs, not edited as entries).
+    Page,
 }
 
 impl KnowledgeSource {
@@ -31,6 +34,7 @@ impl KnowledgeSource {
             KnowledgeSource::Manual => "manual",
             KnowledgeSource::Learned => "learned",
             KnowledgeSource::Seed => "seed",
+            KnowledgeSource::Page => "page",
         }
     }
 
@@ -39,6 +43,7 @@ impl KnowledgeSource {
             "manual" => Some(KnowledgeSource::Manual),
             "learned" => Some(KnowledgeSource::Learned),
             "seed" => Some(KnowledgeSource::Seed),
+            "page" => Some(KnowledgeSource::Page),
             _ => None,
         }
     }
@@ -156,7 +161,7 @@ mod tests {
 
     #[test]
     fn source_round_trips() {
-        for s in [KnowledgeSource::Manual, KnowledgeSource::Learned, KnowledgeSource::Seed] {
+        for s in [KnowledgeSource::Manual, KnowledgeSource::Learned, KnowledgeSource::Seed, KnowledgeSource::Page] {
             assert_eq!(KnowledgeSource::parse(s.as_str()), Some(s));
         }
         assert_eq!(KnowledgeSource::parse("nope"), None);

@@ -8,6 +8,7 @@
 //! reqwest, axum, tauri) live in other crates and plug in at the ports.
 
 pub mod business;
+pub mod crawl;
 pub mod error;
 pub mod events;
 pub mod help;

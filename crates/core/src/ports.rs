@@ -8,6 +8,7 @@ use thiserror::Error;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::crawl::CrawlStore;
 use crate::help::{HelpRequest, HelpStatus, HistoryTurn, SupervisorResponse};
 use crate::knowledge::{IndexDoc, KnowledgeEntry, KnowledgeSource, SearchHit, ValidKnowledge};
 use crate::notify::OutboxItem;
@@ -173,8 +174,10 @@ pub trait SettingsStore: Send + Sync {
 }
 
 /// Everything the domain stores. Implemented by each database adapter.
-pub trait Store: HelpRequestStore + KnowledgeStore + OutboxStore + AuditStore + SettingsStore {}
-impl<T: HelpRequestStore + KnowledgeStore + OutboxStore + AuditStore + SettingsStore> Store for T {}
+/// [`CrawlStore`] is part of it because page passages are knowledge too: the
+/// search index is rebuilt from entries and passages together.
+pub trait Store: HelpRequestStore + KnowledgeStore + OutboxStore + AuditStore + SettingsStore + CrawlStore {}
+impl<T: HelpRequestStore + KnowledgeStore + OutboxStore + AuditStore + SettingsStore + CrawlStore> Store for T {}
 
 /// Failures of the search-index port.
 #[derive(Debug, Error)]

@@ -18,6 +18,10 @@ pub struct Settings {
     /// Where customer notifications are POSTed (an SMS gateway); none when null.
     #[serde(default)]
     pub webhook_url: Option<String>,
+    /// Let crawl jobs fetch loopback, private and link-local addresses (a
+    /// site on the local network). Off: such targets fail `blocked_address`.
+    #[serde(default)]
+    pub crawl_allow_private: bool,
 }
 
 impl Settings {
@@ -109,7 +113,7 @@ mod tests {
     use super::*;
 
     fn s(secs: u64, url: Option<&str>) -> Settings {
-        Settings { request_timeout_secs: secs, webhook_url: url.map(str::to_string) }
+        Settings { request_timeout_secs: secs, webhook_url: url.map(str::to_string), crawl_allow_private: false }
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! serialisable data and a [`CrawlReport`] carries the next [`Baseline`].
 //!
 //! Invariants:
-//! - Framework-free: no axum, tauri, sqlx or tantivy here.
+//! - Framework-free: no axum, tauri, sqlx or tantivy here. The job service
+//!   ([`jobs::Jobs`]) reaches storage and the index only through core ports.
 //! - Every address connected to is checked after DNS resolution, on every
 //!   redirect hop, by the resolver the connection itself uses (the SSRF guard,
 //!   [`guard`]); internal addresses are refused unless `allow_private`.
@@ -35,6 +36,7 @@ mod error;
 pub mod extract;
 pub mod fetch;
 pub mod guard;
+pub mod jobs;
 pub mod robots;
 pub mod sink;
 pub mod sitemap;
@@ -47,4 +49,5 @@ pub use crawler::{
 pub use error::{CrawlError, SinkError, SkipReason};
 pub use extract::{Block, Extracted, Extractor, HtmlExtractor};
 pub use fetch::{ContentKind, Fetched, Fetcher, Purpose, ReqwestFetcher};
+pub use jobs::{Jobs, JobsError};
 pub use sink::{IndexedPage, PageChange, PageSink, SkippedPage, page_doc_id};

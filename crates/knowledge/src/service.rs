@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use switchboard_core::crawl::PagePassage;
 use switchboard_core::events::{EventBus, EventKind};
 use switchboard_core::knowledge::{IndexDoc, KnowledgeEntry, KnowledgeInput, KnowledgeSource, MAX_QUERY, SearchHit};
 use switchboard_core::ports::{IndexError, KnowledgeIndex, Store, StoreError};
@@ -61,16 +62,25 @@ impl KnowledgeBase {
 
     /// Makes the index match the database. Rebuilds when `force` (the index was
     /// just recreated) or when the document counts disagree (a crash between
-    /// commit and indexing). Returns whether it rebuilt.
+    /// commit and indexing). The index holds knowledge entries and crawled
+    /// page passages, both stored in the database. Returns whether it rebuilt.
     pub async fn reconcile(&self, force: bool) -> Result<bool, KnowledgeError> {
-        let db = self.store.count_knowledge().await?;
+        let db = self.store.count_knowledge().await? + self.store.count_page_docs().await?;
         if !force && db == self.index.num_docs() {
             return Ok(false);
         }
-        let docs: Vec<IndexDoc> = self.store.all_knowledge().await?.iter().map(IndexDoc::from).collect();
-        tracing::info!(entries = docs.len(), "rebuilding the search index from the database");
+        let mut docs: Vec<IndexDoc> = self.store.all_knowledge().await?.iter().map(IndexDoc::from).collect();
+        let entries = docs.len();
+        docs.extend(self.store.all_page_docs().await?);
+        tracing::info!(entries, passages = docs.len() - entries, "rebuilding the search index from the database");
         self.index.rebuild(docs).await?;
         Ok(true)
+    }
+
+    /// A stored passage of a crawled page, by its index id (`None` once the
+    /// page was re-crawled away).
+    pub async fn page_passage(&self, id: &str) -> Result<Option<PagePassage>, KnowledgeError> {
+        Ok(self.store.get_page_passage(id).await?)
     }
 
     pub async fn list(&self, limit: u32, offset: u32) -> Result<Vec<KnowledgeEntry>, KnowledgeError> {

@@ -5,10 +5,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use switchboard_core::business::BusinessStore;
+use switchboard_core::crawl::CrawlStore;
 use switchboard_core::events::EventBus;
 use switchboard_core::notify::Notifier;
 use switchboard_core::ports::{IndexError, KnowledgeIndex, Store};
 use switchboard_core::session::SessionStore;
+use switchboard_crawl::Jobs;
 use switchboard_escalation::{Escalation, EscalationConfig, EventStreamNotifier, Outbox, WebhookNotifier};
 use switchboard_knowledge::{KnowledgeBase, KnowledgeError, TantivyIndex};
 use switchboard_session::{AgentConfig, ModelSlot, Prompts, SessionHub, SessionRelay, Sessions};
@@ -38,6 +40,8 @@ pub enum StartError {
     Demo(String),
     #[error("agent: {0}")]
     Agent(String),
+    #[error("crawl jobs: {0}")]
+    Crawl(String),
     #[error("io: {0}")]
     Io(std::io::Error),
 }
@@ -48,6 +52,8 @@ pub struct App {
     store: Arc<SqliteStore>,
     index: Arc<TantivyIndex>,
     sessions: Sessions,
+    crawl: Jobs,
+    demo: bool,
     tasks: TaskTracker,
     cancel: CancellationToken,
 }
@@ -122,7 +128,16 @@ impl App {
             None => Prompts::embedded(),
         };
         let model_slot = ModelSlot::new(model);
-        let settings = SettingsService::new(store_port, escalation.clone(), webhook, model_slot.clone(), llm_cfg);
+        // Crawl jobs write pages and passages to the store and the index;
+        // jobs a previous run left queued or running are marked interrupted.
+        let crawl_store: Arc<dyn CrawlStore> = store.clone();
+        let crawl = Jobs::new(crawl_store, index_port.clone(), events.clone(), config.crawl.clone());
+        let interrupted = crawl.recover().await.map_err(|e| StartError::Crawl(e.to_string()))?;
+        if interrupted > 0 {
+            tracing::info!(interrupted, "crawl jobs left running by the previous run are interrupted");
+        }
+        let settings =
+            SettingsService::new(store_port, escalation.clone(), webhook, model_slot.clone(), crawl.clone(), llm_cfg);
         settings.apply_saved().await?;
         // The demo business's tools (bookings, orders, returns) work on the
         // tables `--demo` seeds; without the demo there is no such business.
@@ -145,6 +160,8 @@ impl App {
             hub,
             events.clone(),
         );
+        // The first caller should not wait for the system prompt's prefill.
+        sessions.warm_up();
         let orphans = sessions.end_orphans().await.map_err(|e| StartError::Agent(format!("sessions: {e}")))?;
         if orphans > 0 {
             tracing::info!(orphans, "ended sessions left open by the previous run");
@@ -164,14 +181,16 @@ impl App {
             escalation,
             knowledge,
             sessions: sessions.clone(),
+            crawl: crawl.clone(),
             settings,
             events,
             token: Arc::from(token),
             cancel: cancel.clone(),
             ui_dir: config.ui_dir.clone(),
             body_limit: config.body_limit,
+            demo_site: config.demo,
         };
-        Ok(App { state, store, index, sessions, tasks, cancel })
+        Ok(App { state, store, index, sessions, crawl, demo: config.demo, tasks, cancel })
     }
 
     pub fn state(&self) -> AppState {
@@ -186,11 +205,43 @@ impl App {
         self.cancel.clone()
     }
 
+    /// With `--demo`: onboards the demo website this server serves at
+    /// `/demo-site/` on `addr`, once (when no crawl job exists yet). Only the
+    /// server's own address is allowed, not private addresses in general.
+    pub async fn onboard_demo_site(&self, addr: std::net::SocketAddr) {
+        if !self.demo {
+            return;
+        }
+        match self.crawl.list().await {
+            Ok(jobs) if jobs.is_empty() => {}
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list crawl jobs; the demo site is not onboarded");
+                return;
+            }
+        }
+        let ip = if addr.ip().is_unspecified() { std::net::IpAddr::from([127, 0, 0, 1]) } else { addr.ip() };
+        let site = std::net::SocketAddr::new(ip, addr.port());
+        let input = switchboard_core::crawl::OnboardInput {
+            url: format!("http://{site}{}", crate::http::DEMO_SITE_PATH),
+            max_pages: Some(50),
+            max_depth: Some(3),
+            include: Some(vec![format!("{}**", crate::http::DEMO_SITE_PATH)]),
+            exclude: None,
+        };
+        match self.crawl.start_allowing(&input, vec![ip]).await {
+            Ok(job) => tracing::info!(job = %job.id, url = %job.url, "onboarding the demo website"),
+            Err(e) => tracing::warn!(error = %e, "cannot onboard the demo website"),
+        }
+    }
+
     /// Stops background tasks, waits for them, then closes index and database.
     pub async fn shutdown(self) {
         self.cancel.cancel();
         // Turns in progress finish (and are stored) before storage closes.
         self.sessions.shutdown().await;
+        // Running crawl jobs stop (stored `interrupted`) before the index closes.
+        self.crawl.shutdown().await;
         self.tasks.wait().await;
         let index = self.index.clone();
         // Joining the writer thread waits for its last commit: not on the runtime.

@@ -38,6 +38,10 @@ pub struct Config {
     pub grounding: GroundingPolicy,
     /// Longest one model call may take before the agent falls back.
     pub llm_timeout: Duration,
+    /// The crawler settings every crawl job starts from; `allow_private`
+    /// (`--crawl-allow-private`) lets jobs fetch loopback and private
+    /// addresses. A saved runtime setting wins over it.
+    pub crawl: switchboard_crawl::CrawlConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -72,6 +76,7 @@ impl Config {
             prompts_dir: None,
             grounding: GroundingPolicy::default(),
             llm_timeout: Duration::from_secs(60),
+            crawl: switchboard_crawl::CrawlConfig::default(),
         }
     }
 }
@@ -124,6 +129,10 @@ pub struct ServeArgs {
     /// Folder with the agent's prompt files (default: the built-in copies of prompts/).
     #[arg(long, env = "SWITCHBOARD_PROMPTS_DIR")]
     pub prompts_dir: Option<PathBuf>,
+    /// Let crawl jobs fetch loopback, private and link-local addresses
+    /// (onboarding a site on the local network).
+    #[arg(long, env = "SWITCHBOARD_CRAWL_ALLOW_PRIVATE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub crawl_allow_private: bool,
 }
 
 /// Resolved start-up options. `bind` and `config.ui_dir` stay `None` when
@@ -194,6 +203,7 @@ impl ServeArgs {
         if let Some(t) = file.llm_timeout {
             cfg.llm_timeout = t;
         }
+        cfg.crawl.allow_private = self.crawl_allow_private || file.crawl_allow_private.unwrap_or(false);
         Ok(Resolved { bind: self.bind.or(file.bind), config: cfg })
     }
 }
@@ -220,6 +230,8 @@ pub struct FileConfig {
     pub prompts_dir: Option<PathBuf>,
     /// `[grounding]`: the agent's evidence thresholds.
     pub grounding: Option<GroundingPolicy>,
+    /// Let crawl jobs fetch loopback and private addresses.
+    pub crawl_allow_private: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -41,6 +41,7 @@ pub async fn serve(
 ) -> Result<(), StartError> {
     let addr = listener.local_addr().map_err(StartError::Io)?;
     let router = http::router(app.state(), addr);
+    app.onboard_demo_site(addr).await;
     let cancel = app.cancel_token();
     let signal = {
         let cancel = cancel.clone();

@@ -39,6 +39,7 @@ pub struct SettingsService {
     escalation: Escalation,
     webhook: Arc<WebhookNotifier>,
     model: ModelSlot,
+    crawl: switchboard_crawl::Jobs,
     /// The language-model choice in force (start-up configuration, or what
     /// was saved since), key included.
     llm: Arc<std::sync::Mutex<LlmConfig>>,
@@ -59,9 +60,10 @@ impl SettingsService {
         escalation: Escalation,
         webhook: Arc<WebhookNotifier>,
         model: ModelSlot,
+        crawl: switchboard_crawl::Jobs,
         llm: LlmConfig,
     ) -> Self {
-        Self { store, escalation, webhook, model, llm: Arc::new(std::sync::Mutex::new(llm)) }
+        Self { store, escalation, webhook, model, crawl, llm: Arc::new(std::sync::Mutex::new(llm)) }
     }
 
     fn llm(&self) -> LlmConfig {
@@ -112,6 +114,7 @@ impl SettingsService {
         Settings {
             request_timeout_secs: self.escalation.request_timeout().as_secs(),
             webhook_url: self.webhook.url().map(|u| u.to_string()),
+            crawl_allow_private: self.crawl.allow_private(),
         }
     }
 
@@ -137,6 +140,7 @@ impl SettingsService {
     fn apply(&self, s: &Settings, url: Option<reqwest::Url>) {
         self.escalation.set_request_timeout(Duration::from_secs(s.request_timeout_secs));
         self.webhook.set_url(url);
+        self.crawl.set_allow_private(s.crawl_allow_private);
     }
 }
 

@@ -10,6 +10,7 @@
 //!   implementing the same traits; the domain would not change.
 
 mod business;
+mod crawl;
 mod rows;
 mod session;
 mod sqlite;

@@ -86,3 +86,9 @@ impl From<switchboard_knowledge::KnowledgeError> for ApiError {
         Self::from_coded(e)
     }
 }
+
+impl From<switchboard_crawl::JobsError> for ApiError {
+    fn from(e: switchboard_crawl::JobsError) -> Self {
+        Self::from_coded(e)
+    }
+}

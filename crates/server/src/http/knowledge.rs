@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use switchboard_core::crawl::PagePassage;
 use switchboard_core::knowledge::{KnowledgeEntry, KnowledgeInput, KnowledgeSource};
 use utoipa::{IntoParams, ToSchema};
 
@@ -29,13 +30,19 @@ pub struct ListQuery {
     offset: Option<u32>,
 }
 
-/// An entry, with its BM25 score when the list is a search.
+/// An entry, with its BM25 score when the list is a search. Searches also
+/// find passages of crawled web pages: those have `source: "page"`, the
+/// page's `url`, the page title (and heading) as `question`, the passage as
+/// `answer`, and an id that names no editable entry.
 #[derive(Serialize, ToSchema)]
 pub struct KnowledgeItem {
     #[serde(flatten)]
     pub entry: KnowledgeEntry,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub score: Option<f32>,
+    /// The crawled page a passage comes from (page passages only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 #[utoipa::path(get, operation_id = "list_knowledge", path = "/api/knowledge-base", tag = "knowledge-base", params(ListQuery),
@@ -47,19 +54,52 @@ pub async fn list(
     let limit = q.limit.unwrap_or(if q.q.is_some() { 20 } else { 100 }).clamp(1, 500);
     let Some(query) = q.q else {
         let entries = s.knowledge.list(limit, q.offset.unwrap_or(0)).await?;
-        return Ok(Json(entries.into_iter().map(|entry| KnowledgeItem { entry, score: None }).collect()));
+        return Ok(Json(entries.into_iter().map(|entry| KnowledgeItem { entry, score: None, url: None }).collect()));
     };
     let mut items = Vec::new();
     for hit in s.knowledge.search(&query, limit as usize).await? {
+        if hit.doc.kind == KnowledgeSource::Page.as_str() {
+            // The index may briefly hold a passage a re-crawl just removed.
+            if let Some(p) = s.knowledge.page_passage(&hit.doc.id).await? {
+                items.push(page_item(p, hit.score));
+            }
+            continue;
+        }
         let Ok(id) = uuid::Uuid::parse_str(&hit.doc.id) else { continue };
         // The index may briefly hold an entry deleted a moment ago: skip it.
         match s.knowledge.get(id).await {
-            Ok(entry) => items.push(KnowledgeItem { entry, score: Some(hit.score) }),
+            Ok(entry) => items.push(KnowledgeItem { entry, score: Some(hit.score), url: None }),
             Err(switchboard_knowledge::KnowledgeError::NotFound) => {}
             Err(e) => return Err(e.into()),
         }
     }
     Ok(Json(items))
+}
+
+/// A page passage as a search result. Its id is derived from the passage id
+/// (stable across searches), so lists can key on it.
+fn page_item(p: PagePassage, score: f32) -> KnowledgeItem {
+    use std::hash::{Hash, Hasher};
+    let half = |salt: u8| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (salt, p.doc.id.as_str()).hash(&mut h);
+        h.finish()
+    };
+    let id = uuid::Uuid::from_u64_pair(half(1), half(2));
+    KnowledgeItem {
+        entry: KnowledgeEntry {
+            id,
+            question: p.doc.question,
+            answer: p.doc.answer,
+            topic: None,
+            source: KnowledgeSource::Page,
+            source_request_id: None,
+            created_at: p.updated_at,
+            updated_at: p.updated_at,
+        },
+        score: Some(score),
+        url: p.doc.url,
+    }
 }
 
 #[utoipa::path(post, operation_id = "create_knowledge", path = "/api/knowledge-base", tag = "knowledge-base", request_body = KnowledgeInput,

@@ -1,6 +1,8 @@
 //! The HTTP shell: one router per domain noun, merged here with auth, CORS,
 //! the body limit and the UI's static files.
 
+mod crawl;
+mod demo_site;
 mod error;
 mod escalation;
 mod events;
@@ -29,6 +31,7 @@ use switchboard_knowledge::KnowledgeBase;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+pub use demo_site::DEMO_SITE_PATH;
 pub use error::ApiError;
 
 /// What handlers reach: the services, never storage directly.
@@ -37,12 +40,15 @@ pub struct AppState {
     pub escalation: Escalation,
     pub knowledge: KnowledgeBase,
     pub sessions: switchboard_session::Sessions,
+    pub crawl: switchboard_crawl::Jobs,
     pub settings: crate::settings::SettingsService,
     pub events: EventBus,
     pub token: Arc<str>,
     pub cancel: CancellationToken,
     pub ui_dir: Option<PathBuf>,
     pub body_limit: usize,
+    /// Serve the demo website at `/demo-site/` (`--demo`).
+    pub demo_site: bool,
 }
 
 /// The whole HTTP surface for a server listening on `addr`.
@@ -52,6 +58,7 @@ pub fn router(state: AppState, addr: SocketAddr) -> Router {
         .merge(knowledge::router())
         .merge(events::router())
         .merge(session::router())
+        .merge(crawl::router())
         .merge(settings::router())
         .merge(openapi::router())
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such API route") })
@@ -60,6 +67,7 @@ pub fn router(state: AppState, addr: SocketAddr) -> Router {
     Router::new()
         .nest("/api", api)
         .merge(health::router())
+        .merge(demo_site::router(state.demo_site))
         .merge(ui::router(state.ui_dir.as_deref()))
         .layer(DefaultBodyLimit::max(state.body_limit))
         .layer(cors(addr))

@@ -9,7 +9,7 @@ use super::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Switchboard API", description = "Supervise AI voice agents: escalations, knowledge base, agent sessions, live events."),
+    info(title = "Switchboard API", description = "Supervise AI voice agents: escalations, knowledge base, agent sessions, website onboarding by crawl, live events."),
     paths(
         super::health::health,
         super::escalation::list,
@@ -37,6 +37,13 @@ use super::AppState;
         super::settings::update,
         super::settings::show_model,
         super::settings::update_model,
+        super::crawl::onboard,
+        super::crawl::list,
+        super::crawl::show,
+        super::crawl::pages,
+        super::crawl::cancel,
+        super::crawl::resume,
+        super::crawl::recrawl,
         spec,
     ),
     modifiers(&BearerAuth),

@@ -1,0 +1,81 @@
+//! Crawl jobs: onboard a website, watch, cancel, resume and re-crawl.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+use switchboard_core::crawl::{CrawledPage, Job, OnboardInput};
+use utoipa::ToSchema;
+
+use super::error::ErrorBody;
+use super::extract::{ApiJson, parse_id};
+use super::{ApiError, AppState};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/onboard", post(onboard))
+        .route("/jobs", get(list))
+        .route("/job/{id}", get(show))
+        .route("/job/{id}/pages", get(pages))
+        .route("/job/{id}/cancel", post(cancel))
+        .route("/job/{id}/resume", post(resume))
+        .route("/job/{id}/recrawl", post(recrawl))
+}
+
+/// A job that was just queued.
+#[derive(Serialize, ToSchema)]
+pub struct JobCreated {
+    #[schema(value_type = String, format = Uuid)]
+    pub job_id: uuid::Uuid,
+    pub job: Job,
+}
+
+#[utoipa::path(post, operation_id = "onboard", path = "/api/onboard", tag = "crawl", request_body = OnboardInput,
+    responses((status = 202, body = JobCreated), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn onboard(
+    State(s): State<AppState>,
+    ApiJson(input): ApiJson<OnboardInput>,
+) -> Result<(StatusCode, Json<JobCreated>), ApiError> {
+    let job = s.crawl.start(&input).await?;
+    Ok((StatusCode::ACCEPTED, Json(JobCreated { job_id: job.id, job })))
+}
+
+#[utoipa::path(get, operation_id = "list_jobs", path = "/api/jobs", tag = "crawl", responses((status = 200, body = [Job])))]
+pub async fn list(State(s): State<AppState>) -> Result<Json<Vec<Job>>, ApiError> {
+    Ok(Json(s.crawl.list().await?))
+}
+
+#[utoipa::path(get, operation_id = "get_job", path = "/api/job/{id}", tag = "crawl", params(("id" = String, Path)),
+    responses((status = 200, body = Job), (status = 404, body = ErrorBody)))]
+pub async fn show(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Job>, ApiError> {
+    Ok(Json(s.crawl.get(parse_id(&id, "crawl job")?).await?))
+}
+
+#[utoipa::path(get, operation_id = "job_pages", path = "/api/job/{id}/pages", tag = "crawl", params(("id" = String, Path)),
+    responses((status = 200, body = [CrawledPage]), (status = 404, body = ErrorBody)))]
+pub async fn pages(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Vec<CrawledPage>>, ApiError> {
+    Ok(Json(s.crawl.pages(parse_id(&id, "crawl job")?).await?))
+}
+
+#[utoipa::path(post, operation_id = "cancel_job", path = "/api/job/{id}/cancel", tag = "crawl", params(("id" = String, Path)),
+    responses((status = 200, body = Job), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn cancel(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Job>, ApiError> {
+    Ok(Json(s.crawl.cancel(parse_id(&id, "crawl job")?).await?))
+}
+
+#[utoipa::path(post, operation_id = "resume_job", path = "/api/job/{id}/resume", tag = "crawl", params(("id" = String, Path)),
+    responses((status = 200, body = Job), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn resume(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Job>, ApiError> {
+    Ok(Json(s.crawl.resume(parse_id(&id, "crawl job")?).await?))
+}
+
+#[utoipa::path(post, operation_id = "recrawl_job", path = "/api/job/{id}/recrawl", tag = "crawl", params(("id" = String, Path)),
+    responses((status = 202, body = JobCreated), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn recrawl(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<JobCreated>), ApiError> {
+    let job = s.crawl.recrawl(parse_id(&id, "crawl job")?).await?;
+    Ok((StatusCode::ACCEPTED, Json(JobCreated { job_id: job.id, job })))
+}
