@@ -9,7 +9,7 @@ import {
   errorFromBody,
 } from '../src/api/client';
 import type { SseMessage } from '../src/lib/sse';
-import type { HelpRequest, KnowledgeItem } from '../src/api/types';
+import type { HelpRequest, Job, JobStarted, KnowledgeItem } from '../src/api/types';
 import { request, resolved } from './fixtures';
 
 function fakeFetch(status: number, body: unknown, calls: Array<{ url: string; init: RequestInit }> = []) {
@@ -231,5 +231,55 @@ describe('dispositionFilename', () => {
     expect(dispositionFilename('attachment; filename=session-1.json')).toBe('session-1.json');
     expect(dispositionFilename('inline')).toBeNull();
     expect(dispositionFilename(null)).toBeNull();
+  });
+});
+
+describe('the crawl routes', () => {
+  it('go through the same fetch, token and errors as the typed routes', async () => {
+    const { CrawlApi } = await import('../src/api/crawl');
+    const calls: Array<{ url: string; init: RequestInit }> = [];
+    const started = { job_id: 'j1', job: { id: 'j1' } };
+    const c = new ApiClient({ baseUrl: 'http://h', token: () => 'tok', fetch: fakeFetch(202, started, calls) });
+    const crawl = new CrawlApi(c);
+    expect(await crawl.onboard({ url: 'https://example.com', max_pages: 5 })).toEqual(started);
+    expect(calls[0].url).toBe('http://h/api/onboard');
+    expect(calls[0].init.method).toBe('POST');
+    expect((calls[0].init.headers as Record<string, string>).Authorization).toBe('Bearer tok');
+    expect(JSON.parse(String(calls[0].init.body))).toEqual({ url: 'https://example.com', max_pages: 5 });
+    await crawl.recrawl('a/b');
+    expect(calls[1].url).toBe('http://h/api/job/a%2Fb/recrawl');
+    await crawl.pages('j1');
+    expect(calls[2].url).toBe('http://h/api/job/j1/pages');
+    expect(calls[2].init.method).toBe('GET');
+  });
+
+  it('type the 202 bodies of onboard and recrawl from the schema', () => {
+    const c = new ApiClient({ baseUrl: 'http://h', token: () => null });
+    expectTypeOf<Awaited<ReturnType<typeof c.post<'/api/onboard'>>>>().toEqualTypeOf<JobStarted>();
+    expectTypeOf<Awaited<ReturnType<typeof c.post<'/api/job/{id}/recrawl'>>>>().toEqualTypeOf<JobStarted>();
+    expectTypeOf<Awaited<ReturnType<typeof c.get<'/api/jobs'>>>>().toEqualTypeOf<Job[]>();
+  });
+
+  it('turn a 422 into an ApiError whose message names the field', async () => {
+    const { CrawlApi } = await import('../src/api/crawl');
+    const body = { error: { code: 'validation_failed', message: 'max_pages: must be between 1 and 10000' } };
+    const crawl = new CrawlApi(new ApiClient({ baseUrl: 'http://h', token: () => null, fetch: fakeFetch(422, body) }));
+    const err = await crawl.onboard({ url: 'https://x' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect((err as ApiError).status).toBe(422);
+    expect((err as ApiError).field).toBe('max_pages');
+  });
+
+  it('report a 401 to the client like every other call', async () => {
+    const { CrawlApi } = await import('../src/api/crawl');
+    const seen: ApiError[] = [];
+    const c = new ApiClient({
+      baseUrl: 'http://h',
+      token: () => 'bad',
+      fetch: fakeFetch(401, { error: { code: 'unauthorized', message: 'bad token' } }),
+      onUnauthorized: (e) => seen.push(e),
+    });
+    await expect(new CrawlApi(c).jobs()).rejects.toBeInstanceOf(ApiError);
+    expect(seen).toHaveLength(1);
   });
 });

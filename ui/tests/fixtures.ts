@@ -1,4 +1,4 @@
-import type { Grounding, HelpRequest, KnowledgeEntry, Session, Turn } from '../src/api/types';
+import type { Grounding, HelpRequest, Job, KnowledgeEntry, Session, Turn } from '../src/api/types';
 
 let n = 0;
 
@@ -84,4 +84,33 @@ export function turn(seq: number, over: Partial<Turn> = {}): Turn {
 
 export function grounding(over: Partial<Grounding> = {}): Grounding {
   return { decision: 'fast_path', hits: [], cited: [], help_request_id: null, reason: 'a reason', ...over };
+}
+
+export function job(over: Partial<Job> = {}): Job {
+  n++;
+  const at = over.created_at ?? new Date(Date.UTC(2026, 0, 1, 12, 0, n)).toISOString();
+  return {
+    id: `00000000-0000-7000-c000-${String(n).padStart(12, '0')}`,
+    url: 'https://example.com/',
+    kind: 'onboard',
+    state: 'running',
+    max_pages: 50,
+    max_depth: 3,
+    include: [],
+    exclude: [],
+    counts: { discovered: 0, fetched: 0, indexed: 0, unchanged: 0, removed: 0, errors: 0, skipped: {} },
+    current_url: null,
+    error: null,
+    changes: null,
+    created_at: at,
+    updated_at: at,
+    finished_at: null,
+    ...over,
+  };
+}
+
+/** A later copy of `j` (one second on), with `over` applied. */
+export function later(j: Job, over: Partial<Job> = {}, secs = 1): Job {
+  const at = new Date(Date.parse(j.updated_at) + secs * 1000).toISOString();
+  return { ...j, updated_at: at, ...over, counts: { ...j.counts, ...(over.counts ?? {}) } };
 }

@@ -87,6 +87,20 @@ describe('resolveKey', () => {
     expect(resolveKey(key('Escape'), ctx({ screen: 'session' })).action).toBe('back');
   });
 
+  it('g then o goes to onboarding; j/k/Enter move and open its crawl jobs', () => {
+    expect(resolveKey(key('o'), ctx(), 'g').action).toBe('go-onboarding');
+    expect(resolveKey(key('o'), ctx({ screen: 'onboarding' }), 'g').action).toBe('go-onboarding');
+    expect(resolveKey(key('o'), ctx()).action).toBeNull();
+    expect(resolveKey(key('j'), ctx({ screen: 'onboarding' })).action).toBe('next');
+    expect(resolveKey(key('k'), ctx({ screen: 'onboarding' })).action).toBe('prev');
+    expect(resolveKey(key('Enter'), ctx({ screen: 'onboarding' })).action).toBe('open');
+    // Typing an address or a pattern never moves the list.
+    expect(resolveKey(key('j'), ctx({ screen: 'onboarding', focus: 'text' })).action).toBeNull();
+    expect(resolveKey(key('Escape'), ctx({ screen: 'onboarding' })).action).toBe('back');
+    const o = SHORTCUTS.find((s) => s.keys.join(' ') === 'g o');
+    expect(o?.what).toMatch(/onboarding/i);
+  });
+
   it('every shortcut listed under ? has a unique description', () => {
     const whats = SHORTCUTS.map((s) => s.what);
     expect(new Set(whats).size).toBe(whats.length);

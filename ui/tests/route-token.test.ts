@@ -17,16 +17,21 @@ describe('routes', () => {
     expect(parseRoute('#/sessions/')).toEqual({ name: 'sessions' });
     expect(parseRoute('#/sessions/0190-ab')).toEqual({ name: 'session', id: '0190-ab' });
     expect(parseRoute('#/sessions/a%2Fb')).toEqual({ name: 'session', id: 'a/b' });
+    expect(parseRoute('#/onboarding')).toEqual({ name: 'onboarding', job: null });
+    expect(parseRoute('#/onboarding/')).toEqual({ name: 'onboarding', job: null });
+    expect(parseRoute('#/onboarding/0190-cd')).toEqual({ name: 'onboarding', job: '0190-cd' });
   });
 
   it('round-trips', () => {
-    for (const h of ['#/queue/pending', '#/queue/resolved', '#/requests/x', '#/sessions', '#/sessions/x', '#/knowledge', '#/settings']) {
+    for (const h of ['#/queue/pending', '#/queue/resolved', '#/requests/x', '#/sessions', '#/sessions/x', '#/knowledge', '#/settings', '#/onboarding', '#/onboarding/j1']) {
       expect(routeHash(parseRoute(h))).toBe(h);
     }
   });
 
   it('encodes ids', () => {
     expect(routeHash({ name: 'session', id: 'a/b' })).toBe('#/sessions/a%2Fb');
+    expect(routeHash({ name: 'onboarding', job: 'a/b' })).toBe('#/onboarding/a%2Fb');
+    expect(routeHash({ name: 'onboarding', job: null })).toBe('#/onboarding');
   });
 });
 

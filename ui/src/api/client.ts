@@ -21,12 +21,14 @@ type QueryParams<O> = Params<O> extends { query?: infer Q } ? NonNullable<Q> : n
 type Body<O> = O extends { requestBody: { content: { 'application/json': infer B } } } ? B : never;
 type Responses<O> = O extends { responses: infer R } ? R : never;
 type JsonOf<R> = R extends { content: { 'application/json': infer T } } ? T : undefined;
-/** The body of the operation's success response (200, 201 or 204). */
+/** The body of the operation's success response (200, 201, 202 or 204). */
 export type SuccessBody<O> = Responses<O> extends { 200: infer R }
   ? JsonOf<R>
   : Responses<O> extends { 201: infer R }
     ? JsonOf<R>
-    : undefined;
+    : Responses<O> extends { 202: infer R }
+      ? JsonOf<R>
+      : undefined;
 
 type Opt<K extends string, T> = [T] extends [never] ? { [k in K]?: undefined } : { [k in K]: T };
 type OptLoose<K extends string, T> = [T] extends [never] ? { [k in K]?: undefined } : { [k in K]?: T };
@@ -122,6 +124,14 @@ export function dispositionFilename(header: string | null): string | null {
   if (!header) return null;
   const m = /filename="([^"]+)"/i.exec(header) ?? /filename=([^;]+)/i.exec(header);
   return m ? m[1].trim() : null;
+}
+
+/** Options as `send` reads them: path params, query, JSON body. */
+interface RawOptions {
+  path?: Record<string, string | number>;
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+  signal?: AbortSignal;
 }
 
 export interface ClientOptions {
@@ -251,8 +261,11 @@ export class ApiClient {
     path: P,
     options?: RequestOptions<Op<P, M>>,
   ): Promise<SuccessBody<Op<P, M>>> {
-    const o = (options ?? {}) as { path?: object; query?: object; body?: unknown; signal?: AbortSignal };
-    const url = buildUrl(this.baseUrl, path as string, o);
+    return (await this.send(method, path as string, (options ?? {}) as RawOptions)) as SuccessBody<Op<P, M>>;
+  }
+
+  private async send(method: Method, path: string, o: RawOptions): Promise<unknown> {
+    const url = buildUrl(this.baseUrl, path, o);
     const headers: Record<string, string> = { Accept: 'application/json' };
     const token = this.opts.token();
     if (token) headers.Authorization = `Bearer ${token}`;
@@ -274,9 +287,9 @@ export class ApiClient {
       if (res.status === 401) this.opts.onUnauthorized?.(err);
       throw err;
     }
-    if (!text) return undefined as SuccessBody<Op<P, M>>;
+    if (!text) return undefined;
     try {
-      return JSON.parse(text) as SuccessBody<Op<P, M>>;
+      return JSON.parse(text) as unknown;
     } catch {
       throw new ApiError(res.status, 'http', `the server sent a response that is not JSON (HTTP ${res.status})`);
     }

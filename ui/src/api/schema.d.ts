@@ -129,6 +129,102 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/job/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_job"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/job/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["cancel_job"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/job/{id}/pages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["job_pages"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/job/{id}/recrawl": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["recrawl_job"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/job/{id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["resume_job"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_jobs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/knowledge-base": {
         parameters: {
             query?: never;
@@ -156,6 +252,22 @@ export interface paths {
         put: operations["update_knowledge"];
         post?: never;
         delete: operations["delete_knowledge"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/onboard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["onboard"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -356,6 +468,22 @@ export interface components {
             session_id: string;
             turns: components["schemas"]["Turn"][];
         };
+        /** @description A page of a crawled site as the API shows it. */
+        CrawledPage: {
+            /**
+             * Format: int32
+             * @description Passages indexed for it.
+             */
+            chunks: number;
+            /** @description Why it was skipped, failed or removed. */
+            reason?: string | null;
+            status: components["schemas"]["PageStatus"];
+            title?: string | null;
+            /** Format: date-time */
+            updated_at: string;
+            /** @description The canonical URL. */
+            url: string;
+        };
         /**
          * @description How the agent arrived at a reply: the grounding policy's decision.
          * @enum {string}
@@ -423,6 +551,14 @@ export interface components {
             session: components["schemas"]["Session"];
             /** @enum {string} */
             type: "session.ended";
+        } | {
+            job: components["schemas"]["Job"];
+            /** @enum {string} */
+            type: "crawl.progress";
+        } | {
+            job: components["schemas"]["Job"];
+            /** @enum {string} */
+            type: "crawl.finished";
         };
         /** @description One retrieved piece of evidence and how well it matched. */
         Evidence: {
@@ -538,6 +674,95 @@ export interface components {
             role: string;
             text: string;
         };
+        /** @description A crawl job as the API shows it. */
+        Job: {
+            changes?: null | components["schemas"]["JobChanges"];
+            counts: components["schemas"]["JobCounts"];
+            /** Format: date-time */
+            created_at: string;
+            /** @description The URL being fetched, while running. */
+            current_url?: string | null;
+            /** @description Why the job failed (a stable reason such as `blocked_address`). */
+            error?: string | null;
+            exclude: string[];
+            /** Format: date-time */
+            finished_at?: string | null;
+            /** Format: uuid */
+            id: string;
+            include: string[];
+            kind: components["schemas"]["JobKind"];
+            /** Format: int32 */
+            max_depth: number;
+            /** Format: int32 */
+            max_pages: number;
+            state: components["schemas"]["JobState"];
+            /** Format: date-time */
+            updated_at: string;
+            /** @description The start URL. */
+            url: string;
+        };
+        /** @description URLs sorted by what a re-crawl found. */
+        JobChanges: {
+            changed: string[];
+            new: string[];
+            removed: string[];
+            unchanged: string[];
+        };
+        /** @description A job's counters. */
+        JobCounts: {
+            /**
+             * Format: int64
+             * @description Distinct same-site URLs found.
+             */
+            discovered: number;
+            /**
+             * Format: int64
+             * @description Skips that are failures (timeouts, unreachable, server errors…).
+             */
+            errors: number;
+            /**
+             * Format: int64
+             * @description Page fetches finished.
+             */
+            fetched: number;
+            /**
+             * Format: int64
+             * @description Pages indexed (new or changed).
+             */
+            indexed: number;
+            /**
+             * Format: int64
+             * @description Pages gone since the previous crawl (re-crawl only).
+             */
+            removed: number;
+            /** @description Skips by reason (`robots_disallowed`, `http_status(404)`, …). */
+            skipped: {
+                [key: string]: number;
+            };
+            /**
+             * Format: int64
+             * @description Pages fetched again with the content already indexed.
+             */
+            unchanged: number;
+        };
+        /** @description A job that was just queued. */
+        JobCreated: {
+            job: components["schemas"]["Job"];
+            /** Format: uuid */
+            job_id: string;
+        };
+        /**
+         * @description Why a job was started.
+         * @enum {string}
+         */
+        JobKind: "onboard" | "recrawl";
+        /**
+         * @description Where a job is. `queued → running → done | failed | cancelled`; a job a
+         *     stopped process left queued or running becomes `interrupted`, and
+         *     `interrupted`, `cancelled` and `failed` jobs may be resumed (back to `queued`).
+         * @enum {string}
+         */
+        JobState: "queued" | "running" | "done" | "failed" | "cancelled" | "interrupted";
         /**
          * @description A stored knowledge entry. The database is the source of truth; the search
          *     index is derived from it and can always be rebuilt.
@@ -565,16 +790,23 @@ export interface components {
             question: string;
             topic?: string | null;
         };
-        /** @description An entry, with its BM25 score when the list is a search. */
+        /**
+         * @description An entry, with its BM25 score when the list is a search. Searches also
+         *     find passages of crawled web pages: those have `source: "page"`, the
+         *     page's `url`, the page title (and heading) as `question`, the passage as
+         *     `answer`, and an id that names no editable entry.
+         */
         KnowledgeItem: components["schemas"]["KnowledgeEntry"] & {
             /** Format: float */
             score?: number | null;
+            /** @description The crawled page a passage comes from (page passages only). */
+            url?: string | null;
         };
         /**
          * @description Where an entry came from.
          * @enum {string}
          */
-        KnowledgeSource: "manual" | "learned" | "seed";
+        KnowledgeSource: "manual" | "learned" | "seed" | "page";
         MessageInput: {
             text: string;
         };
@@ -655,6 +887,30 @@ export interface components {
          * @enum {string}
          */
         NotificationKind: "answered" | "unresolved";
+        /** @description Input of `POST /api/onboard`. */
+        OnboardInput: {
+            /** @description Globs over URL paths whose pages are skipped. */
+            exclude?: string[] | null;
+            /** @description Globs over URL paths (`/services/**`); when given, a page must match one. */
+            include?: string[] | null;
+            /**
+             * Format: int32
+             * @description Most link hops from the start page (default 3, 0..=10).
+             */
+            max_depth?: number | null;
+            /**
+             * Format: int32
+             * @description Most pages kept (default 50, 1..=10000).
+             */
+            max_pages?: number | null;
+            /** @description The site's start page, `http://` or `https://`. */
+            url: string;
+        };
+        /**
+         * @description What happened to a page in its latest crawl.
+         * @enum {string}
+         */
+        PageStatus: "indexed" | "unchanged" | "skipped" | "removed" | "error";
         PromptVersion: {
             name: string;
             /** Format: int32 */
@@ -724,6 +980,11 @@ export interface components {
             turns: components["schemas"]["Turn"][];
         };
         Settings: {
+            /**
+             * @description Let crawl jobs fetch loopback, private and link-local addresses (a
+             *     site on the local network). Off: such targets fail `blocked_address`.
+             */
+            crawl_allow_private?: boolean;
             /**
              * Format: int64
              * @description How long a help request waits for a supervisor before it times out.
@@ -1122,6 +1383,194 @@ export interface operations {
             };
         };
     };
+    get_job: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    cancel_job: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    job_pages: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CrawledPage"][];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    recrawl_job: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobCreated"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    resume_job: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_jobs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"][];
+                };
+            };
+        };
+    };
     list_knowledge: {
         parameters: {
             query?: {
@@ -1298,6 +1747,45 @@ export interface operations {
                 content?: never;
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    onboard: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OnboardInput"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobCreated"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

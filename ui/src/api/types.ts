@@ -54,7 +54,7 @@ export interface SessionSnapshot {
 /** Everything that can arrive on `/api/sessions/{id}/live`. */
 export type SessionFrame = SessionEvent | SessionSnapshot | LaggedEvent;
 
-/** `GET/PUT /api/settings`: `{"request_timeout_secs": int, "webhook_url": string|null}`. */
+/** `GET/PUT /api/settings`: `{"request_timeout_secs": int, "webhook_url": string|null, "crawl_allow_private"?: bool}`. */
 export type Settings = S['Settings'];
 
 /** `PUT /api/settings/model`: the agent's language model (`api_key` write-only). */
@@ -63,3 +63,22 @@ export type ModelSettings = S['ModelSettings'];
 export type ModelView = S['ModelView'];
 
 export const STATUSES: readonly HelpStatus[] = ['pending', 'resolved', 'unresolved'];
+
+// Crawl jobs: onboarding a website (`POST /api/onboard`), re-crawls, their pages.
+export type Job = S['Job'];
+export type JobKind = S['JobKind'];
+export type JobState = S['JobState'];
+export type JobCounts = S['JobCounts'];
+/** What a re-crawl found, relative to the previous crawl. */
+export type JobChanges = S['JobChanges'];
+/** `POST /api/onboard`: absent limits take the server's defaults (50 pages, depth 3). */
+export type OnboardInput = S['OnboardInput'];
+/** 202 from `POST /api/onboard` and `POST /api/job/{id}/recrawl`. */
+export type JobStarted = S['JobCreated'];
+export type PageStatus = S['PageStatus'];
+/** One row of `GET /api/job/{id}/pages`. */
+export type CrawledPage = S['CrawledPage'];
+/** `crawl.progress` / `crawl.finished` on `/api/events`. */
+export type CrawlEvent = Extract<ServerEvent, { type: 'crawl.progress' | 'crawl.finished' }>;
+/** `GET/PUT /api/settings`; `crawl_allow_private` is absent from servers older than the crawler. */
+export type SettingsWithCrawl = Settings;

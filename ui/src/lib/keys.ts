@@ -16,6 +16,7 @@ export type Action =
   | 'go-knowledge'
   | 'go-settings'
   | 'go-sessions'
+  | 'go-onboarding'
   | 'new-chat'
   | 'tab-pending'
   | 'tab-resolved'
@@ -29,7 +30,7 @@ export type Action =
 /** Where keyboard focus is: a text field, another control (button, link, checkbox), or neither. */
 export type FocusKind = 'text' | 'control' | 'none';
 
-export type Screen = 'queue' | 'request' | 'sessions' | 'session' | 'knowledge' | 'settings';
+export type Screen = 'queue' | 'request' | 'sessions' | 'session' | 'knowledge' | 'settings' | 'onboarding';
 
 export interface KeyContext {
   focus: FocusKind;
@@ -58,7 +59,7 @@ const act = (action: Action): Resolution => ({ action, prefix: null });
 
 /** Every shortcut, for the `?` overlay. */
 export const SHORTCUTS: ReadonlyArray<{ keys: string[]; what: string }> = [
-  { keys: ['j', 'k'], what: 'Move down / up in the list' },
+  { keys: ['j', 'k'], what: 'Move down / up in the list (crawl jobs too)' },
   { keys: ['Enter'], what: 'Open the selected item' },
   { keys: ['Esc'], what: 'Leave a text field; then go back / close' },
   { keys: ['r'], what: "Focus the answer box (or the test chat's message box)" },
@@ -71,6 +72,7 @@ export const SHORTCUTS: ReadonlyArray<{ keys: string[]; what: string }> = [
   { keys: ['g', 'q'], what: 'Go to the queue' },
   { keys: ['g', 'c'], what: 'Go to sessions (conversations)' },
   { keys: ['g', 'k'], what: 'Go to the knowledge base' },
+  { keys: ['g', 'o'], what: 'Go to onboarding (turn your website into answers)' },
   { keys: ['g', 's'], what: 'Go to settings' },
   { keys: ['?'], what: 'Show or hide these shortcuts' },
 ];
@@ -95,6 +97,7 @@ export function resolveKey(e: KeyInput, ctx: KeyContext, prefix: string | null =
     if (e.key === 'k') return act('go-knowledge');
     if (e.key === 's') return act('go-settings');
     if (e.key === 'c') return act('go-sessions');
+    if (e.key === 'o') return act('go-onboarding');
     return NONE;
   }
 

@@ -1,6 +1,6 @@
 // Hash routes: #/queue/pending (default), #/queue/resolved,
 // #/queue/unresolved, #/requests/<id>, #/sessions, #/sessions/<id>,
-// #/knowledge, #/settings.
+// #/knowledge, #/settings, #/onboarding, #/onboarding/<job id>.
 import type { HelpStatus } from '../api/types';
 
 export type Route =
@@ -9,7 +9,8 @@ export type Route =
   | { name: 'sessions' }
   | { name: 'session'; id: string }
   | { name: 'knowledge' }
-  | { name: 'settings' };
+  | { name: 'settings' }
+  | { name: 'onboarding'; job: string | null };
 
 export const DEFAULT_ROUTE: Route = { name: 'queue', tab: 'pending' };
 
@@ -36,6 +37,8 @@ export function parseRoute(hash: string): Route {
       return { name: 'knowledge' };
     case 'settings':
       return { name: 'settings' };
+    case 'onboarding':
+      return { name: 'onboarding', job: parts[1] ?? null };
     default:
       return DEFAULT_ROUTE;
   }
@@ -55,5 +58,7 @@ export function routeHash(r: Route): string {
       return '#/knowledge';
     case 'settings':
       return '#/settings';
+    case 'onboarding':
+      return r.job ? `#/onboarding/${encodeURIComponent(r.job)}` : '#/onboarding';
   }
 }

@@ -4,6 +4,7 @@
 import type {
   AppEvent,
   HelpRequest,
+  Job,
   HelpStatus,
   KnowledgeEntry,
   Notification,
@@ -11,6 +12,7 @@ import type {
   Turn,
 } from '../api/types';
 import { compareSessions, isNewerSession, type LastTurn } from './sessions';
+import { compareJobs, isNewerJob } from './crawl';
 
 export interface Data {
   requests: Record<string, HelpRequest>;
@@ -29,6 +31,10 @@ export interface Data {
   sessions: Record<string, Session>;
   /** The latest turn of each session seen on the event stream. */
   lastTurn: Record<string, LastTurn>;
+  /** Crawl jobs (onboarding a website, re-crawls), by id. */
+  jobs: Record<string, Job>;
+  /** The `seq` of the event that last set each job, to drop repeats and stragglers. */
+  jobSeq: Record<string, number>;
 }
 
 export function emptyData(): Data {
@@ -42,6 +48,8 @@ export function emptyData(): Data {
     lastSeq: 0,
     sessions: {},
     lastTurn: {},
+    jobs: {},
+    jobSeq: {},
   };
 }
 
@@ -150,6 +158,13 @@ export function applyEvent(d: Data, ev: AppEvent): Effect {
       d.touched[ev.turn.session_id] = d.tick;
       return applyTurn(d, ev.turn) ? 'applied' : 'ignored';
     }
+    case 'crawl.progress':
+    case 'crawl.finished': {
+      if (!ev.job || typeof ev.job.id !== 'string') return 'ignored';
+      d.tick++;
+      d.touched[ev.job.id] = d.tick;
+      return upsertJob(d, ev.job, typeof ev.seq === 'number' ? ev.seq : undefined) ? 'applied' : 'ignored';
+    }
     case 'stream.lagged':
       return 'refetch';
     default:
@@ -166,6 +181,36 @@ export function replaceSessions(d: Data, fresh: Session[], since: number): void 
     if (isNewerSession(s, next[id])) next[id] = s;
   }
   d.sessions = next;
+}
+
+/** A job from an event (with its `seq`) or a response; false when the copy held is newer. */
+export function upsertJob(d: Data, job: Job, seq?: number): boolean {
+  if (!isNewerJob(job, d.jobs[job.id], seq, d.jobSeq[job.id])) return false;
+  d.jobs[job.id] = job;
+  if (seq !== undefined) d.jobSeq[job.id] = seq;
+  else delete d.jobSeq[job.id];
+  return true;
+}
+
+/** Like `replaceSessions`, for crawl jobs. */
+export function replaceJobs(d: Data, fresh: Job[], since: number): void {
+  const next: Record<string, Job> = {};
+  for (const j of fresh) next[j.id] = j;
+  const seqs: Record<string, number> = {};
+  for (const [id, j] of Object.entries(d.jobs)) {
+    if ((d.touched[id] ?? 0) <= since) continue;
+    if (isNewerJob(j, next[id]) || !next[id]) {
+      next[id] = j;
+      if (id in d.jobSeq) seqs[id] = d.jobSeq[id];
+    }
+  }
+  d.jobs = next;
+  d.jobSeq = seqs;
+}
+
+/** Crawl jobs, newest first. */
+export function jobsOrdered(d: Data): Job[] {
+  return Object.values(d.jobs).sort(compareJobs);
 }
 
 /** Active sessions first, then ended ones; newest first within each. */

@@ -2,7 +2,9 @@
 // connection, the route and what is selected. Logic lives in the pure
 // modules (state.ts, route.ts, ...); this file wires them to runes and I/O.
 import { ApiClient, ApiError, describeError } from '../api/client';
-import type { AgentStatus, AppEvent, HelpRequest, HelpStatus, KnowledgeEntry, Session } from '../api/types';
+import { CrawlApi } from '../api/crawl';
+import type { AgentStatus, AppEvent, HelpRequest, HelpStatus, Job, KnowledgeEntry, Session } from '../api/types';
+import { emptyOnboardForm, isActive, type OnboardForm } from './crawl';
 import { browserStorage } from './drafts';
 import { LiveEvents, type ConnState } from './events';
 import { DEFAULT_ROUTE, parseRoute, routeHash, type Route } from './route';
@@ -12,6 +14,9 @@ import {
   countByStatus,
   emptyData,
   entriesNewestFirst,
+  jobsOrdered,
+  replaceJobs,
+  upsertJob,
   replaceEntries,
   replaceRequests,
   replaceSessions,
@@ -50,6 +55,12 @@ class AppStore {
   /** What the agent runs on (`GET /api/agent`), loaded with the lists. */
   agent = $state<AgentStatus | null>(null);
   agentError = $state<string | null>(null);
+  jobsLoaded = $state(false);
+  jobsError = $state<string | null>(null);
+  /** The server has no crawl routes (`GET /api/jobs` is 404): an older Switchboard. */
+  jobsUnsupported = $state(false);
+  /** Bumped after every full refetch (first load, reconnect, lag): screens reload what they hold themselves. */
+  resyncs = $state(0);
 
   conn = $state<ConnState>('stopped');
   retryInMs = $state<number | null>(null);
@@ -62,6 +73,9 @@ class AppStore {
   selectedRequest = $state<string | null>(null);
   selectedEntry = $state<string | null>(null);
   selectedSession = $state<string | null>(null);
+  selectedJob = $state<string | null>(null);
+  /** The onboarding form as typed, kept across screens and failures. */
+  onboardForm = $state<OnboardForm>(emptyOnboardForm());
   helpOpen = $state(false);
   /** Set by `/` from another screen: the knowledge screen focuses its search when it mounts. */
   focusSearchOnMount = false;
@@ -79,8 +93,11 @@ class AppStore {
   entries = $derived(entriesNewestFirst(this.data));
   sessions = $derived(sessionsOrdered(this.data));
   activeSessions = $derived(countActiveSessions(this.data));
+  jobs = $derived(jobsOrdered(this.data));
+  activeJobs = $derived(this.jobs.filter((j) => isActive(j.state)).length);
 
   readonly api: ApiClient;
+  readonly crawl: CrawlApi;
   private live: LiveEvents | null = null;
   private listeners = new Set<(ev: AppEvent) => void>();
   private readonly storage = browserStorage();
@@ -92,6 +109,7 @@ class AppStore {
       token: () => this.token,
       onUnauthorized: () => this.signOut('The server did not accept the token. Paste the current one.'),
     });
+    this.crawl = new CrawlApi(this.api);
   }
 
   /** Reads the token, route and settings from the page; starts the clock. */
@@ -129,7 +147,7 @@ class AppStore {
     this.token = null;
     this.authMessage = message;
     this.data = emptyData();
-    this.requestsLoaded = this.kbLoaded = this.sessionsLoaded = false;
+    this.requestsLoaded = this.kbLoaded = this.sessionsLoaded = this.jobsLoaded = false;
     this.agent = null;
     this.conn = 'stopped';
   }
@@ -173,7 +191,37 @@ class AppStore {
   }
 
   async refetchAll(): Promise<void> {
-    await Promise.all([this.refetchRequests(), this.refetchKnowledge(), this.refetchSessions(), this.refetchAgent()]);
+    await Promise.all([
+      this.refetchRequests(),
+      this.refetchKnowledge(),
+      this.refetchSessions(),
+      this.refetchAgent(),
+      this.refetchJobs(),
+    ]);
+    this.resyncs++;
+  }
+
+  async refetchJobs(): Promise<void> {
+    const since = this.data.tick;
+    try {
+      const list = await this.crawl.jobs();
+      replaceJobs(this.data, list, since);
+      this.jobsLoaded = true;
+      this.jobsError = null;
+      this.jobsUnsupported = false;
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 401) return;
+      if (e instanceof ApiError && (e.status === 404 || e.status === 405)) {
+        this.jobsUnsupported = true;
+        this.jobsError = null;
+        return;
+      }
+      this.jobsError = `Could not load the crawl jobs: ${describeError(e)}`;
+    }
+  }
+
+  putJob(j: Job): void {
+    upsertJob(this.data, j);
   }
 
   async refetchSessions(): Promise<void> {
@@ -261,6 +309,7 @@ class AppStore {
   back(): void {
     if (this.route.name === 'request') this.navigate({ name: 'queue', tab: this.tab });
     else if (this.route.name === 'session') this.navigate({ name: 'sessions' });
+    else if (this.route.name === 'onboarding' && this.route.job) this.navigate({ name: 'onboarding', job: null });
   }
 
   private syncRoute(): void {
@@ -269,6 +318,7 @@ class AppStore {
     if (r.name === 'queue') this.tab = r.tab;
     if (r.name === 'request') this.selectedRequest = r.id;
     if (r.name === 'session') this.selectedSession = r.id;
+    if (r.name === 'onboarding' && r.job) this.selectedJob = r.job;
   }
 }
 
