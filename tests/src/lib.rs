@@ -126,6 +126,23 @@ impl TestServer {
         .await
     }
 
+    /// Starts an agent session for a caller; returns its id.
+    pub async fn start_session(&self, name: &str, contact: &str) -> String {
+        let body = serde_json::json!({"caller_name": name, "caller_contact": contact});
+        self.post_json("/api/sessions", &body, 201).await["id"].as_str().unwrap().to_string()
+    }
+
+    /// Sends a caller's message and waits for the whole turn (JSON mode).
+    pub async fn ask(&self, session: &str, text: &str) -> Value {
+        let resp = self
+            .post(&format!("/api/sessions/{session}/messages"), &serde_json::json!({ "text": text }))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        expect(resp, 200).await
+    }
+
     /// Subscribes to `/api/events`.
     pub async fn events(&self) -> EventStream {
         let url = format!("{}/api/events?token={TOKEN}", self.base.replacen("http", "ws", 1));
@@ -147,6 +164,11 @@ impl TestServer {
             r.expect("server task did not panic").expect("server returned Ok");
         }
     }
+}
+
+/// The grounding decision of a turn's reply, as `TestServer::ask` returns it.
+pub fn decision(outcome: &Value) -> &str {
+    outcome["reply"]["grounding"]["decision"].as_str().unwrap_or("")
 }
 
 /// Asserts the status and returns the JSON body (`null` when empty).

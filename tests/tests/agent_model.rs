@@ -13,7 +13,7 @@ use chrono::{Datelike, Duration as Days, Utc, Weekday};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use switchboard_core::llm::LanguageModel;
-use switchboard_tests::{TestServer, config, expect, model};
+use switchboard_tests::{TestServer, config, decision, model};
 
 fn server_config(dir: &std::path::Path, model: Arc<dyn LanguageModel>) -> switchboard_server::Config {
     let mut c = config(dir);
@@ -23,25 +23,6 @@ fn server_config(dir: &std::path::Path, model: Arc<dyn LanguageModel>) -> switch
     c.llm_timeout = std::time::Duration::from_secs(180);
     c.demo = true;
     c
-}
-
-async fn start_session(s: &TestServer, name: &str, contact: &str) -> String {
-    let body = json!({"caller_name": name, "caller_contact": contact});
-    s.post_json("/api/sessions", &body, 201).await["id"].as_str().unwrap().to_string()
-}
-
-async fn ask(s: &TestServer, session: &str, text: &str) -> Value {
-    let resp = s
-        .post(&format!("/api/sessions/{session}/messages"), &json!({ "text": text }))
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap();
-    expect(resp, 200).await
-}
-
-fn decision(outcome: &Value) -> &str {
-    outcome["reply"]["grounding"]["decision"].as_str().unwrap_or("")
 }
 
 fn reply(outcome: &Value) -> String {
@@ -81,10 +62,10 @@ async fn a_conversation_on_the_embedded_model() {
     assert_eq!(agent["model"]["engine"], "llama", "{agent}");
 
     // Ana Ruiz is a demo customer: her number identifies her.
-    let a = start_session(&s, "Ana Ruiz", "+1-555-0142").await;
+    let a = s.start_session("Ana Ruiz", "+1-555-0142").await;
 
     // A paraphrase of a knowledge entry: the model answers from the evidence.
-    let out = ask(&s, &a, "Is Theo the one for beard trims?").await;
+    let out = s.ask(&a, "Is Theo the one for beard trims?").await;
     assert_eq!(decision(&out), "grounded", "{out}");
     assert!(states(&reply(&out), &["theo"]), "{out}");
     assert!(!out["reply"]["grounding"]["cited"].as_array().unwrap().is_empty(), "{out}");
@@ -93,7 +74,7 @@ async fn a_conversation_on_the_embedded_model() {
 
     // Unknown: one help request for this session, and the agent will check.
     let question = "Do you offer keratin smoothing treatments?";
-    let out = ask(&s, &a, question).await;
+    let out = s.ask(&a, question).await;
     assert_eq!(decision(&out), "escalated", "{out}");
     assert!(reply(&out).contains("check"), "{out}");
     let requests = requests_for(&s, &a).await;
@@ -114,15 +95,15 @@ async fn a_conversation_on_the_embedded_model() {
     assert_eq!(relayed["grounding"]["help_request_id"], request_id.as_str());
 
     // A new caller asks the same: answered from what was learned, no new request.
-    let b = start_session(&s, "Ben Carter", "+1-555-0187").await;
-    let out = ask(&s, &b, question).await;
+    let b = s.start_session("Ben Carter", "+1-555-0187").await;
+    let out = s.ask(&b, question).await;
     assert_eq!(decision(&out), "fast_path", "{out}");
     assert!(reply(&out).contains("240 dollars"), "{out}");
     assert!(requests_for(&s, &b).await.is_empty());
 
     // Booking: the model calls the appointment tool, which writes the demo tables.
     let friday = next(Weekday::Fri);
-    let out = ask(&s, &a, &format!("Please book me a men's cut on {} at 11:00.", friday.format("%Y-%m-%d"))).await;
+    let out = s.ask(&a, &format!("Please book me a men's cut on {} at 11:00.", friday.format("%Y-%m-%d"))).await;
     let booked = out["turns"]
         .as_array()
         .unwrap()
@@ -165,8 +146,8 @@ async fn evaluation_set_escalates_every_unknown_and_answers_the_known() {
     let mut missed = Vec::new();
     for c in &cases {
         // One session per question, so each is judged on its own.
-        let id = start_session(&s, "Eval caller", "+1-555-0100").await;
-        let out = ask(&s, &id, &c.question).await;
+        let id = s.start_session("Eval caller", "+1-555-0100").await;
+        let out = s.ask(&id, &c.question).await;
         let d = decision(&out).to_string();
         let escalated = d == "escalated" || !requests_for(&s, &id).await.is_empty();
         let facts: Vec<&str> = c.facts.iter().map(String::as_str).collect();

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use switchboard_tests::model::{ScriptedModel, Step};
-use switchboard_tests::{TestServer, WebhookReceiver, config, eventually, expect, expect_error};
+use switchboard_tests::{TestServer, WebhookReceiver, config, decision, eventually, expect, expect_error};
 use tokio_tungstenite::tungstenite::Message;
 
 fn server_config(dir: &std::path::Path, model: &ScriptedModel) -> switchboard_server::Config {
@@ -18,23 +18,7 @@ fn server_config(dir: &std::path::Path, model: &ScriptedModel) -> switchboard_se
 }
 
 async fn start_session(s: &TestServer, name: &str) -> String {
-    let body = json!({"caller_name": name, "caller_contact": "+1-555-0142"});
-    s.post_json("/api/sessions", &body, 201).await["id"].as_str().unwrap().to_string()
-}
-
-/// Sends a message and waits for the whole turn (JSON mode).
-async fn ask(s: &TestServer, session: &str, text: &str) -> Value {
-    let resp = s
-        .post(&format!("/api/sessions/{session}/messages"), &json!({ "text": text }))
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap();
-    expect(resp, 200).await
-}
-
-fn decision(outcome: &Value) -> &str {
-    outcome["reply"]["grounding"]["decision"].as_str().unwrap_or("")
+    s.start_session(name, "+1-555-0142").await
 }
 
 fn roles(outcome: &Value) -> Vec<String> {
@@ -101,7 +85,7 @@ async fn learned_answers_escalation_relay_and_follow_up() {
     assert_eq!(started["session"]["id"], a);
 
     // A curated answer that matches the question: returned as is, no model.
-    let out = ask(&s, &a, "Are you open on Sundays?").await;
+    let out = s.ask(&a, "Are you open on Sundays?").await;
     assert_eq!(decision(&out), "fast_path");
     assert!(out["reply"]["text"].as_str().unwrap().contains("10 in the morning"), "{out}");
     assert!(out["reply"]["timings"]["first_token_ms"].as_f64().unwrap() >= 0.0);
@@ -109,7 +93,7 @@ async fn learned_answers_escalation_relay_and_follow_up() {
     assert_eq!(model.calls(), 0);
 
     // Unknown: one help request, linked to the session, and the agent says it will check.
-    let out = ask(&s, &a, "Do you offer keratin smoothing treatments?").await;
+    let out = s.ask(&a, "Do you offer keratin smoothing treatments?").await;
     assert_eq!(decision(&out), "escalated", "{out}");
     assert!(out["reply"]["text"].as_str().unwrap().contains("check with a colleague"));
     assert_eq!(roles(&out), ["caller", "tool", "agent"]);
@@ -127,7 +111,7 @@ async fn learned_answers_escalation_relay_and_follow_up() {
     assert_eq!(model.calls(), 0, "escalation needs no model");
 
     // Asked again while pending: no second request.
-    let again = ask(&s, &a, "do you offer keratin smoothing treatments").await;
+    let again = s.ask(&a, "do you offer keratin smoothing treatments").await;
     assert_eq!(again["reply"]["grounding"]["help_request_id"], request_id.as_str());
     assert!(again["reply"]["text"].as_str().unwrap().contains("still checking"));
     assert_eq!(pending_for(&s, &a).await.len(), 1);
@@ -160,13 +144,13 @@ async fn learned_answers_escalation_relay_and_follow_up() {
     // A new session asking the same thing is answered from learned knowledge.
     let b = start_session(&s, "Ben Ode").await;
     let before = s.get_json("/api/help-requests", 200).await.as_array().unwrap().len();
-    let out = ask(&s, &b, "Do you offer keratin smoothing treatments?").await;
+    let out = s.ask(&b, "Do you offer keratin smoothing treatments?").await;
     assert_eq!(decision(&out), "fast_path", "{out}");
     assert!(out["reply"]["text"].as_str().unwrap().contains("220 dollars"));
     assert_eq!(s.get_json("/api/help-requests", 200).await.as_array().unwrap().len(), before);
 
     // After the caller left, the answer goes out as a follow-up (webhook).
-    let out = ask(&s, &b, "Can I bring my dog along?").await;
+    let out = s.ask(&b, "Can I bring my dog along?").await;
     let second = out["reply"]["grounding"]["help_request_id"].as_str().unwrap().to_string();
     let ended = s.post_json(&format!("/api/sessions/{b}/end"), &json!({}), 200).await;
     assert_eq!(ended["status"], "ended");
@@ -259,7 +243,7 @@ async fn malformed_and_unknown_tool_calls_become_error_results() {
     ]);
     let s = TestServer::start(server_config(dir.path(), &model)).await;
     let a = start_session(&s, "Dev").await;
-    let out = ask(&s, &a, "Can I book a cut for Friday?").await;
+    let out = s.ask(&a, "Can I book a cut for Friday?").await;
     // No tool succeeded and there was no evidence: the model's words are not
     // said; a supervisor is asked instead.
     assert_eq!(roles(&out), ["caller", "tool", "tool", "tool", "tool", "agent"], "{out}");
@@ -308,7 +292,7 @@ async fn a_model_that_hangs_or_breaks_gets_a_spoken_fallback_and_a_human() {
     let request_id = reply["grounding"]["help_request_id"].as_str().expect("a human was asked");
     assert_eq!(s.get_json(&format!("/api/help-requests/{request_id}"), 200).await["session_id"], a.as_str());
 
-    let out = ask(&s, &a, "Can you cancel my order?").await;
+    let out = s.ask(&a, "Can you cancel my order?").await;
     assert_eq!(decision(&out), "fallback");
     assert_eq!(roles(&out), ["caller", "tool", "agent"]);
     // Caller, request_help, fallback: twice, in order, nothing half-stored.
@@ -336,9 +320,9 @@ async fn without_a_model_the_agent_still_answers_learned_questions_and_escalates
     assert!(status["prompts"].as_array().unwrap().iter().all(|p| p["version"].as_u64().unwrap() >= 1));
 
     let a = start_session(&s, "Fay").await;
-    assert_eq!(decision(&ask(&s, &a, "How much is a men's haircut?").await), "fast_path");
-    assert_eq!(decision(&ask(&s, &a, "Hello!").await), "small_talk");
-    let out = ask(&s, &a, "Can I book a balayage for Saturday?").await;
+    assert_eq!(decision(&s.ask(&a, "How much is a men's haircut?").await), "fast_path");
+    assert_eq!(decision(&s.ask(&a, "Hello!").await), "small_talk");
+    let out = s.ask(&a, "Can I book a balayage for Saturday?").await;
     assert_eq!(decision(&out), "escalated", "an action without a model goes to a human: {out}");
     s.stop().await;
 }
@@ -388,7 +372,7 @@ async fn bad_input_is_refused_and_nothing_is_stored() {
     let view = s.get_json(&format!("/api/sessions/{a}"), 200).await;
     assert_eq!(view["turns"], json!([]), "refused messages store nothing");
 
-    assert_eq!(decision(&ask(&s, &a, "hi").await), "small_talk");
+    assert_eq!(decision(&s.ask(&a, "hi").await), "small_talk");
     s.post_json(&format!("/api/sessions/{a}/end"), &json!({}), 200).await;
     expect_error(send(json!("hello?")).send().await.unwrap(), 409, "conflict").await;
     expect_error(s.post(&format!("/api/sessions/{a}/end"), &json!({})).send().await.unwrap(), 409, "conflict").await;
@@ -470,7 +454,7 @@ async fn a_restart_ends_sessions_whose_caller_is_gone() {
     cfg.webhook_url = Some(hook.url.parse().unwrap());
     let s = TestServer::start(cfg.clone()).await;
     let a = start_session(&s, "Ida").await;
-    let out = ask(&s, &a, "Do you sell vintage hair dryers?").await;
+    let out = s.ask(&a, "Do you sell vintage hair dryers?").await;
     let request = out["reply"]["grounding"]["help_request_id"].as_str().unwrap().to_string();
     s.stop().await;
 
@@ -527,7 +511,7 @@ async fn the_model_is_chosen_in_settings_applied_at_once_and_kept() {
     // The next turn uses it: unreachable, so the caller gets the spoken
     // fallback and a human takes over.
     let a = start_session(&s, "Jo").await;
-    let out = ask(&s, &a, "Is Theo the one for beard trims?").await;
+    let out = s.ask(&a, "Is Theo the one for beard trims?").await;
     assert_eq!(decision(&out), "fallback", "{out}");
     s.stop().await;
 
