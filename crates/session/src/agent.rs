@@ -233,7 +233,11 @@ impl Turner<'_> {
                 _ => ChatMessage::assistant(&t.text, vec![]),
             });
         }
-        messages.push(ChatMessage::user(user_message(text, r)));
+        let query: Vec<String> =
+            crate::policy::content_terms(self.inner.index.terms(text)).into_iter().map(|(t, _)| t).collect();
+        let index = self.inner.index.clone();
+        let focus = |passage: &str| focus(passage, &query, |sentence| index.terms(sentence));
+        messages.push(ChatMessage::user(user_message(text, r, focus)));
         let tools = self.inner.toolbox.specs_for(text);
         let reply_id = Uuid::now_v7();
         let mut reply = String::new();
@@ -508,7 +512,7 @@ fn fallback_kind(e: &LlmError) -> &'static str {
 /// The caller's words with the evidence the model may use, numbered, and
 /// today's date for bookings (here rather than in the system prompt, which
 /// stays byte-identical so its KV cache is reused).
-fn user_message(text: &str, r: &Retrieval) -> String {
+fn user_message(text: &str, r: &Retrieval, focus: impl Fn(&str) -> String) -> String {
     let today = chrono::Utc::now().date_naive();
     let mut s = format!("(Today is {}.)\n", today.format("%A %Y-%m-%d"));
     if r.evidence.is_empty() {
@@ -517,10 +521,44 @@ fn user_message(text: &str, r: &Retrieval) -> String {
     }
     s.push_str("Evidence:\n");
     for (i, (ev, answer)) in r.evidence.iter().take(3).enumerate() {
-        s.push_str(&format!("[{}] {}: {}\n", i + 1, ev.title, answer));
+        s.push_str(&format!("[{}] {}: {}\n", i + 1, ev.title, focus(answer)));
     }
     s.push_str(&format!("\nCaller: {text}"));
     s
+}
+
+/// Longest evidence text sent to the model as is, in characters.
+const FOCUS_ABOVE: usize = 400;
+
+/// A long passage (a crawled page's) cut to the sentences that share the
+/// most of the question's `query` terms, at most two, in their order: the
+/// model reads less (prefill dominates its first token on 2 cores) and less
+/// that is beside the point. Short entries pass whole.
+fn focus(passage: &str, query: &[String], analyze: impl Fn(&str) -> Vec<(String, f32)>) -> String {
+    if passage.chars().count() <= FOCUS_ABOVE {
+        return passage.to_string();
+    }
+    let mut sentences: Vec<&str> = Vec::new();
+    let mut start = 0;
+    for (i, c) in passage.char_indices() {
+        let end = i + c.len_utf8();
+        let boundary = c == '\n' || (matches!(c, '.' | '?' | '!') && passage[end..].starts_with(char::is_whitespace));
+        if boundary {
+            sentences.push(&passage[start..end]);
+            start = end;
+        }
+    }
+    sentences.push(&passage[start..]);
+    let sentences: Vec<&str> = sentences.into_iter().map(str::trim).filter(|s| !s.is_empty()).collect();
+    let score = |s: &str| analyze(s).iter().filter(|(t, _)| query.contains(t)).count();
+    let mut ranked: Vec<(usize, usize)> = sentences.iter().enumerate().map(|(i, s)| (score(s), i)).collect();
+    ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut keep: Vec<usize> = ranked.iter().take(2).filter(|(sc, _)| *sc > 0).map(|(_, i)| *i).collect();
+    if keep.is_empty() {
+        return passage.chars().take(FOCUS_ABOVE).collect();
+    }
+    keep.sort_unstable();
+    keep.iter().map(|i| sentences[*i]).collect::<Vec<_>>().join(" ")
 }
 
 /// Evidence the reply draws on: those sharing terms with it (all, if none do).
@@ -612,6 +650,25 @@ mod tests {
         assert!(recover_call(r#"{"colour": "red"}"#, &tools, 0).is_none());
         assert!(recover_call("We open at ten.", &tools, 0).is_none());
         assert!(recover_call(r#"{"order_id": "1"}"#, &[], 0).is_none());
+    }
+
+    #[test]
+    fn long_passages_are_cut_to_the_sentences_about_the_question() {
+        let words = |s: &str| -> Vec<(String, f32)> {
+            s.to_lowercase()
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .map(|w| (w.to_string(), 1.0))
+                .collect()
+        };
+        let filler = "We love hair and we love our neighbourhood very much indeed. ".repeat(8);
+        let passage =
+            format!("{filler}Gift cards are sold in any amount from 25 dollars. They never expire.\n{filler}");
+        let query = vec!["gift".to_string(), "cards".to_string()];
+        assert_eq!(focus(&passage, &query, words), "Gift cards are sold in any amount from 25 dollars.");
+        // Short text passes whole; no match keeps the start.
+        assert_eq!(focus("Open at ten. Closed Mondays.", &query, words), "Open at ten. Closed Mondays.");
+        assert_eq!(focus(&passage, &["wifi".to_string()], words).chars().count(), FOCUS_ABOVE);
     }
 
     #[test]
