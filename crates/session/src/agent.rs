@@ -152,7 +152,7 @@ impl Turner<'_> {
             Intent::Greeting => Some(GREETING),
             Intent::Thanks => Some(THANKS),
             Intent::Goodbye => Some(GOODBYE),
-            Intent::Inquiry if !retrieval.has_content => Some(PARDON),
+            Intent::Inquiry if !retrieval.has_content() => Some(PARDON),
             _ => None,
         };
         if let Some(reply) = small_talk {
@@ -233,10 +233,8 @@ impl Turner<'_> {
                 _ => ChatMessage::assistant(&t.text, vec![]),
             });
         }
-        let query: Vec<String> =
-            crate::policy::content_terms(self.inner.index.terms(text)).into_iter().map(|(t, _)| t).collect();
         let index = self.inner.index.clone();
-        let focus = |passage: &str| focus(passage, &query, |sentence| index.terms(sentence));
+        let focus = |passage: &str| focus(passage, &r.terms, |sentence| index.terms(sentence));
         messages.push(ChatMessage::user(user_message(text, r, focus)));
         let tools = self.inner.toolbox.specs_for(text);
         let reply_id = Uuid::now_v7();

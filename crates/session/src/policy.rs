@@ -63,8 +63,15 @@ pub struct Retrieval {
     pub fast_path: Option<(Evidence, String)>,
     /// Hits that pass the evidence thresholds.
     pub evidence: Vec<(Evidence, String)>,
-    /// The message has terms that carry meaning (not only filler words).
-    pub has_content: bool,
+    /// The caller's terms that carry meaning (filler words dropped).
+    pub terms: Vec<String>,
+}
+
+impl Retrieval {
+    /// The message says something beyond filler words.
+    pub fn has_content(&self) -> bool {
+        !self.terms.is_empty()
+    }
 }
 
 /// A weighted term list from the index's analyzer.
@@ -103,7 +110,7 @@ impl GroundingPolicy {
     /// Scores `hits` against the caller's `query` terms. `analyze` turns text
     /// into the index's terms.
     pub fn assess(&self, query: &Terms, hits: Vec<SearchHit>, analyze: impl Fn(&str) -> Terms) -> Retrieval {
-        let mut out = Retrieval { has_content: !query.is_empty(), ..Default::default() };
+        let mut out = Retrieval { terms: query.iter().map(|(t, _)| t.clone()).collect(), ..Default::default() };
         for hit in hits {
             let q_terms: Vec<String> = analyze(&hit.doc.question).into_iter().map(|(t, _)| t).collect();
             let mut all_terms = q_terms.clone();

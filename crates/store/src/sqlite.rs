@@ -572,14 +572,12 @@ impl SettingsStore for SqliteStore {
     }
 
     async fn save_model_settings(&self, s: &ModelSettings, at: Timestamp) -> Result<(), StoreError> {
-        // Written field by field: the API never serialises the key, the
-        // database must keep it.
-        let v = serde_json::json!({"engine": s.engine, "base_url": s.base_url, "model": s.model, "api_key": s.api_key});
+        let v = serde_json::to_string(s).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query(
             "INSERT INTO settings (key, value, updated_at) VALUES ('model', ?, ?)
              ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
         )
-        .bind(v.to_string())
+        .bind(v)
         .bind(to_millis(at))
         .execute(&self.writer)
         .await
