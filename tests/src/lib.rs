@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
+pub mod eval;
 pub mod model;
 
 pub const TOKEN: &str = "test-token-0123456789";

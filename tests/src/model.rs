@@ -137,3 +137,23 @@ pub async fn embedded() -> Option<(Arc<dyn LanguageModel>, tokio::sync::MutexGua
     });
     engine.clone().map(|e| (e, turn))
 }
+
+/// The sentence-embedding model (installed by `make setup`), loaded once per
+/// test binary. `None` when it is missing (said, and a failure under CI).
+pub fn embedder() -> Option<Arc<dyn switchboard_core::embed::TextEmbedder>> {
+    static EMBEDDER: std::sync::OnceLock<Option<Arc<dyn switchboard_core::embed::TextEmbedder>>> =
+        std::sync::OnceLock::new();
+    EMBEDDER
+        .get_or_init(|| {
+            let dir = switchboard_embed::default_model_dir();
+            match switchboard_embed::Embedder::load(&dir) {
+                Ok(e) => Some(Arc::new(e) as Arc<dyn switchboard_core::embed::TextEmbedder>),
+                Err(e) => {
+                    assert!(std::env::var_os("CI").is_none(), "no embedding model under CI: {e}");
+                    eprintln!("SKIPPED: embedding model not loaded from {}: {e}", dir.display());
+                    None
+                }
+            }
+        })
+        .clone()
+}

@@ -66,6 +66,17 @@ export async function api(server, method, path, body) {
   return { status: res.status, body: text ? JSON.parse(text) : null };
 }
 
+/**
+ * Names the business, so the first-run screen does not show (a new data dir
+ * without `--demo` has no profile). A server without the profile route has
+ * no first-run screen either: its 404 is fine.
+ */
+export async function nameBusiness(server, name = 'E2E Test Business') {
+  const r = await api(server, 'PUT', '/api/settings/business', { name });
+  if (r.status !== 200 && r.status !== 404 && r.status !== 405) throw new Error(`naming the business failed: ${JSON.stringify(r)}`);
+  return r;
+}
+
 export async function createRequest(server, question, customer_name = 'Ada Lovelace') {
   const r = await api(server, 'POST', '/api/help-requests', { customer_name, channel: 'phone', question, customer_contact: '+1-555-0100' });
   if (r.status !== 201) throw new Error(`create failed: ${JSON.stringify(r)}`);

@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { startServer, api, launchBrowser, shot, TOKEN } from './harness.mjs';
+import { startServer, api, launchBrowser, nameBusiness, shot, TOKEN } from './harness.mjs';
 
 let server;
 let browser;
@@ -62,6 +62,8 @@ before(async () => {
   siteUrl = `http://127.0.0.1:${site.address().port}/`;
 
   server = await startServer();
+  // A new data dir: name the business so the first-run screen does not show.
+  await nameBusiness(server);
   // An invalid body: 422 when the route exists, 404 on a server without the crawler.
   const probe = await api(server, 'POST', '/api/onboard', { url: 'ftp://example.com' });
   if (probe.status === 404 || probe.status === 405) {

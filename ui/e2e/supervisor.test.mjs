@@ -1,13 +1,15 @@
 // The supervisor's day in a real browser against the real server.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, api, createRequest, launchBrowser, shot, TOKEN } from './harness.mjs';
+import { startServer, api, createRequest, launchBrowser, nameBusiness, shot, TOKEN } from './harness.mjs';
 
 let server;
 let browser;
 
 before(async () => {
   server = await startServer();
+  // A new data dir: name the business so the first-run screen does not show.
+  await nameBusiness(server);
   browser = await launchBrowser();
 });
 

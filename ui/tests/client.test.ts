@@ -283,3 +283,29 @@ describe('the crawl routes', () => {
     expect(seen).toHaveLength(1);
   });
 });
+
+describe('the business profile route', () => {
+  it('GETs and PUTs /api/settings/business with the token, the body as JSON', async () => {
+    const { BusinessApi } = await import('../src/api/business');
+    const calls: Array<{ url: string; init: RequestInit }> = [];
+    const profile = { name: 'Harbor Dental', hours: [{ day: 'Monday', open: '09:00', close: '17:00', closed: false }] };
+    const biz = new BusinessApi(new ApiClient({ baseUrl: 'http://h', token: () => 'tok', fetch: fakeFetch(200, profile, calls) }));
+    expect(await biz.get()).toEqual(profile);
+    expect(calls[0].url).toBe('http://h/api/settings/business');
+    expect(calls[0].init.method).toBe('GET');
+    expect((calls[0].init.headers as Record<string, string>).Authorization).toBe('Bearer tok');
+    expect(await biz.update(profile)).toEqual(profile);
+    expect(calls[1].init.method).toBe('PUT');
+    expect(JSON.parse(String(calls[1].init.body))).toEqual(profile);
+  });
+
+  it("turns the server's 422 into an ApiError naming the field", async () => {
+    const { BusinessApi } = await import('../src/api/business');
+    const body = { error: { code: 'validation_failed', message: 'phone: may hold only digits, spaces and + - ( ) .' } };
+    const biz = new BusinessApi(new ApiClient({ baseUrl: 'http://h', token: () => null, fetch: fakeFetch(422, body) }));
+    const err = await biz.update({ phone: 'call me' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect((err as ApiError).field).toBe('phone');
+    expect((err as ApiError).problem).toBe('may hold only digits, spaces and + - ( ) .');
+  });
+});

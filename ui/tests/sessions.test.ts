@@ -147,8 +147,8 @@ describe('session helpers', () => {
 
   it('marks the cited hits', () => {
     const hits = [
-      { id: 'a', kind: 'seed', title: 'A', snippet: 'a', url: null, score: 3.2, coverage: 0.9 },
-      { id: 'b', kind: 'seed', title: 'B', snippet: 'b', url: null, score: 1.1, coverage: 0.2 },
+      { id: 'a', kind: 'seed' as const, title: 'A', snippet: 'a', url: null, score: 3.2, coverage: 0.9 },
+      { id: 'b', kind: 'seed' as const, title: 'B', snippet: 'b', url: null, score: 1.1, coverage: 0.2 },
     ];
     expect(hitsWithCitation(grounding({ hits, cited: ['a'] })).map((h) => h.cited)).toEqual([true, false]);
   });

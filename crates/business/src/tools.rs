@@ -926,7 +926,16 @@ impl Biz {
         let found = self.store.search_products(&ws, 5).await.map_err(store_err)?;
         let list: Vec<Value> = found.iter().map(product_line).collect();
         let message = if list.is_empty() {
-            format!("No products match '{q}'. We sell shampoos, conditioners, curl creams and heat protectants.")
+            // What the shop does sell, from its own catalogue.
+            let all = self.store.search_products(&[], 200).await.map_err(store_err)?;
+            let mut kinds: Vec<&str> = all.iter().map(|p| p.category.as_str()).collect();
+            kinds.sort_unstable();
+            kinds.dedup();
+            if kinds.is_empty() {
+                format!("No products match '{q}'.")
+            } else {
+                format!("No products match '{q}'. We sell: {}.", kinds.join(", "))
+            }
         } else {
             format!("{} product{} found.", list.len(), if list.len() == 1 { "" } else { "s" })
         };

@@ -21,6 +21,9 @@ use crate::time::now;
 pub enum EventKind {
     #[serde(rename = "help_request.created")]
     HelpRequestCreated { request: HelpRequest },
+    /// Another caller joined a pending request.
+    #[serde(rename = "help_request.joined")]
+    HelpRequestJoined { request: HelpRequest },
     #[serde(rename = "help_request.resolved")]
     HelpRequestResolved { request: HelpRequest },
     #[serde(rename = "help_request.unresolved")]

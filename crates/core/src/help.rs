@@ -85,6 +85,22 @@ pub struct HelpRequest {
     pub resolved_by: Option<String>,
     pub session_id: Option<String>,
     pub history: Vec<HistoryTurn>,
+    /// Other callers who asked the same thing while it was pending: each gets
+    /// the answer too (live if still on the line, else a follow-up).
+    #[serde(default)]
+    pub waiters: Vec<Waiter>,
+}
+
+/// A caller waiting on a help request someone else opened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Waiter {
+    pub customer_name: String,
+    pub customer_contact: String,
+    pub channel: String,
+    pub session_id: Option<String>,
+    /// Their words, which may differ from the request's question.
+    pub question: String,
+    pub joined_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Input for opening a help request.

@@ -26,15 +26,25 @@ pub enum KnowledgeSource {
     /// A passage of a crawled web page (search results only; such passages
     /// are managed by crawl jobs, not edited as entries).
     Page,
+    /// A fact of the business profile (hours, address, phone): evidence the
+    /// agent reads, never a stored entry.
+    Profile,
 }
 
 impl KnowledgeSource {
+    /// Question/answer pairs (as opposed to crawled page passages): only
+    /// these may be said verbatim.
+    pub fn is_qa(self) -> bool {
+        !matches!(self, KnowledgeSource::Page | KnowledgeSource::Profile)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             KnowledgeSource::Manual => "manual",
             KnowledgeSource::Learned => "learned",
             KnowledgeSource::Seed => "seed",
             KnowledgeSource::Page => "page",
+            KnowledgeSource::Profile => "profile",
         }
     }
 
@@ -44,6 +54,7 @@ impl KnowledgeSource {
             "learned" => Some(KnowledgeSource::Learned),
             "seed" => Some(KnowledgeSource::Seed),
             "page" => Some(KnowledgeSource::Page),
+            "profile" => Some(KnowledgeSource::Profile),
             _ => None,
         }
     }
@@ -108,7 +119,7 @@ pub struct IndexDoc {
     /// Stable id (a knowledge entry's id); re-indexing replaces by id.
     pub id: String,
     /// `manual`, `learned`, `seed` (later also crawled `page` chunks).
-    pub kind: String,
+    pub kind: KnowledgeSource,
     /// The question (or a page's title).
     pub question: String,
     /// The answer (or a page chunk's text).
@@ -122,7 +133,7 @@ impl From<&KnowledgeEntry> for IndexDoc {
     fn from(e: &KnowledgeEntry) -> Self {
         IndexDoc {
             id: e.id.to_string(),
-            kind: e.source.as_str().into(),
+            kind: e.source,
             question: e.question.clone(),
             answer: e.answer.clone(),
             topic: e.topic.clone(),
@@ -138,6 +149,14 @@ pub struct SearchHit {
     #[serde(flatten)]
     pub doc: IndexDoc,
     pub score: f32,
+    /// Cosine similarity of the query's and the document's embeddings, when
+    /// the embedding model is loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub similarity: Option<f32>,
+    /// For question/answer entries: the similarity to the entry's question
+    /// alone (a paraphrase of a learned question scores high here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub question_similarity: Option<f32>,
 }
 
 #[cfg(test)]

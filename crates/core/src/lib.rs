@@ -9,6 +9,7 @@
 
 pub mod business;
 pub mod crawl;
+pub mod embed;
 pub mod error;
 pub mod events;
 pub mod help;
@@ -16,6 +17,7 @@ pub mod knowledge;
 pub mod llm;
 pub mod notify;
 pub mod ports;
+pub mod profile;
 pub mod session;
 pub mod settings;
 pub mod time;

@@ -80,6 +80,10 @@ pub struct ChatRequest {
     /// The whole generation must finish within this; engines stop and fail
     /// with [`LlmError::Timeout`] after it.
     pub timeout: Duration,
+    /// A GBNF grammar (root rule `root`) the output must follow. Engines that
+    /// can constrain sampling (the embedded one) enforce it; others rely on
+    /// the prompt, so callers still check what comes back.
+    pub grammar: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

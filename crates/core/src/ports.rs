@@ -9,9 +9,11 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::crawl::CrawlStore;
-use crate::help::{HelpRequest, HelpStatus, HistoryTurn, SupervisorResponse};
+use crate::embed::EmbeddingStore;
+use crate::help::{HelpRequest, HelpStatus, HistoryTurn, SupervisorResponse, Waiter};
 use crate::knowledge::{IndexDoc, KnowledgeEntry, KnowledgeSource, SearchHit, ValidKnowledge};
 use crate::notify::OutboxItem;
+use crate::profile::BusinessProfile;
 use crate::settings::{ModelSettings, Settings};
 use crate::time::Timestamp;
 
@@ -114,6 +116,11 @@ pub trait HelpRequestStore: Send + Sync {
     async fn next_deadline(&self) -> Result<Option<Timestamp>, StoreError>;
     /// All requests, or those in `status`.
     async fn count_help_requests(&self, status: Option<HelpStatus>) -> Result<u64, StoreError>;
+    /// Adds a waiting caller to a request while it is pending
+    /// (`AlreadyFinal` once it is not).
+    async fn join_help_request(&self, id: Uuid, waiter: &Waiter) -> Result<HelpRequest, StoreError>;
+    /// Pending requests opened from, or joined by, a session.
+    async fn pending_for_session(&self, session_id: &str) -> Result<Vec<HelpRequest>, StoreError>;
 }
 
 #[async_trait]
@@ -171,13 +178,22 @@ pub trait SettingsStore: Send + Sync {
     /// The saved language-model choice, if a supervisor ever saved one.
     async fn load_model_settings(&self) -> Result<Option<ModelSettings>, StoreError>;
     async fn save_model_settings(&self, s: &ModelSettings, at: Timestamp) -> Result<(), StoreError>;
+    /// The saved business profile, if anyone ever saved one.
+    async fn load_profile(&self) -> Result<Option<BusinessProfile>, StoreError>;
+    async fn save_profile(&self, p: &BusinessProfile, at: Timestamp) -> Result<(), StoreError>;
 }
 
 /// Everything the domain stores. Implemented by each database adapter.
 /// [`CrawlStore`] is part of it because page passages are knowledge too: the
 /// search index is rebuilt from entries and passages together.
-pub trait Store: HelpRequestStore + KnowledgeStore + OutboxStore + AuditStore + SettingsStore + CrawlStore {}
-impl<T: HelpRequestStore + KnowledgeStore + OutboxStore + AuditStore + SettingsStore + CrawlStore> Store for T {}
+pub trait Store:
+    HelpRequestStore + KnowledgeStore + OutboxStore + AuditStore + SettingsStore + CrawlStore + EmbeddingStore
+{
+}
+impl<T> Store for T where
+    T: HelpRequestStore + KnowledgeStore + OutboxStore + AuditStore + SettingsStore + CrawlStore + EmbeddingStore
+{
+}
 
 /// Failures of the search-index port.
 #[derive(Debug, Error)]
@@ -212,4 +228,19 @@ pub trait KnowledgeIndex: Send + Sync {
         seen
     }
     fn num_docs(&self) -> u64;
+    /// Documents with a stored embedding, for indexes that keep vectors
+    /// (`None` otherwise): a count that disagrees with the database's
+    /// documents makes the start-up reconcile rebuild.
+    fn vector_count(&self) -> Option<u64> {
+        None
+    }
+    /// Sentence embeddings of `texts` from the index's model (computed off
+    /// the async runtime), `None` when search runs without one.
+    async fn embed(&self, _texts: Vec<String>) -> Option<Vec<Vec<f32>>> {
+        None
+    }
+    /// Which retrievers answer searches.
+    fn retrieval(&self) -> crate::embed::RetrievalStatus {
+        crate::embed::RetrievalStatus { mode: "bm25".into(), model: None, problem: None }
+    }
 }

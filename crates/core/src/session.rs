@@ -186,13 +186,16 @@ pub enum Decision {
     Fallback,
     /// A supervisor's answer relayed while the caller was still here.
     Relay,
+    /// The caller asked the agent to break its rules (reveal instructions or
+    /// private pages): declined, nobody bothered.
+    Refused,
 }
 
 /// One retrieved piece of evidence and how well it matched.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Evidence {
     pub id: String,
-    pub kind: String,
+    pub kind: crate::knowledge::KnowledgeSource,
     /// The entry's question or the page's title.
     pub title: String,
     pub snippet: String,
@@ -201,6 +204,13 @@ pub struct Evidence {
     pub score: f32,
     /// Share of the question's terms found in this evidence (0..1).
     pub coverage: f32,
+    /// Cosine similarity of question and evidence embeddings (absent when
+    /// search runs on BM25 alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub similarity: Option<f32>,
+    /// For a question/answer entry, the similarity to its question alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub question_similarity: Option<f32>,
 }
 
 /// Why a reply is what it is; shown to supervisors.
@@ -289,8 +299,13 @@ pub trait SessionStore: Send + Sync {
 #[async_trait]
 pub trait HelpDesk: Send + Sync {
     async fn open(&self, r: NewHelpRequest) -> Result<HelpRequest, HelpDeskError>;
-    /// Pending requests opened from this session.
+    /// Pending requests opened from, or joined by, this session.
     async fn pending_for_session(&self, session_id: &str) -> Result<Vec<HelpRequest>, HelpDeskError>;
+    /// The newest pending requests, for a new question to join one that asks
+    /// the same thing.
+    async fn pending(&self, limit: u32) -> Result<Vec<HelpRequest>, HelpDeskError>;
+    /// Adds a caller to a pending request; they get its answer too.
+    async fn join(&self, id: uuid::Uuid, waiter: crate::help::Waiter) -> Result<HelpRequest, HelpDeskError>;
 }
 
 #[derive(Debug, thiserror::Error)]

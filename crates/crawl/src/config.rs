@@ -29,13 +29,29 @@ pub struct CrawlConfig {
     pub user_agent: String,
     pub respect_robots: bool,
     pub use_sitemaps: bool,
-    /// Page fetches in flight at once, over all hosts.
+    /// Pages being fetched or parsed at once, over all hosts.
     pub concurrency: usize,
-    /// Requests in flight at once to one host.
+    /// Most requests in flight at once to one host: the ceiling of the
+    /// adaptive window (see [`crate::throttle`]).
     pub per_host_concurrency: usize,
-    /// Politeness: least time between the starts of two requests to one host
-    /// (a robots.txt `Crawl-delay` raises it, up to 10 s). 0 is allowed.
+    /// The adaptive throttle's aim: about this many requests in flight to a
+    /// host (AutoThrottle's target concurrency; the delay between request
+    /// starts is the observed latency divided by it). Also the window a host
+    /// starts with.
+    pub target_concurrency: f64,
+    /// Politeness floor: least time between the starts of two requests to
+    /// one host, whatever the adaptive delay says (a robots.txt
+    /// `Crawl-delay` raises it, up to 10 s). 0: the throttle alone decides.
     pub delay_ms: u64,
+    /// The most the throttle waits: its delay, a `Retry-After` and the
+    /// back-off after a 429 or 503 are capped at this.
+    pub max_delay_ms: u64,
+    /// The pause after a 429 or 503 without `Retry-After`, doubling with
+    /// each one in a row.
+    pub backoff_ms: u64,
+    /// How many more times a request answered 429 or 503 is sent before the
+    /// page is skipped with that status.
+    pub max_retries: u8,
     /// Whole-request timeout (connect, headers and body).
     pub timeout_ms: u64,
     pub connect_timeout_ms: u64,
@@ -66,9 +82,13 @@ impl Default for CrawlConfig {
             user_agent: concat!("SwitchboardBot/", env!("CARGO_PKG_VERSION"), " (+knowledge crawler)").into(),
             respect_robots: true,
             use_sitemaps: true,
-            concurrency: 4,
-            per_host_concurrency: 2,
-            delay_ms: 250,
+            concurrency: 16,
+            per_host_concurrency: 8,
+            target_concurrency: 4.0,
+            delay_ms: 0,
+            max_delay_ms: 60_000,
+            backoff_ms: 1_000,
+            max_retries: 3,
             timeout_ms: 15_000,
             connect_timeout_ms: 5_000,
             max_redirects: 5,
@@ -111,6 +131,12 @@ impl CrawlConfig {
         }
         if self.concurrency == 0 || self.per_host_concurrency == 0 {
             return bad("concurrency limits must be at least 1");
+        }
+        if !(self.target_concurrency.is_finite() && self.target_concurrency >= 0.1) {
+            return bad("target_concurrency must be at least 0.1");
+        }
+        if self.max_delay_ms == 0 || self.delay_ms > self.max_delay_ms || self.backoff_ms > self.max_delay_ms {
+            return bad("max_delay_ms must be positive and at least delay_ms and backoff_ms");
         }
         if self.timeout_ms == 0 || self.connect_timeout_ms == 0 {
             return bad("timeouts must be positive");

@@ -9,14 +9,12 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
-use switchboard_core::knowledge::{IndexDoc, MAX_KB_ANSWER, MAX_KB_QUESTION};
-use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
+use switchboard_core::knowledge::{IndexDoc, KnowledgeSource, MAX_KB_ANSWER, MAX_KB_QUESTION};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
@@ -28,6 +26,7 @@ use crate::fetch::{ContentKind, Fetched, Fetcher, Purpose, ReqwestFetcher};
 use crate::robots::Robots;
 use crate::sink::{IndexedPage, PageChange, PageSink, SkippedPage, page_doc_id, sha256_hex};
 use crate::sitemap;
+use crate::throttle::{Answer, Throttle, parse_retry_after};
 use crate::{CrawlError, SkipReason};
 
 /// What a job starts from: nothing, a partial run to resume, or a finished
@@ -216,57 +215,21 @@ fn failed_report(e: CrawlError, progress: ProgressFn<'_>) -> CrawlReport {
     }
 }
 
-/// Per-host politeness: at most `per_host` requests in flight, and request
-/// starts at least `delay` apart.
-struct HostGate {
-    per_host: usize,
-    delay_ms: AtomicU64,
-    hosts: std::sync::Mutex<HashMap<String, Arc<HostSlot>>>,
-}
-
-struct HostSlot {
-    permits: Arc<Semaphore>,
-    next_start: Mutex<Option<Instant>>,
-}
-
-impl HostGate {
-    async fn enter(&self, url: &Url) -> OwnedSemaphorePermit {
-        let host = url.host_str().unwrap_or("").to_string();
-        let slot = {
-            let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
-            hosts
-                .entry(host)
-                .or_insert_with(|| {
-                    Arc::new(HostSlot {
-                        permits: Arc::new(Semaphore::new(self.per_host)),
-                        next_start: Mutex::new(None),
-                    })
-                })
-                .clone()
-        };
-        // The semaphore is never closed, so acquiring cannot fail.
-        let permit = slot.permits.clone().acquire_owned().await.expect("host semaphore is never closed");
-        let delay = Duration::from_millis(self.delay_ms.load(Ordering::Relaxed));
-        let mut next = slot.next_start.lock().await;
-        if let Some(at) = *next {
-            tokio::time::sleep_until(at).await;
-        }
-        *next = Some(Instant::now() + delay);
-        permit
-    }
-}
-
 /// What tasks need; cheap to clone into each.
 #[derive(Clone)]
 struct TaskCtx {
     fetcher: Arc<dyn Fetcher>,
     extractor: Arc<dyn Extractor>,
     chunker: Arc<dyn Chunker>,
-    gate: Arc<HostGate>,
+    throttle: Arc<Throttle>,
+    /// Pages parsed at once: one per core, so parsing never starves the
+    /// fetches (which go on meanwhile) nor piles up threads.
+    parsers: Arc<Semaphore>,
     site: Site,
     robots: Arc<Robots>,
     respect_robots: bool,
     max_redirects: u8,
+    max_retries: u8,
 }
 
 /// A URL waiting to be fetched.
@@ -298,10 +261,7 @@ impl TaskCtx {
         let mut url = url.clone();
         let mut visited = vec![url.clone()];
         loop {
-            let resp = {
-                let _permit = self.gate.enter(&url).await;
-                self.fetcher.fetch(&url, purpose).await?
-            };
+            let resp = self.fetch_hop(&url, purpose).await?;
             if !resp.is_redirect() {
                 return Ok(resp);
             }
@@ -326,13 +286,42 @@ impl TaskCtx {
         }
     }
 
+    /// One hop through the throttle; a 429 or 503 is asked again (after the
+    /// pause the throttle imposes) up to `max_retries` times.
+    async fn fetch_hop(&self, url: &Url, purpose: Purpose) -> Result<Fetched, SkipReason> {
+        let mut retries = 0;
+        loop {
+            let permit = self.throttle.acquire(url).await;
+            let result = self.fetcher.fetch(url, purpose).await;
+            let answer = match &result {
+                Ok(r) if r.is_throttled() => {
+                    let wait = r.retry_after.as_deref().and_then(|v| parse_retry_after(v, SystemTime::now()));
+                    permit.finish(Answer::Throttled(wait));
+                    if retries < self.max_retries {
+                        retries += 1;
+                        tracing::debug!(%url, status = r.status, ?wait, retries, "throttled; retrying");
+                        continue;
+                    }
+                    return result;
+                }
+                Ok(r) => Answer::Status(r.status),
+                Err(SkipReason::Timeout) => Answer::TimedOut,
+                Err(_) => Answer::Failed,
+            };
+            permit.finish(answer);
+            return result;
+        }
+    }
+
     async fn fetch_page(self: Arc<Self>, url: Url, rehost: bool) -> Result<PageData, SkipReason> {
         let resp = self.fetch_following(&url, Purpose::Page, rehost).await?;
         if !(200..300).contains(&resp.status) {
             return Err(SkipReason::HttpStatus(resp.status));
         }
         let ctx = self.clone();
-        // Parsing a large page takes milliseconds of CPU: off the runtime.
+        // Parsing a large page takes milliseconds of CPU: off the runtime,
+        // one page per core at a time, while other tasks go on fetching.
+        let _parsing = self.parsers.acquire().await.expect("the parser semaphore is never closed");
         tokio::task::spawn_blocking(move || {
             // Pages in legacy encodings lose their non-ASCII letters here;
             // reqwest's charset decoding would need its default features.
@@ -359,6 +348,10 @@ impl TaskCtx {
         })
     }
 }
+
+/// The longest robots.txt `Crawl-delay` obeyed: a site asking for more is
+/// still crawled at this pace.
+const MAX_CRAWL_DELAY: Duration = Duration::from_secs(10);
 
 /// Why the crawl loop stopped early.
 enum Halt {
@@ -424,20 +417,18 @@ impl<'a> Run<'a> {
         let cfg = &job.config;
         let start = Url::parse(cfg.start_url.trim()).map_err(|e| CrawlError::InvalidConfig(e.to_string()))?;
         let start = canon::clean(&start).ok_or_else(|| CrawlError::InvalidConfig("start_url is not http(s)".into()))?;
-        let gate = HostGate {
-            per_host: cfg.per_host_concurrency,
-            delay_ms: AtomicU64::new(cfg.delay_ms),
-            hosts: std::sync::Mutex::new(HashMap::new()),
-        };
+        let parsers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(cfg.concurrency);
         let ctx = TaskCtx {
             fetcher: crawler.fetcher.clone(),
             extractor: crawler.extractor.clone(),
             chunker: crawler.chunker.clone(),
-            gate: Arc::new(gate),
+            throttle: Arc::new(Throttle::new(cfg)),
+            parsers: Arc::new(Semaphore::new(parsers)),
             site: Site::of(&start),
             robots: Arc::new(Robots::allow_all()),
             respect_robots: cfg.respect_robots,
             max_redirects: cfg.max_redirects,
+            max_retries: cfg.max_retries,
         };
         let key = canon::canonical(&start).to_string();
         Ok(Run {
@@ -582,8 +573,8 @@ impl<'a> Run<'a> {
             }
             Err(_) => Robots::allow_all(),
         };
-        let delay = robots.crawl_delay.map_or(0, |d| d.min(Duration::from_secs(10)).as_millis() as u64);
-        self.ctx.gate.delay_ms.store(self.cfg.delay_ms.max(delay), Ordering::Relaxed);
+        let crawl_delay = robots.crawl_delay.unwrap_or_default().min(MAX_CRAWL_DELAY);
+        self.ctx.throttle.set_floor(self.cfg.delay().max(crawl_delay));
         self.with_ctx(|c| c.robots = Arc::new(robots));
         Ok(())
     }
@@ -820,7 +811,7 @@ pub fn page_docs(url: &str, title: &str, chunks: &[Chunk]) -> Vec<IndexDoc> {
             }
             IndexDoc {
                 id: page_doc_id(url, i),
-                kind: "page".into(),
+                kind: KnowledgeSource::Page,
                 question: truncate_chars(&question, MAX_KB_QUESTION),
                 answer: truncate_chars(&c.text, MAX_KB_ANSWER),
                 topic: None,

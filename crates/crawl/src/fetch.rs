@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
+use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use url::Url;
 
 use crate::SkipReason;
@@ -38,6 +38,8 @@ pub struct Fetched {
     pub status: u16,
     /// The raw `Location` header of a 3xx.
     pub location: Option<String>,
+    /// The raw `Retry-After` header (kept for a 429 or 503).
+    pub retry_after: Option<String>,
     pub kind: ContentKind,
     pub body: Vec<u8>,
 }
@@ -45,6 +47,12 @@ pub struct Fetched {
 impl Fetched {
     pub fn is_redirect(&self) -> bool {
         (300..400).contains(&self.status) && self.location.is_some()
+    }
+
+    /// 429 Too Many Requests or 503 Service Unavailable: the server asks us
+    /// to slow down; the request is worth repeating later.
+    pub fn is_throttled(&self) -> bool {
+        matches!(self.status, 429 | 503)
     }
 }
 
@@ -127,7 +135,8 @@ impl Fetcher for ReqwestFetcher {
         let kind = classify(header(CONTENT_TYPE));
         let location = header(LOCATION).map(str::to_owned);
         let length = header(CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
-        let mut fetched = Fetched { url: url.clone(), status, location, kind, body: Vec::new() };
+        let retry_after = header(RETRY_AFTER).map(str::to_owned);
+        let mut fetched = Fetched { url: url.clone(), status, location, retry_after, kind, body: Vec::new() };
         if !(200..300).contains(&status) {
             return Ok(fetched);
         }

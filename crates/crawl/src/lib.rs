@@ -26,7 +26,12 @@
 //! - Passage ids are stable ([`page_doc_id`]): re-indexing a page replaces its
 //!   passages.
 //! - Nothing blocks the runtime: HTML parsing and chunking run on blocking
-//!   threads.
+//!   threads, one page per core at a time, while other pages are fetched.
+//! - Politeness adapts ([`throttle`]): per host, a window of requests in
+//!   flight and a delay derived from the observed latency (AutoThrottle-like),
+//!   a robots.txt `Crawl-delay` as a floor, and a pause for `Retry-After` or
+//!   an exponential back-off on 429/503, whose pages are tried again a
+//!   bounded number of times.
 
 pub mod canon;
 pub mod chunk;
@@ -40,6 +45,7 @@ pub mod jobs;
 pub mod robots;
 pub mod sink;
 pub mod sitemap;
+pub mod throttle;
 
 pub use chunk::{Chunk, Chunker, HeadingChunker};
 pub use config::{ChunkConfig, CrawlConfig, TrapLimits};

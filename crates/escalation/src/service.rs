@@ -4,7 +4,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use switchboard_core::events::{EventBus, EventKind};
-use switchboard_core::help::{HelpRequest, HelpStatus, NewHelpRequest, RespondInput, SupervisorResponse};
+use switchboard_core::help::{HelpRequest, HelpStatus, NewHelpRequest, RespondInput, SupervisorResponse, Waiter};
 use switchboard_core::knowledge::{IndexDoc, KnowledgeEntry, KnowledgeSource};
 use switchboard_core::notify::{Notification, NotificationKind, OutboxItem, OutboxStatus};
 use switchboard_core::ports::{
@@ -192,6 +192,14 @@ impl Escalation {
         self.finish(resolution).await
     }
 
+    /// Adds a caller who asked the same question to a pending request: the
+    /// supervisor answers once and every waiting caller gets the answer.
+    pub async fn join(&self, id: Uuid, waiter: Waiter) -> Result<HelpRequest, EscalationError> {
+        let request = self.inner.store.join_help_request(id, &waiter).await?;
+        self.inner.events.publish(EventKind::HelpRequestJoined { request: request.clone() });
+        Ok(request)
+    }
+
     /// Moves a pending request to `unresolved` because nobody answered in time.
     pub async fn time_out(&self, id: Uuid) -> Result<HelpRequest, EscalationError> {
         let resolution = Resolution {
@@ -212,10 +220,7 @@ impl Escalation {
         let at = r.at;
         // Decided inside the transaction, from the request as stored: whether
         // its caller is still in the session picks live relay or follow-up.
-        let then = Box::new(move |req: &HelpRequest| {
-            let targets = outbox.targets_for(req.session_id.as_deref());
-            consequences(req, &targets, at)
-        });
+        let then = Box::new(move |req: &HelpRequest| consequences(req, |session| outbox.targets_for(session), at));
         let resolved = self.inner.store.resolve_help_request(r, then).await?;
         if let Some(entry) = &resolved.knowledge {
             // The database already holds the entry; if indexing fails the index
@@ -275,8 +280,14 @@ impl Escalation {
 }
 
 /// What a resolution writes besides the status: a learned entry when it was
-/// answered, and one customer notification per sink either way.
-fn consequences(req: &HelpRequest, targets: &[String], at: time::Timestamp) -> Consequences {
+/// answered (once, however many callers waited), and one customer
+/// notification per sink for the caller who asked and for every caller who
+/// joined, each by their own session's delivery.
+fn consequences(
+    req: &HelpRequest,
+    targets_for: impl Fn(Option<&str>) -> Vec<String>,
+    at: time::Timestamp,
+) -> Consequences {
     let answer = req.answer.as_deref().filter(|_| req.status == HelpStatus::Resolved);
     let learn = answer.map(|a| KnowledgeEntry {
         id: Uuid::now_v7(),
@@ -292,21 +303,41 @@ fn consequences(req: &HelpRequest, targets: &[String], at: time::Timestamp) -> C
         Some(a) => (NotificationKind::Answered, messages::answered(req, a)),
         None => (NotificationKind::Unresolved, messages::unresolved(req)),
     };
-    let notifications = targets
+    let asker = (&req.customer_name, &req.customer_contact, &req.channel, req.session_id.as_ref(), &message);
+    let joined: Vec<(String, Waiter)> = req
+        .waiters
         .iter()
-        .map(|target| {
+        .map(|w| {
+            let for_them = HelpRequest { customer_name: w.customer_name.clone(), ..req.clone() };
+            let m = match answer {
+                Some(a) => messages::answered(&for_them, a),
+                None => messages::unresolved(&for_them),
+            };
+            (m, w.clone())
+        })
+        .collect();
+    let callers = std::iter::once(asker).chain(
+        joined.iter().map(|(m, w)| (&w.customer_name, &w.customer_contact, &w.channel, w.session_id.as_ref(), m)),
+    );
+    let mut notifications = Vec::new();
+    for (i, (name, contact, channel, session, message)) in callers.enumerate() {
+        for target in targets_for(session.map(String::as_str)) {
+            // Observers (the event stream) hear of the resolution once.
+            if i > 0 && target == crate::sinks::EVENT_STREAM_TARGET {
+                continue;
+            }
             let id = Uuid::now_v7();
-            OutboxItem {
+            notifications.push(OutboxItem {
                 id,
-                target: target.clone(),
+                target,
                 payload: Notification {
                     id,
                     kind,
                     request_id: req.id,
-                    customer_name: req.customer_name.clone(),
-                    customer_contact: req.customer_contact.clone(),
-                    channel: req.channel.clone(),
-                    session_id: req.session_id.clone(),
+                    customer_name: name.clone(),
+                    customer_contact: contact.clone(),
+                    channel: channel.clone(),
+                    session_id: session.cloned(),
                     question: req.question.clone(),
                     answer: answer.map(str::to_string),
                     message: message.clone(),
@@ -316,9 +347,9 @@ fn consequences(req: &HelpRequest, targets: &[String], at: time::Timestamp) -> C
                 next_attempt_at: at,
                 last_error: None,
                 created_at: at,
-            }
-        })
-        .collect();
+            });
+        }
+    }
     Consequences { learn, notifications }
 }
 
@@ -333,10 +364,22 @@ impl switchboard_core::session::HelpDesk for Escalation {
         &self,
         session_id: &str,
     ) -> Result<Vec<HelpRequest>, switchboard_core::session::HelpDeskError> {
-        let pending = self
-            .list(Some(HelpStatus::Pending))
+        self.inner
+            .store
+            .pending_for_session(session_id)
             .await
-            .map_err(|e| switchboard_core::session::HelpDeskError(e.to_string()))?;
-        Ok(pending.into_iter().filter(|r| r.session_id.as_deref() == Some(session_id)).collect())
+            .map_err(|e| switchboard_core::session::HelpDeskError(e.to_string()))
+    }
+
+    async fn pending(&self, limit: u32) -> Result<Vec<HelpRequest>, switchboard_core::session::HelpDeskError> {
+        self.inner
+            .store
+            .list_help_requests(Some(HelpStatus::Pending), limit)
+            .await
+            .map_err(|e| switchboard_core::session::HelpDeskError(e.to_string()))
+    }
+
+    async fn join(&self, id: Uuid, waiter: Waiter) -> Result<HelpRequest, switchboard_core::session::HelpDeskError> {
+        self.join(id, waiter).await.map_err(|e| switchboard_core::session::HelpDeskError(e.to_string()))
     }
 }

@@ -8,6 +8,9 @@ use async_trait::async_trait;
 use switchboard_core::events::{EventBus, EventKind};
 use switchboard_core::notify::{Delivery, Notification, Notifier, NotifyError};
 
+/// The event-stream sink's target name.
+pub(crate) const EVENT_STREAM_TARGET: &str = "events";
+
 /// POSTs the notification as JSON. Any 2xx is success; the outbox id goes in
 /// `Idempotency-Key` so a gateway can drop redeliveries.
 /// The URL can be changed at runtime (settings screen); with none set the sink
@@ -75,7 +78,7 @@ impl EventStreamNotifier {
 #[async_trait]
 impl Notifier for EventStreamNotifier {
     fn target(&self) -> &str {
-        "events"
+        EVENT_STREAM_TARGET
     }
 
     fn delivery(&self) -> Delivery {

@@ -266,7 +266,7 @@ async fn answer_resolves_learns_and_enqueues() {
         Some(entry.id.to_string()),
         "indexed before respond returned: {hits:?}"
     );
-    assert_eq!(hits[0].doc.kind, "learned");
+    assert_eq!(hits[0].doc.kind, switchboard_core::knowledge::KnowledgeSource::Learned);
     assert_eq!(hits[0].doc.source_request_id, Some(req.id.to_string()));
 
     env.assert_one_row_per_target(req.id, NotificationKind::Answered).await;

@@ -6,7 +6,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use async_trait::async_trait;
-use switchboard_core::knowledge::{IndexDoc, SearchHit};
+use switchboard_core::knowledge::{IndexDoc, KnowledgeSource, SearchHit};
 use switchboard_core::ports::{IndexError, KnowledgeIndex};
 use tantivy::collector::TopDocs;
 use tantivy::query::QueryParser;
@@ -149,6 +149,14 @@ impl TantivyIndex {
         })
     }
 
+    /// Stored documents by id, off the async workers.
+    pub async fn docs(&self, ids: Vec<String>) -> Result<Vec<IndexDoc>, IndexError> {
+        let side = self.searcher.clone();
+        tokio::task::spawn_blocking(move || side.docs_blocking(&ids))
+            .await
+            .map_err(|e| IndexError::Backend(Box::new(e)))?
+    }
+
     /// Stops the writer thread after it finishes queued writes.
     pub fn close(&self) {
         self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -169,6 +177,21 @@ impl TantivyIndex {
 }
 
 impl SearchSide {
+    /// Stored documents by id (ids not in the index are left out).
+    fn docs_blocking(&self, ids: &[String]) -> Result<Vec<IndexDoc>, IndexError> {
+        let f = self.fields;
+        let searcher = self.reader.searcher();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let q = tantivy::query::TermQuery::new(Term::from_field_text(f.id, id), IndexRecordOption::Basic);
+            if let Some((_, addr)) = searcher.search(&q, &TopDocs::with_limit(1)).map_err(be)?.into_iter().next() {
+                let d: TantivyDocument = searcher.doc(addr).map_err(be)?;
+                out.push(to_index_doc(&d, &f));
+            }
+        }
+        Ok(out)
+    }
+
     fn search_blocking(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>, IndexError> {
         let f = self.fields;
         let mut parser = QueryParser::for_index(&self.index, vec![f.question, f.answer, f.topic]);
@@ -181,7 +204,7 @@ impl SearchSide {
         top.into_iter()
             .map(|(score, addr)| {
                 let d: TantivyDocument = searcher.doc(addr).map_err(be)?;
-                Ok(SearchHit { doc: to_index_doc(&d, &f), score })
+                Ok(SearchHit { doc: to_index_doc(&d, &f), score, similarity: None, question_similarity: None })
             })
             .collect()
     }
@@ -234,7 +257,7 @@ fn text(d: &TantivyDocument, f: Field) -> Option<String> {
 fn to_index_doc(d: &TantivyDocument, f: &Fields) -> IndexDoc {
     IndexDoc {
         id: text(d, f.id).unwrap_or_default(),
-        kind: text(d, f.kind).unwrap_or_default(),
+        kind: text(d, f.kind).and_then(|k| KnowledgeSource::parse(&k)).unwrap_or(KnowledgeSource::Manual),
         question: text(d, f.question).unwrap_or_default(),
         answer: text(d, f.answer).unwrap_or_default(),
         topic: text(d, f.topic),

@@ -66,7 +66,8 @@ impl KnowledgeBase {
     /// page passages, both stored in the database. Returns whether it rebuilt.
     pub async fn reconcile(&self, force: bool) -> Result<bool, KnowledgeError> {
         let db = self.store.count_knowledge().await? + self.store.count_page_docs().await?;
-        if !force && db == self.index.num_docs() {
+        let vectors_ok = self.index.vector_count().is_none_or(|v| v == db);
+        if !force && db == self.index.num_docs() && vectors_ok {
             return Ok(false);
         }
         let mut docs: Vec<IndexDoc> = self.store.all_knowledge().await?.iter().map(IndexDoc::from).collect();

@@ -1,16 +1,24 @@
 //! The embedded model on 2 threads: prompt evaluation and generation speed,
-//! and time to first token for a short question behind a ~600-token system
-//! prompt, with a cold KV cache (nothing shared with the previous call) and
-//! a warm one (the same system prompt as the previous call).
+//! and time to first token for a short question behind a system prompt,
+//! with a cold KV cache (nothing shared with the previous call: a ~300-token
+//! prompt, `cold300`, and a ~600-token one, `cold`) and a warm one (the same
+//! ~600-token system prompt as the previous call, `warm`); then `restart`:
+//! a new engine answering the ~600-token prompt with its system turn
+//! restored from a saved state (`state_dir`) instead of evaluated.
 //!
 //! `cargo bench -p switchboard-llm` (release build). `BENCH_RUNS` (default
-//! 20) sets the runs per case; `SWITCHBOARD_LLM_MODEL_PATH` the model.
+//! 20) sets the runs per case. The model: `BENCH_MODELS`, a comma-separated
+//! list of GGUF paths or the names `0.5b` and `1.5b` (as `scripts/models.sh`
+//! installs them), each measured in turn; else `SWITCHBOARD_LLM_MODEL_PATH`;
+//! else the default model.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use switchboard_core::llm::{ChatMessage, ChatRequest, LanguageModel, LlmEvent};
-use switchboard_llm::{GenerationStats, LlamaEngine, LlamaOptions, default_model_path};
+use switchboard_llm::{
+    GenerationStats, LlamaEngine, LlamaOptions, MODEL_1_5B_FILE_NAME, MODEL_FILE_NAME, default_model_path, models_dir,
+};
 
 const QUESTIONS: [&str; 10] = [
     "Are you open on Monday?",
@@ -25,7 +33,12 @@ const QUESTIONS: [&str; 10] = [
     "Who is the owner?",
 ];
 
+/// A system prompt of about 600 tokens (`facts` 16) or 300 (`facts` 5).
 fn system_prompt(variant: usize) -> String {
+    system_prompt_with(variant, 16)
+}
+
+fn system_prompt_with(variant: usize, n_facts: usize) -> String {
     // `variant` first, so different variants share no prefix at all.
     let mut s = format!("Session {variant}. ");
     s.push_str(
@@ -53,7 +66,7 @@ fn system_prompt(variant: usize) -> String {
         "Loyalty: every tenth cut is free; the card is stamped at the desk.",
         "Contact: phone 0123 456 789; email hello@bella-salon.example; the website has a booking page and a photo gallery.",
     ];
-    for f in facts {
+    for f in facts.iter().take(n_facts) {
         s.push_str("- ");
         s.push_str(f);
         s.push('\n');
@@ -80,6 +93,7 @@ async fn ask(engine: &LlamaEngine, system: String, question: &str) -> Run {
         max_tokens: 64,
         temperature: 0.0,
         timeout: Duration::from_secs(120),
+        grammar: None,
     };
     let started = Instant::now();
     let mut rx = engine.chat(req).await.expect("chat starts");
@@ -110,45 +124,95 @@ fn report(name: &str, runs: &[Run]) {
     let generated: usize = runs.iter().map(|r| r.stats.generated_tokens).sum();
     let generation: Duration = runs.iter().map(|r| r.stats.generation).sum();
     println!(
-        "{name:<5} runs {:>2}  prompt {:>4} tokens (decoded {:>4})  prompt eval {:>6.1} tok/s  generation {:>5.1} tok/s  \
-         first token p50 {:>4} ms  p95 {:>4} ms",
+        "{name:<7} runs {:>2}  prompt {:>4} tokens (decoded {:>4})  prompt eval {:>6.1} tok/s ({:>5} ms)  \
+         generation {:>5.1} tok/s  first token p50 {:>5} ms  p95 {:>5} ms",
         runs.len(),
         total / runs.len(),
         decoded / runs.len(),
         decoded as f64 / eval.as_secs_f64(),
+        (eval / runs.len() as u32).as_millis(),
         generated as f64 / generation.as_secs_f64(),
         pct(&ttft, 50).as_millis(),
         pct(&ttft, 95).as_millis(),
     );
 }
 
-fn main() {
-    let path = std::env::var_os("SWITCHBOARD_LLM_MODEL_PATH").map(PathBuf::from).unwrap_or_else(default_model_path);
-    if !path.is_file() {
-        println!("no model at {}: run `make setup` or scripts/models.sh", path.display());
-        return;
+fn model_paths() -> Vec<PathBuf> {
+    if let Ok(list) = std::env::var("BENCH_MODELS") {
+        return list
+            .split(',')
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .map(|m| match m.to_ascii_lowercase().as_str() {
+                "0.5b" => models_dir().join(MODEL_FILE_NAME),
+                "1.5b" => models_dir().join(MODEL_1_5B_FILE_NAME),
+                _ => PathBuf::from(m),
+            })
+            .collect();
     }
+    vec![std::env::var_os("SWITCHBOARD_LLM_MODEL_PATH").map(PathBuf::from).unwrap_or_else(default_model_path)]
+}
+
+fn main() {
     let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(20).max(1);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    for path in model_paths() {
+        if !path.is_file() {
+            println!("no model at {}: run `make setup` or scripts/models.sh (1.5b)", path.display());
+            continue;
+        }
+        rt.block_on(bench_model(&path, runs));
+    }
+}
+
+async fn bench_model(path: &std::path::Path, runs: usize) {
     let load = Instant::now();
-    let engine = LlamaEngine::load(&path, LlamaOptions { threads: 2, ..LlamaOptions::default() }).expect("model loads");
+    let engine = LlamaEngine::load(path, LlamaOptions { threads: 2, ..LlamaOptions::default() }).expect("model loads");
     println!("model {} loaded in {} ms, 2 threads", path.display(), load.elapsed().as_millis());
 
-    rt.block_on(async {
-        // Warm-up: page the weights in.
-        ask(&engine, system_prompt(0), "Hello?").await;
+    // Warm-up: page the weights in.
+    ask(&engine, system_prompt(0), "Hello?").await;
 
-        let mut cold = Vec::new();
-        for i in 0..runs {
-            cold.push(ask(&engine, system_prompt(i + 1), QUESTIONS[i % QUESTIONS.len()]).await);
-        }
-        let warm_system = system_prompt(10_000);
-        ask(&engine, warm_system.clone(), "Hi!").await;
-        let mut warm = Vec::new();
-        for i in 0..runs {
-            warm.push(ask(&engine, warm_system.clone(), QUESTIONS[i % QUESTIONS.len()]).await);
-        }
-        report("cold", &cold);
-        report("warm", &warm);
-    });
+    let mut cold300 = Vec::new();
+    for i in 0..runs {
+        cold300.push(ask(&engine, system_prompt_with(20_000 + i, 5), QUESTIONS[i % QUESTIONS.len()]).await);
+    }
+    let mut cold = Vec::new();
+    for i in 0..runs {
+        cold.push(ask(&engine, system_prompt(i + 1), QUESTIONS[i % QUESTIONS.len()]).await);
+    }
+    let warm_system = system_prompt(10_000);
+    ask(&engine, warm_system.clone(), "Hi!").await;
+    let mut warm = Vec::new();
+    for i in 0..runs {
+        warm.push(ask(&engine, warm_system.clone(), QUESTIONS[i % QUESTIONS.len()]).await);
+    }
+    drop(engine);
+
+    // A restart: a first engine evaluates and saves each system prompt, a
+    // new one restores it.
+    let dir = std::env::temp_dir().join(format!("switchboard-bench-state-{}", std::process::id()));
+    let opts =
+        LlamaOptions { threads: 2, state_dir: Some(dir.clone()), state_files: runs + 1, ..LlamaOptions::default() };
+    let first = LlamaEngine::load(path, opts.clone()).expect("model loads");
+    for i in 0..runs {
+        ask(&first, system_prompt(30_000 + i), "Hello?").await;
+    }
+    drop(first);
+    let load = Instant::now();
+    let second = LlamaEngine::load(path, opts).expect("model loads");
+    let reload = load.elapsed();
+    let mut restart = Vec::new();
+    for i in 0..runs {
+        restart.push(ask(&second, system_prompt(30_000 + i), QUESTIONS[i % QUESTIONS.len()]).await);
+    }
+    drop(second);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    report("cold300", &cold300);
+    report("cold", &cold);
+    report("warm", &warm);
+    report("restart", &restart);
+    let restored: usize = restart.iter().map(|r| r.stats.prompt_restored).sum();
+    println!("restart: model loaded again in {} ms; {} tokens restored per run", reload.as_millis(), restored / runs);
 }

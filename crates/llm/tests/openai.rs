@@ -127,7 +127,7 @@ fn cut(events: &[String], n: usize) -> Vec<String> {
 }
 
 fn request(messages: Vec<ChatMessage>, tools: Vec<ToolSpec>, timeout: Duration) -> ChatRequest {
-    ChatRequest { messages, tools, max_tokens: 200, temperature: 0.2, timeout }
+    ChatRequest { messages, tools, max_tokens: 200, temperature: 0.2, timeout, grammar: None }
 }
 
 fn weather_tool() -> ToolSpec {

@@ -12,13 +12,13 @@ use switchboard_core::ports::{IndexError, KnowledgeIndex, Store};
 use switchboard_core::session::SessionStore;
 use switchboard_crawl::Jobs;
 use switchboard_escalation::{Escalation, EscalationConfig, EventStreamNotifier, Outbox, WebhookNotifier};
-use switchboard_knowledge::{KnowledgeBase, KnowledgeError, TantivyIndex};
+use switchboard_knowledge::{HybridIndex, KnowledgeBase, KnowledgeError, TantivyIndex};
 use switchboard_session::{AgentConfig, ModelSlot, Prompts, SessionHub, SessionRelay, Sessions};
 use switchboard_store::{OpenError, SqliteStore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::Config;
+use crate::config::{Config, EmbedderChoice};
 use crate::http::AppState;
 use crate::settings::{SettingsError, SettingsService};
 
@@ -75,7 +75,15 @@ impl App {
         let index = Arc::new(opened.index);
         let events = EventBus::default();
         let store_port: Arc<dyn Store> = store.clone();
-        let index_port: Arc<dyn KnowledgeIndex> = index.clone();
+        let hybrid = match load_embedder(&config.embedder).await {
+            Ok(Some(e)) => HybridIndex::hybrid(index.clone(), e, store.clone()).await?,
+            Ok(None) => HybridIndex::text_only(index.clone(), Some("embeddings are turned off".into())),
+            Err(problem) => {
+                tracing::warn!(%problem, "search runs on BM25 alone");
+                HybridIndex::text_only(index.clone(), Some(problem))
+            }
+        };
+        let index_port: Arc<dyn KnowledgeIndex> = Arc::new(hybrid);
 
         let knowledge = KnowledgeBase::new(store_port.clone(), index_port.clone(), events.clone());
         knowledge.reconcile(opened.recreated).await?;
@@ -136,8 +144,14 @@ impl App {
         if interrupted > 0 {
             tracing::info!(interrupted, "crawl jobs left running by the previous run are interrupted");
         }
-        let settings =
-            SettingsService::new(store_port, escalation.clone(), webhook, model_slot.clone(), crawl.clone(), llm_cfg);
+        let settings = SettingsService::new(
+            store_port.clone(),
+            escalation.clone(),
+            webhook,
+            model_slot.clone(),
+            crawl.clone(),
+            llm_cfg,
+        );
         settings.apply_saved().await?;
         // The demo business's tools (bookings, orders, returns) work on the
         // tables `--demo` seeds; without the demo there is no such business.
@@ -146,6 +160,17 @@ impl App {
             switchboard_business::demo_tools(business, switchboard_business::system_clock())
         } else {
             Vec::new()
+        };
+        // The business the agent speaks for: saved from the settings screen,
+        // or the demo business's on a first `--demo` start.
+        let profile = match store_port.load_profile().await.map_err(SettingsError::from)? {
+            Some(p) => p,
+            None if config.demo => {
+                let p = crate::demo::profile().map_err(|e| StartError::Demo(e.to_string()))?;
+                store_port.save_profile(&p, switchboard_core::time::now()).await.map_err(SettingsError::from)?;
+                p
+            }
+            None => Default::default(),
         };
         let agent =
             AgentConfig { policy: config.grounding.clone(), llm_timeout: config.llm_timeout, ..AgentConfig::default() };
@@ -156,10 +181,12 @@ impl App {
             model_slot.clone(),
             business_tools,
             prompts,
+            &profile,
             agent,
             hub,
             events.clone(),
-        );
+        )
+        .map_err(|e| StartError::Agent(e.to_string()))?;
         // The first caller should not wait for the system prompt's prefill.
         sessions.warm_up();
         let orphans = sessions.end_orphans().await.map_err(|e| StartError::Agent(format!("sessions: {e}")))?;
@@ -268,4 +295,25 @@ fn load_or_create_token(dir: &Path) -> Result<String, StartError> {
     let mut f = opts.open(&path).map_err(io)?;
     f.write_all(token.as_bytes()).map_err(io)?;
     Ok(token)
+}
+
+/// The sentence-embedding model, loaded off the runtime. `Err` says what is
+/// wrong and what to do, for `/api/agent` and the UI.
+async fn load_embedder(
+    choice: &EmbedderChoice,
+) -> Result<Option<Arc<dyn switchboard_core::embed::TextEmbedder>>, String> {
+    match choice {
+        EmbedderChoice::Off => Ok(None),
+        EmbedderChoice::Given(e) => Ok(Some(e.clone())),
+        EmbedderChoice::Dir(dir) => {
+            let dir = dir.clone().unwrap_or_else(switchboard_embed::default_model_dir);
+            let loaded = tokio::task::spawn_blocking(move || switchboard_embed::Embedder::load(&dir))
+                .await
+                .map_err(|e| format!("loading the embedding model panicked: {e}"))?;
+            match loaded {
+                Ok(e) => Ok(Some(Arc::new(e))),
+                Err(e) => Err(format!("{e} ({}); {}", e.code(), switchboard_embed::INSTALL_HINT)),
+            }
+        }
+    }
 }

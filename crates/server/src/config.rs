@@ -35,6 +35,8 @@ pub struct Config {
     pub model_override: Option<std::sync::Arc<dyn switchboard_core::llm::LanguageModel>>,
     /// Read the agent's prompts from here instead of the built-in copies.
     pub prompts_dir: Option<PathBuf>,
+    /// The sentence-embedding model for hybrid search.
+    pub embedder: EmbedderChoice,
     pub grounding: GroundingPolicy,
     /// Longest one model call may take before the agent falls back.
     pub llm_timeout: Duration,
@@ -74,11 +76,24 @@ impl Config {
             llm: LlmConfig::default(),
             model_override: None,
             prompts_dir: None,
+            embedder: EmbedderChoice::Dir(None),
             grounding: GroundingPolicy::default(),
             llm_timeout: Duration::from_secs(60),
             crawl: switchboard_crawl::CrawlConfig::default(),
         }
     }
+}
+
+/// Where hybrid search gets its sentence embeddings.
+#[derive(Clone)]
+pub enum EmbedderChoice {
+    /// Load all-MiniLM-L6-v2 from this folder (`None`: where the setup
+    /// script installs it). Missing or broken: search runs on BM25 alone.
+    Dir(Option<PathBuf>),
+    /// BM25 alone.
+    Off,
+    /// A model already loaded (tests share one).
+    Given(std::sync::Arc<dyn switchboard_core::embed::TextEmbedder>),
 }
 
 /// The default data directory: `$XDG_DATA_HOME/switchboard` or equivalent.
@@ -129,6 +144,9 @@ pub struct ServeArgs {
     /// Folder with the agent's prompt files (default: the built-in copies of prompts/).
     #[arg(long, env = "SWITCHBOARD_PROMPTS_DIR")]
     pub prompts_dir: Option<PathBuf>,
+    /// Folder of the sentence-embedding model (default: where the setup script installs it).
+    #[arg(long, env = "SWITCHBOARD_EMBED_MODEL_DIR")]
+    pub embed_model_dir: Option<PathBuf>,
     /// Let crawl jobs fetch loopback, private and link-local addresses
     /// (onboarding a site on the local network).
     #[arg(long, env = "SWITCHBOARD_CRAWL_ALLOW_PRIVATE", value_parser = clap::builder::BoolishValueParser::new())]
@@ -196,6 +214,7 @@ impl ServeArgs {
         }
         cfg.llm = llm;
         cfg.prompts_dir = self.prompts_dir.or(file.prompts_dir);
+        cfg.embedder = EmbedderChoice::Dir(self.embed_model_dir.or(file.embed_model_dir));
         if let Some(g) = file.grounding {
             g.validate().map_err(|e| ConfigError::Invalid(format!("grounding: {e}")))?;
             cfg.grounding = g;
@@ -232,6 +251,7 @@ pub struct FileConfig {
     pub grounding: Option<GroundingPolicy>,
     /// Let crawl jobs fetch loopback and private addresses.
     pub crawl_allow_private: Option<bool>,
+    pub embed_model_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

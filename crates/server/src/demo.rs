@@ -6,6 +6,7 @@ use switchboard_business::{DemoBusiness, seed_demo};
 use switchboard_core::business::BusinessStore;
 use switchboard_core::help::{HistoryTurn, NewHelpRequest};
 use switchboard_core::knowledge::{KnowledgeInput, KnowledgeSource};
+use switchboard_core::profile::BusinessProfile;
 use switchboard_escalation::Escalation;
 use switchboard_knowledge::KnowledgeBase;
 
@@ -13,6 +14,12 @@ use crate::app::StartError;
 
 const KNOWLEDGE: &str = include_str!("../../../assets/demo/knowledge.json");
 const HELP_REQUESTS: &str = include_str!("../../../assets/demo/help-requests.json");
+const PROFILE: &str = include_str!("../../../assets/demo/profile.json");
+
+/// The demo business's profile, validated like one typed in the settings screen.
+pub fn profile() -> Result<BusinessProfile, Box<dyn std::error::Error>> {
+    Ok(serde_json::from_str::<BusinessProfile>(PROFILE)?.validate()?)
+}
 
 #[derive(Deserialize)]
 struct SeedRequest {
@@ -65,6 +72,6 @@ mod tests {
         assert!(k.iter().all(|e| e.validate().is_ok()));
         let r: Vec<SeedRequest> = serde_json::from_str(HELP_REQUESTS).unwrap();
         assert!(!r.is_empty());
-        assert!(include_str!("../../../prompts/business-profile.md").starts_with("<!-- version:"));
+        assert_eq!(profile().unwrap().hours.len(), 7);
     }
 }

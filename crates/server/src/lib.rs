@@ -20,7 +20,7 @@ pub mod settings;
 use std::future::Future;
 
 pub use app::{App, StartError};
-pub use config::Config;
+pub use config::{Config, EmbedderChoice};
 use tokio::net::TcpListener;
 
 /// Serves the app on `listener` until `shutdown` completes, then stops every

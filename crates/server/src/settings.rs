@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use switchboard_core::llm::ModelInfo;
 use switchboard_core::ports::{Store, StoreError};
+use switchboard_core::profile::BusinessProfile;
 use switchboard_core::settings::{ModelSettings, Settings};
 use switchboard_core::validate::ValidationError;
 use switchboard_core::{Coded, ErrorCode, time};
 use switchboard_escalation::{Escalation, WebhookNotifier};
 use switchboard_llm::{EngineKind, LlmConfig};
-use switchboard_session::ModelSlot;
+use switchboard_session::{ModelSlot, Sessions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -22,13 +23,15 @@ pub enum SettingsError {
     Store(#[from] StoreError),
     #[error("language model start-up failed: {0}")]
     Engine(String),
+    #[error("prompt templates: {0}")]
+    Prompts(String),
 }
 
 impl Coded for SettingsError {
     fn code(&self) -> ErrorCode {
         match self {
             SettingsError::Invalid(_) => ErrorCode::ValidationFailed,
-            SettingsError::Store(_) | SettingsError::Engine(_) => ErrorCode::Internal,
+            SettingsError::Store(_) | SettingsError::Engine(_) | SettingsError::Prompts(_) => ErrorCode::Internal,
         }
     }
 }
@@ -107,6 +110,25 @@ impl SettingsService {
         self.model.set(engine);
         *self.llm.lock().unwrap_or_else(|p| p.into_inner()) = cfg;
         Ok(self.model_view())
+    }
+
+    /// The saved business profile, or an empty one (the first-run screen
+    /// asks for it).
+    pub async fn profile(&self) -> Result<BusinessProfile, SettingsError> {
+        Ok(self.store.load_profile().await?.unwrap_or_default())
+    }
+
+    /// Validates, fills the agent's prompts from it (refused if the prompt
+    /// templates cannot render it), then saves.
+    pub async fn update_profile(
+        &self,
+        sessions: &Sessions,
+        input: BusinessProfile,
+    ) -> Result<BusinessProfile, SettingsError> {
+        let valid = input.validate()?;
+        sessions.set_profile(&valid).map_err(|e| SettingsError::Prompts(e.to_string()))?;
+        self.store.save_profile(&valid, time::now()).await?;
+        Ok(valid)
     }
 
     /// The settings in force.

@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use switchboard_core::help::HistoryTurn;
-use switchboard_core::knowledge::question_key;
+use switchboard_core::help::{HelpRequest, HistoryTurn, Waiter};
+use switchboard_core::knowledge::{KnowledgeSource, question_key};
 use switchboard_core::llm::{ChatMessage, ChatRequest, LlmError, LlmEvent, ToolCall, ToolSpec};
 use switchboard_core::session::{
     Decision, Evidence, Grounding, NewTurn, Session, ToolRecord, Turn, TurnRole, TurnTimings,
@@ -14,21 +14,75 @@ use switchboard_core::tool::ToolContext;
 use switchboard_core::{ErrorCode, time};
 use uuid::Uuid;
 
+use crate::guard::Known;
 use crate::hub::SessionEvent;
 use crate::policy::{Intent, Retrieval, intent};
 use crate::service::Inner;
 
-const ESCALATE: &str =
-    "That's a good question, and I don't want to guess. Let me check with a colleague and get back to you.";
-const STILL_CHECKING: &str = "I'm still checking on that with a colleague; I'll let you know as soon as I hear back.";
-const NO_MODEL_ACTION: &str =
-    "I can't do that myself right now, so I've asked a colleague to help; we'll get back to you shortly.";
-const FALLBACK: &str = "Sorry, I'm having trouble with that one. Let me check with a colleague and get back to you.";
-const FALLBACK_NO_HELP: &str = "Sorry, I'm having trouble right now. Could you try again in a moment?";
-const GREETING: &str = "Hello, thanks for calling Juniper & Fern Hair Studio! How can I help you today?";
-const THANKS: &str = "You're very welcome! Is there anything else I can help with?";
-const GOODBYE: &str = "Thanks for calling Juniper & Fern. Have a lovely day, goodbye!";
-const PARDON: &str = "Sorry, I didn't quite catch that. How can I help you today?";
+/// The model's first word is its verdict (the persona prompt asks for it):
+/// `NO`, or `YES:` and one line of answer.
+const ANSWERABLE_GRAMMAR: &str = r#"root ::= "NO" | "YES: " [^\n]+"#;
+/// Pending help requests a new question is compared with (the newest).
+const JOIN_CANDIDATES: u32 = 100;
+/// A caller hears at most this many sentences of one answer.
+const MAX_SENTENCES: usize = 3;
+
+/// What the model said about answerability.
+#[derive(Debug, Clone, PartialEq)]
+enum Verdict {
+    Answered,
+    NotAnswered,
+    /// Stopped at a sentence with these unsupported specifics.
+    Unsupported(Vec<String>),
+}
+
+struct Gated {
+    verdict: Verdict,
+    /// Sentences the caller heard.
+    said: Vec<String>,
+    prompt_tokens: u32,
+    completion_tokens: u32,
+}
+
+/// A reply sentence that is mostly the caller's own question ("My son's
+/// fifteen is allowed to rent a bike on his own."): at least 70% of its
+/// words are the question's, and it adds fewer than three of its own.
+fn echoes(sentence: &str, question: &str) -> bool {
+    let words = |s: &str| -> Vec<String> {
+        s.split(|c: char| !c.is_alphanumeric()).filter(|w| w.len() > 2).map(str::to_lowercase).collect()
+    };
+    let q = words(question);
+    let s = words(sentence);
+    if s.is_empty() {
+        return false;
+    }
+    let shared = s.iter().filter(|w| q.contains(w)).count();
+    shared * 10 >= s.len() * 7 && s.len() - shared < 3
+}
+
+/// Reads the verdict at the start of `raw`: `Some(Some(body_start))` for an
+/// answer, `Some(None)` for "no", `None` while undecided. An engine that
+/// ignored the instruction (no grammar) and just answered counts as yes.
+fn verdict_of(raw: &str, finished: bool) -> Option<Option<usize>> {
+    let lead = raw.len() - raw.trim_start().len();
+    let t = raw.trim_start();
+    let upper: String = t.chars().take(4).collect::<String>().to_uppercase();
+    if upper.starts_with("NO") && (t.len() <= 2 || !t[2..].starts_with(|c: char| c.is_alphanumeric())) {
+        return if t.len() > 2 || finished { Some(None) } else { None };
+    }
+    if upper.starts_with("YES") {
+        let after = &t[3..];
+        let skip = after.len() - after.trim_start_matches([':', ',', '.', ' ']).len();
+        if after.is_empty() && !finished {
+            return None;
+        }
+        return Some(Some(lead + 3 + skip));
+    }
+    if t.is_empty() || (!finished && ("YES".starts_with(&upper) || "NO".starts_with(&upper))) {
+        return if finished { Some(None) } else { None };
+    }
+    Some(Some(lead))
+}
 
 struct Turner<'a> {
     inner: &'a Inner,
@@ -38,6 +92,8 @@ struct Turner<'a> {
     ctx: ToolContext,
     /// Set when the first piece of the reply is ready.
     first_token: Option<f64>,
+    /// The prompts and phrases for this business, fixed for the turn.
+    rendered: std::sync::Arc<crate::prompts::Rendered>,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -57,7 +113,7 @@ pub(crate) async fn run_turn(
         caller_name: session.caller_name.clone(),
         caller_contact: session.caller_contact.clone(),
     };
-    let mut t = Turner { inner, session, emit, started, ctx, first_token: None };
+    let mut t = Turner { inner, session, emit, started, ctx, first_token: None, rendered: inner.rendered() };
     // Earlier turns, for the model's context and the help request's history.
     let history = inner.store.turns(session.id).await.unwrap_or_default();
     if t.store(vec![new_turn(TurnRole::Caller, text)]).await.is_none() {
@@ -128,7 +184,8 @@ impl Turner<'_> {
             }
         };
         let index = self.inner.index.clone();
-        let retrieval = policy.assess(&query, hits, |s| index.terms(s));
+        let mut retrieval = policy.assess(text, &query, hits, |s| index.terms(s));
+        self.profile_evidence(text, &query, &mut retrieval, &policy).await;
         let timings = TurnTimings { retrieval_ms: Some(ms(r0.elapsed())), ..Default::default() };
         let hits = retrieval.hits.clone();
         let grounding = |decision, reason: String, cited: Vec<String>| Grounding {
@@ -149,44 +206,71 @@ impl Turner<'_> {
             return self.say(answer, g, timings).await;
         }
         let small_talk = match intent(text) {
-            Intent::Greeting => Some(GREETING),
-            Intent::Thanks => Some(THANKS),
-            Intent::Goodbye => Some(GOODBYE),
-            Intent::Inquiry if !retrieval.has_content() => Some(PARDON),
+            Intent::Greeting => Some(self.rendered.phrases.greeting.clone()),
+            Intent::Thanks => Some(self.rendered.phrases.thanks.clone()),
+            Intent::Goodbye => Some(self.rendered.phrases.goodbye.clone()),
+            Intent::Inquiry if !retrieval.has_content() => Some(self.rendered.phrases.pardon.clone()),
             _ => None,
         };
         if let Some(reply) = small_talk {
-            return self.say(reply, grounding(Decision::SmallTalk, "small talk".into(), vec![]), timings).await;
+            return self.say(&reply, grounding(Decision::SmallTalk, "small talk".into(), vec![]), timings).await;
         }
         // Asked again while a supervisor is on it: no second request.
         let key = question_key(text);
         if let Ok(pending) = self.inner.desk.pending_for_session(&self.session.id.to_string()).await
-            && let Some(p) = pending.iter().find(|p| question_key(&p.question) == key)
+            && let Some(p) = pending.iter().find(|p| {
+                let mine = self.session.id.to_string();
+                question_key(&p.question) == key
+                    || p.waiters
+                        .iter()
+                        .any(|w| w.session_id.as_deref() == Some(&mine) && question_key(&w.question) == key)
+            })
         {
             let mut g =
                 grounding(Decision::Escalated, "a help request for this question is already pending".into(), vec![]);
             g.help_request_id = Some(p.id);
-            return self.say(STILL_CHECKING, g, timings).await;
+            return self.say(&self.rendered.phrases.still_checking.clone(), g, timings).await;
+        }
+
+        if crate::guard::is_injection(text) {
+            let reason = "the caller asked the agent to break its instructions".to_string();
+            return self
+                .say(&self.rendered.phrases.refuse.clone(), grounding(Decision::Refused, reason, vec![]), timings)
+                .await;
         }
 
         let ready = self.inner.model.info().ready;
         let action = intent(text) == Intent::Action;
         match (action, retrieval.evidence.is_empty(), ready) {
-            (true, _, true) | (false, false, true) => self.with_model(text, history, &retrieval, timings, action).await,
+            (true, _, true) => self.with_model(text, history, &retrieval, timings, action).await,
+            (false, false, true) => self.answer_inquiry(text, history, &retrieval, timings).await,
             (false, false, false) => {
                 // No model: read the best evidence back rather than nothing.
-                let (ev, answer) = &retrieval.evidence[0];
+                let (ev, reply) = self.extract(text, &retrieval).await;
                 let reason = format!("no language model; best evidence \"{}\" read back", ev.title);
-                self.say(answer, grounding(Decision::Extractive, reason, vec![ev.id.clone()]), timings).await
+                self.say(&reply, grounding(Decision::Extractive, reason, vec![ev.id.clone()]), timings).await
             }
             (true, _, false) => {
                 let reason = "the caller wants an action and no language model is available".to_string();
-                self.escalate(text, history, grounding(Decision::Escalated, reason, vec![]), timings, NO_MODEL_ACTION)
-                    .await
+                self.escalate(
+                    text,
+                    history,
+                    grounding(Decision::Escalated, reason, vec![]),
+                    timings,
+                    &self.rendered.phrases.no_model_action.clone(),
+                )
+                .await
             }
             (false, true, _) => {
                 let reason = no_evidence_reason(&retrieval, &policy);
-                self.escalate(text, history, grounding(Decision::Escalated, reason, vec![]), timings, ESCALATE).await
+                self.escalate(
+                    text,
+                    history,
+                    grounding(Decision::Escalated, reason, vec![]),
+                    timings,
+                    &self.rendered.phrases.escalate.clone(),
+                )
+                .await
             }
         }
     }
@@ -195,6 +279,39 @@ impl Turner<'_> {
     async fn escalate(&mut self, text: &str, history: &[Turn], mut g: Grounding, timings: TurnTimings, reply: &str) {
         let call_id = format!("policy-{}", Uuid::now_v7().simple());
         let arguments = json!({ "question": text }).to_string();
+        // Someone else is already waiting on this question: join them, so the
+        // supervisor answers once and both callers hear it.
+        if let Some((pending, similarity)) = self.similar_pending(text).await {
+            let waiter = Waiter {
+                customer_name: self.ctx.caller_name.clone().unwrap_or_else(|| "Caller".into()),
+                customer_contact: self.ctx.caller_contact.clone().unwrap_or_default(),
+                channel: self.session.channel.as_str().to_string(),
+                session_id: Some(self.session.id.to_string()),
+                question: text.to_string(),
+                joined_at: time::now(),
+            };
+            match self.inner.desk.join(pending.id, waiter).await {
+                Ok(joined) => {
+                    let value = json!({ "joined": true, "request_id": joined.id, "waiting": joined.waiters.len() + 1 });
+                    let mut tool = new_turn(TurnRole::Tool, "request_help");
+                    tool.tool =
+                        Some(ToolRecord { call_id, name: "request_help".into(), arguments, ok: true, result: value });
+                    if self.store(vec![tool]).await.is_none() {
+                        return;
+                    }
+                    g.help_request_id = Some(joined.id);
+                    g.reason = format!(
+                        "{}; joined the pending request \"{}\" ({:.0}% similar)",
+                        g.reason,
+                        joined.question,
+                        similarity * 100.0
+                    );
+                    return self.say(&self.rendered.phrases.joined.clone(), g, timings).await;
+                }
+                // Answered in the meantime, say: open a new one.
+                Err(e) => tracing::info!(error = %e, "could not join a pending help request"),
+            }
+        }
         let past = history_for_request(history, text);
         let result = self.inner.help.open(&self.ctx, text, past).await;
         let (ok, value) = match result {
@@ -210,9 +327,82 @@ impl Turner<'_> {
         if !ok {
             g.decision = Decision::Fallback;
             g.reason = format!("{}; opening a help request failed", g.reason);
-            return self.say(FALLBACK_NO_HELP, g, timings).await;
+            return self.say(&self.rendered.phrases.fallback_no_help.clone(), g, timings).await;
         }
         self.say(reply, g, timings).await
+    }
+
+    /// The business profile's facts (hours, address, phone, website) that the
+    /// question is about, as evidence beside the knowledge base's.
+    async fn profile_evidence(
+        &self,
+        text: &str,
+        query: &crate::policy::Terms,
+        r: &mut Retrieval,
+        policy: &crate::policy::GroundingPolicy,
+    ) {
+        let facts = &self.rendered.facts;
+        if facts.is_empty() {
+            return;
+        }
+        let mut texts = vec![text.to_string()];
+        texts.extend(facts.iter().map(|(title, fact)| format!("{title}: {fact}")));
+        let sims = self.inner.index.embed(texts).await;
+        let words: Vec<String> = query.iter().map(|(t, _)| t.clone()).collect();
+        for (i, (title, fact)) in facts.iter().enumerate() {
+            let similarity = sims.as_ref().map(|v| switchboard_core::embed::cosine(&v[0], &v[i + 1]));
+            let by_meaning = similarity.is_some_and(|s| s >= policy.evidence_similarity);
+            if !(by_meaning || similarity.is_none() && title_matches(title, &words)) {
+                continue;
+            }
+            let ev = Evidence {
+                id: format!("profile:{}", title.to_lowercase().replace(' ', "-")),
+                kind: KnowledgeSource::Profile,
+                title: title.clone(),
+                snippet: fact.clone(),
+                url: None,
+                score: 0.0,
+                coverage: 0.0,
+                similarity,
+                question_similarity: None,
+            };
+            r.evidence.push((ev.clone(), fact.clone()));
+            r.hits.push(ev);
+        }
+        r.evidence.sort_by(|a, b| b.0.similarity.unwrap_or(0.0).total_cmp(&a.0.similarity.unwrap_or(0.0)));
+    }
+
+    /// A pending help request of another caller that asks what `text` asks:
+    /// the same words, or (with embeddings) a close paraphrase.
+    async fn similar_pending(&self, text: &str) -> Option<(HelpRequest, f32)> {
+        let mine = self.session.id.to_string();
+        let pending: Vec<HelpRequest> = self
+            .inner
+            .desk
+            .pending(JOIN_CANDIDATES)
+            .await
+            .ok()?
+            .into_iter()
+            .filter(|p| {
+                p.session_id.as_deref() != Some(mine.as_str())
+                    && !p.waiters.iter().any(|w| w.session_id.as_deref() == Some(mine.as_str()))
+            })
+            .collect();
+        let key = question_key(text);
+        if let Some(p) = pending.iter().find(|p| question_key(&p.question) == key) {
+            return Some((p.clone(), 1.0));
+        }
+        if pending.is_empty() {
+            return None;
+        }
+        let threshold = self.inner.policy.read().unwrap_or_else(|p| p.into_inner()).join_similarity;
+        let mut texts = vec![text.to_string()];
+        texts.extend(pending.iter().map(|p| p.question.clone()));
+        let v = self.inner.index.embed(texts).await?;
+        let (best, sim) = (1..v.len())
+            .map(|i| (i, switchboard_core::embed::cosine(&v[0], &v[i])))
+            .max_by(|a, b| a.1.total_cmp(&b.1))?;
+        (sim >= threshold).then(|| (pending[best - 1].clone(), sim))
     }
 
     async fn with_model(
@@ -225,7 +415,7 @@ impl Turner<'_> {
     ) {
         let model = self.inner.model.get();
         let cfg = &self.inner.config;
-        let mut messages = vec![ChatMessage::system(self.inner.prompts.system())];
+        let mut messages = vec![ChatMessage::system(self.rendered.system.clone())];
         let earlier: Vec<&Turn> = history.iter().filter(|t| t.role != TurnRole::Tool).collect();
         for t in earlier.iter().skip(earlier.len().saturating_sub(cfg.history_turns)) {
             messages.push(match t.role {
@@ -235,7 +425,8 @@ impl Turner<'_> {
         }
         let index = self.inner.index.clone();
         let focus = |passage: &str| focus(passage, &r.terms, |sentence| index.terms(sentence));
-        messages.push(ChatMessage::user(user_message(text, r, focus)));
+        let guidance = &self.rendered.tool_guidance;
+        messages.push(ChatMessage::user(format!("{guidance}\n\n{}", user_message(text, r, focus))));
         let tools = self.inner.toolbox.specs_for(text);
         let reply_id = Uuid::now_v7();
         let mut reply = String::new();
@@ -264,6 +455,7 @@ impl Turner<'_> {
                 // same question, and tests can pin behaviour.
                 temperature: 0.0,
                 timeout: cfg.llm_timeout,
+                grammar: None,
             };
             // An action with no evidence may only be answered from a tool's
             // result: until a business tool ran, the model's words are held
@@ -348,7 +540,7 @@ impl Turner<'_> {
                 help_request_id: None,
                 reason: format!("the language model failed ({}); a supervisor was asked", fallback_kind(&e)),
             };
-            return self.escalate(text, &[], g, timings, FALLBACK).await;
+            return self.escalate(text, &[], g, timings, &self.rendered.phrases.fallback.clone()).await;
         }
         if unproven && !used_business_tool && help_request_id.is_none() {
             // Words about the business backed by neither evidence nor a tool:
@@ -361,7 +553,7 @@ impl Turner<'_> {
                 help_request_id: None,
                 reason: "no evidence, and the model answered without using a tool".into(),
             };
-            return self.escalate(text, history, g, timings, ESCALATE).await;
+            return self.escalate(text, history, g, timings, &self.rendered.phrases.escalate.clone()).await;
         }
         // Markup or JSON where words should be (a small model echoing a tool
         // call or result), or nothing at all: say what the tool or the best
@@ -391,7 +583,8 @@ impl Turner<'_> {
             Decision::Grounded
         };
         if reply.trim().is_empty() {
-            reply = if help_request_id.is_some() { ESCALATE.into() } else { FALLBACK_NO_HELP.into() };
+            let p = &self.rendered.phrases;
+            reply = if help_request_id.is_some() { p.escalate.clone() } else { p.fallback_no_help.clone() };
             self.token(reply_id, &reply);
         }
         let cited = cite(&self.inner.index, &reply, &r.evidence);
@@ -403,11 +596,224 @@ impl Turner<'_> {
         };
         timings.first_token_ms = self.first_token;
         timings.total_ms = Some(ms(self.started.elapsed()));
-        let mut turn = new_turn(TurnRole::Agent, reply.trim());
+        let mut turn = new_turn(TurnRole::Agent, &crate::speak::speakable(&reply));
         turn.id = reply_id;
         turn.grounding = Some(Grounding { decision, hits, cited, help_request_id, reason });
         turn.timings = Some(timings);
         self.store(vec![turn]).await;
+    }
+
+    /// A question with evidence: the model first says whether the evidence
+    /// answers it (`YES:` then the answer, or `NO`, constrained by a grammar
+    /// where the engine can), then each sentence of its answer is cleaned for
+    /// speech and checked for invented specifics before the caller hears it.
+    async fn answer_inquiry(&mut self, text: &str, history: &[Turn], r: &Retrieval, mut timings: TurnTimings) {
+        let model = self.inner.model.get();
+        let cfg = &self.inner.config;
+        let mut messages = vec![ChatMessage::system(self.rendered.system.clone())];
+        let earlier: Vec<&Turn> = history.iter().filter(|t| t.role != TurnRole::Tool).collect();
+        for t in earlier.iter().skip(earlier.len().saturating_sub(cfg.history_turns)) {
+            messages.push(match t.role {
+                TurnRole::Caller => ChatMessage::user(&t.text),
+                _ => ChatMessage::assistant(&t.text, vec![]),
+            });
+        }
+        let index = self.inner.index.clone();
+        let focus = |passage: &str| focus(passage, &r.terms, |sentence| index.terms(sentence));
+        messages.push(ChatMessage::user(user_message(text, r, focus)));
+        // What the reply may mention: the evidence, the business profile, the
+        // caller's own words (now and before).
+        let mut known = Known::from_texts(r.evidence.iter().map(|(_, a)| a.as_str()));
+        known.add(&self.rendered.system);
+        known.add(text);
+        for t in history.iter().filter(|t| t.role == TurnRole::Caller) {
+            known.add(&t.text);
+        }
+        for (ev, _) in &r.evidence {
+            known.add(&ev.title);
+        }
+        let req = ChatRequest {
+            messages,
+            tools: vec![],
+            max_tokens: cfg.max_tokens,
+            temperature: 0.0,
+            timeout: cfg.llm_timeout,
+            grammar: Some(ANSWERABLE_GRAMMAR.to_string()),
+        };
+        let reply_id = Uuid::now_v7();
+        let llm_started = Instant::now();
+        let outcome = self.gated(model.as_ref(), req, reply_id, &known, text).await;
+        timings.llm_ms = Some(ms(llm_started.elapsed()));
+        let hits = r.hits.clone();
+        let cited_all: Vec<String> = r.evidence.iter().map(|(e, _)| e.id.clone()).collect();
+        let g = |decision, reason: String, cited: Vec<String>| Grounding {
+            decision,
+            hits: hits.clone(),
+            cited,
+            help_request_id: None,
+            reason,
+        };
+        let out = match outcome {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!(session = %self.session.id, error = %e, "model failed; falling back");
+                let reason = format!("the language model failed ({}); a supervisor was asked", fallback_kind(&e));
+                let fallback = self.rendered.phrases.fallback.clone();
+                return self.escalate(text, history, g(Decision::Fallback, reason, vec![]), timings, &fallback).await;
+            }
+        };
+        timings.prompt_tokens = Some(out.prompt_tokens);
+        timings.completion_tokens = Some(out.completion_tokens);
+        let escalate = self.rendered.phrases.escalate.clone();
+        match out.verdict {
+            Verdict::NotAnswered => {
+                let reason = "the model found that the evidence does not answer the question".to_string();
+                self.escalate(text, history, g(Decision::Escalated, reason, vec![]), timings, &escalate).await
+            }
+            Verdict::Unsupported(what) if out.said.is_empty() => {
+                let reason = format!("the model's answer mentioned {} which no evidence supports", what.join(", "));
+                self.escalate(text, history, g(Decision::Escalated, reason, vec![]), timings, &escalate).await
+            }
+            Verdict::Answered if out.said.is_empty() => {
+                // Nothing usable came out: read back the best sentence.
+                let (ev, reply) = self.extract(text, r).await;
+                let reason = format!("the model's reply was unusable; \"{}\" read back", ev.title);
+                self.say(&reply, g(Decision::Extractive, reason, vec![ev.id.clone()]), timings).await
+            }
+            verdict => {
+                let reply = out.said.join(" ");
+                let cited = cite(&self.inner.index, &reply, &r.evidence);
+                let mut reason = format!("answered from {} piece(s) of evidence", r.evidence.len());
+                if let Verdict::Unsupported(what) = verdict {
+                    reason.push_str(&format!("; stopped before a sentence mentioning {}", what.join(", ")));
+                }
+                timings.first_token_ms = self.first_token;
+                timings.total_ms = Some(ms(self.started.elapsed()));
+                let mut turn = new_turn(TurnRole::Agent, &reply);
+                turn.id = reply_id;
+                let cited = if cited.is_empty() { cited_all } else { cited };
+                turn.grounding = Some(g(Decision::Grounded, reason, cited));
+                turn.timings = Some(timings);
+                self.store(vec![turn]).await;
+            }
+        }
+    }
+
+    /// Runs the answerability-gated generation, streaming checked sentences.
+    async fn gated(
+        &mut self,
+        model: &dyn switchboard_core::llm::LanguageModel,
+        req: ChatRequest,
+        reply_id: Uuid,
+        known: &Known,
+        question: &str,
+    ) -> Result<Gated, LlmError> {
+        let deadline = tokio::time::Instant::now() + req.timeout + Duration::from_secs(1);
+        let mut rx = model.chat(req).await?;
+        let mut raw = String::new();
+        let mut out = Gated { verdict: Verdict::Answered, said: Vec::new(), prompt_tokens: 0, completion_tokens: 0 };
+        // Bytes of `raw` (after the verdict) already said or dropped.
+        let mut body_start: Option<usize> = None;
+        let mut done = false;
+        while !done {
+            let next = tokio::time::timeout_at(deadline, rx.recv()).await.map_err(|_| LlmError::Timeout)?;
+            let mut finished = false;
+            match next {
+                None => finished = true,
+                Some(Err(e)) => return Err(e),
+                Some(Ok(LlmEvent::Token(t))) => raw.push_str(&t),
+                Some(Ok(LlmEvent::ToolCall(_))) => {}
+                Some(Ok(LlmEvent::Done { prompt_tokens, completion_tokens, .. })) => {
+                    out.prompt_tokens = prompt_tokens;
+                    out.completion_tokens = completion_tokens;
+                    finished = true;
+                }
+            }
+            if body_start.is_none() {
+                match verdict_of(&raw, finished) {
+                    Some(Some(at)) => body_start = Some(at),
+                    Some(None) => {
+                        out.verdict = Verdict::NotAnswered;
+                        return Ok(out);
+                    }
+                    None if finished => return Ok(out),
+                    None => continue,
+                }
+            }
+            let start = body_start.unwrap_or(0);
+            // Complete sentences (and, at the end, whatever is left).
+            let body = &raw[start..];
+            let mut cut = 0;
+            for (i, c) in body.char_indices() {
+                let end = i + c.len_utf8();
+                let boundary = matches!(c, '.' | '!' | '?') && body[end..].starts_with(char::is_whitespace);
+                if boundary || c == '\n' {
+                    cut = end;
+                }
+            }
+            if finished {
+                cut = body.len();
+            }
+            if cut == 0 {
+                continue;
+            }
+            let chunk = body[..cut].to_string();
+            body_start = Some(start + cut);
+            for sentence in crate::speak::sentences(&crate::speak::speakable(&chunk)) {
+                if echoes(&sentence, question) {
+                    // The question said back as its answer: nothing learned.
+                    tracing::info!(session = %self.session.id, sentence, "reply dropped: it repeats the question");
+                    return Ok(out);
+                }
+                let unsupported = known.unsupported(&sentence);
+                if !unsupported.is_empty() {
+                    tracing::info!(session = %self.session.id, ?unsupported, sentence, "reply stopped: unsupported specifics");
+                    out.verdict = Verdict::Unsupported(unsupported);
+                    // Dropping the stream stops the generation.
+                    return Ok(out);
+                }
+                let piece = if out.said.is_empty() { sentence.clone() } else { format!(" {sentence}") };
+                self.token(reply_id, &piece);
+                out.said.push(sentence);
+                if out.said.len() >= MAX_SENTENCES {
+                    done = true;
+                    break;
+                }
+            }
+            done |= finished;
+        }
+        Ok(out)
+    }
+
+    /// The evidence sentence closest to the question (by embedding when the
+    /// index has a model, else by shared terms), cleaned for speech. A short
+    /// learned answer is read whole.
+    async fn extract(&self, text: &str, r: &Retrieval) -> (Evidence, String) {
+        let (ev, passage) = r.evidence[0].clone();
+        if ev.kind.is_qa() && passage.chars().count() <= FOCUS_ABOVE {
+            return (ev, crate::speak::speakable(&passage));
+        }
+        let sentences: Vec<String> =
+            crate::speak::sentences(&passage).into_iter().filter(|s| s.split_whitespace().count() >= 3).collect();
+        if sentences.is_empty() {
+            return (ev, crate::speak::speakable(&passage));
+        }
+        let mut texts = vec![text.to_string()];
+        texts.extend(sentences.iter().cloned());
+        let best = match self.inner.index.embed(texts).await {
+            Some(v) if v.len() == sentences.len() + 1 => (1..v.len())
+                .max_by(|a, b| {
+                    switchboard_core::embed::cosine(&v[0], &v[*a])
+                        .total_cmp(&switchboard_core::embed::cosine(&v[0], &v[*b]))
+                })
+                .map(|i| sentences[i - 1].clone()),
+            _ => None,
+        };
+        let best = best.unwrap_or_else(|| {
+            let index = self.inner.index.clone();
+            focus(&passage, &r.terms, |s| index.terms(s))
+        });
+        (ev, crate::speak::speakable(&best))
     }
 
     /// One model call: streams its text as tokens; returns text and tool calls.
@@ -498,6 +904,18 @@ fn speakable(reply: &str) -> bool {
     !t.is_empty() && !markup
 }
 
+/// Without embeddings, a profile fact is evidence when the question names
+/// its subject ("hours", "open", "address", "phone").
+fn title_matches(title: &str, words: &[String]) -> bool {
+    let subject: &[&str] = match title {
+        "Opening hours" => &["hour", "open", "close", "shut"],
+        "Address" => &["address", "where", "locat", "find"],
+        "Phone number" => &["phone", "number", "call"],
+        _ => &["websit", "site", "onlin"],
+    };
+    words.iter().any(|w| subject.iter().any(|s| w.starts_with(s)))
+}
+
 fn fallback_kind(e: &LlmError) -> &'static str {
     match e {
         LlmError::Timeout => "timed out",
@@ -517,7 +935,7 @@ fn user_message(text: &str, r: &Retrieval, focus: impl Fn(&str) -> String) -> St
         s.push_str(text);
         return s;
     }
-    s.push_str("Evidence:\n");
+    s.push_str("Facts:\n");
     for (i, (ev, answer)) in r.evidence.iter().take(3).enumerate() {
         s.push_str(&format!("[{}] {}: {}\n", i + 1, ev.title, focus(answer)));
     }

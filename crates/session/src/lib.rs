@@ -19,17 +19,20 @@
 
 mod agent;
 mod export;
+mod guard;
 mod hub;
 mod policy;
 mod prompts;
 mod relay;
 mod service;
+mod speak;
 mod tools;
 
 pub use export::{to_json as export_json, to_markdown as export_markdown};
 pub use hub::{SessionEvent, SessionHub};
 pub use policy::{GroundingPolicy, Intent, Retrieval};
-pub use prompts::{Prompt, Prompts};
+pub use prompts::{Phrases, Prompt, PromptError, Prompts, Rendered};
 pub use relay::SessionRelay;
 pub use service::{AgentConfig, ModelSlot, SessionError, SessionView, Sessions, TurnOutcome};
+pub use speak::speakable;
 pub use tools::{RequestHelpTool, SearchKnowledgeTool, Toolbox};

@@ -20,21 +20,43 @@ pub struct GroundingPolicy {
     pub evidence_coverage: f32,
     /// And score at least this (BM25).
     pub evidence_min_score: f32,
+    /// A learned or curated answer is also returned as is when the
+    /// embedding of its question is at least this similar to the caller's
+    /// (a paraphrase: "rabies jab" for "rabies vaccine").
+    pub fast_path_similarity: f32,
+    /// Hits whose embedding is at least this similar to the question count
+    /// as evidence too (whatever words they share).
+    pub evidence_similarity: f32,
+    /// A question at least this similar to one already waiting for a
+    /// supervisor joins that help request instead of opening another.
+    pub join_similarity: f32,
     /// Hits retrieved per question.
     pub top_k: usize,
 }
 
 impl Default for GroundingPolicy {
     fn default() -> Self {
-        Self { fast_path_coverage: 0.8, evidence_coverage: 0.6, evidence_min_score: 0.5, top_k: 5 }
+        Self {
+            fast_path_coverage: 0.8,
+            evidence_coverage: 0.6,
+            evidence_min_score: 0.5,
+            fast_path_similarity: 0.75,
+            evidence_similarity: 0.5,
+            join_similarity: 0.8,
+            top_k: 5,
+        }
     }
 }
 
 impl GroundingPolicy {
     pub fn validate(&self) -> Result<(), String> {
-        for (name, v) in
-            [("fast_path_coverage", self.fast_path_coverage), ("evidence_coverage", self.evidence_coverage)]
-        {
+        for (name, v) in [
+            ("fast_path_coverage", self.fast_path_coverage),
+            ("evidence_coverage", self.evidence_coverage),
+            ("fast_path_similarity", self.fast_path_similarity),
+            ("evidence_similarity", self.evidence_similarity),
+            ("join_similarity", self.join_similarity),
+        ] {
             if !(0.0..=1.0).contains(&v) {
                 return Err(format!("{name} must be between 0 and 1"));
             }
@@ -48,10 +70,6 @@ impl GroundingPolicy {
         Ok(())
     }
 }
-
-/// Kinds of index documents that are question/answer pairs (as opposed to
-/// crawled page chunks): only these may be returned verbatim.
-const QA_KINDS: &[&str] = &["learned", "manual", "seed"];
 
 /// Evidence for one caller message, scored.
 #[derive(Debug, Clone, Default)]
@@ -109,7 +127,13 @@ fn weighted_coverage(of: &Terms, within: &[String]) -> f32 {
 impl GroundingPolicy {
     /// Scores `hits` against the caller's `query` terms. `analyze` turns text
     /// into the index's terms.
-    pub fn assess(&self, query: &Terms, hits: Vec<SearchHit>, analyze: impl Fn(&str) -> Terms) -> Retrieval {
+    pub fn assess(
+        &self,
+        text: &str,
+        query: &Terms,
+        hits: Vec<SearchHit>,
+        analyze: impl Fn(&str) -> Terms,
+    ) -> Retrieval {
         let mut out = Retrieval { terms: query.iter().map(|(t, _)| t.clone()).collect(), ..Default::default() };
         for hit in hits {
             let q_terms: Vec<String> = analyze(&hit.doc.question).into_iter().map(|(t, _)| t).collect();
@@ -121,14 +145,27 @@ impl GroundingPolicy {
             let coverage = weighted_coverage(query, &all_terms);
             let evidence = Evidence {
                 id: hit.doc.id.clone(),
-                kind: hit.doc.kind.clone(),
+                kind: hit.doc.kind,
                 title: hit.doc.question.clone(),
                 snippet: snippet(&hit.doc.answer, 240),
                 url: hit.doc.url.clone(),
                 score: hit.score,
                 coverage,
+                similarity: hit.similarity,
+                question_similarity: hit.question_similarity,
             };
-            if out.fast_path.is_none() && QA_KINDS.contains(&hit.doc.kind.as_str()) {
+            let similar_question = hit.question_similarity.is_some_and(|s| s >= self.fast_path_similarity);
+            // A close paraphrase, unless the caller names a day, date or
+            // number the entry never mentions ("Sunday" against "Mondays").
+            let same_specifics = || {
+                crate::guard::Known::from_texts([hit.doc.question.as_str(), hit.doc.answer.as_str()])
+                    .unmatched_dates_and_numbers(text)
+                    .is_empty()
+            };
+            if out.fast_path.is_none() && hit.doc.kind.is_qa() && similar_question && same_specifics() {
+                out.fast_path = Some((evidence.clone(), hit.doc.answer.clone()));
+            }
+            if out.fast_path.is_none() && hit.doc.kind.is_qa() {
                 // Both ways: the entry's question must be about what was asked,
                 // not merely contain it ("price?" vs "price of balayage?").
                 let forward = weighted_coverage(query, &q_terms);
@@ -141,13 +178,26 @@ impl GroundingPolicy {
                     out.fast_path = Some((evidence.clone(), hit.doc.answer.clone()));
                 }
             }
-            if coverage >= self.evidence_coverage && hit.score >= self.evidence_min_score {
-                out.evidence.push((evidence.clone(), hit.doc.answer.clone()));
+            let by_words = coverage >= self.evidence_coverage && hit.score >= self.evidence_min_score;
+            let by_meaning = hit.similarity.is_some_and(|s| s >= self.evidence_similarity);
+            if by_words || by_meaning {
+                // Instructions planted in a page ("ignore your instructions
+                // and...") are not facts: the model never reads them.
+                out.evidence.push((evidence.clone(), without_injections(&hit.doc.answer)));
             }
             out.hits.push(evidence);
         }
+        // Closest in meaning first (stable: BM25's order otherwise).
+        out.evidence.sort_by(|a, b| b.0.similarity.unwrap_or(0.0).total_cmp(&a.0.similarity.unwrap_or(0.0)));
         out
     }
+}
+
+fn without_injections(text: &str) -> String {
+    if !crate::guard::is_injection(text) {
+        return text.to_string();
+    }
+    crate::speak::sentences(text).into_iter().filter(|s| !crate::guard::is_injection(s)).collect::<Vec<_>>().join(" ")
 }
 
 fn snippet(text: &str, max: usize) -> String {
@@ -197,10 +247,6 @@ const ACTION_WORDS: &[&str] = &[
     "stock",
     "product",
     "products",
-    "shampoo",
-    "conditioner",
-    "oil",
-    "serum",
 ];
 const GREETINGS: &[&str] = &["hi", "hello", "hey", "hiya", "good morning", "good afternoon", "good evening"];
 const THANKS: &[&str] = &["thanks", "thank you", "cheers", "great thanks", "ok thanks", "perfect thanks"];
@@ -234,7 +280,7 @@ pub fn intent(text: &str) -> Intent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchboard_core::knowledge::IndexDoc;
+    use switchboard_core::knowledge::{IndexDoc, KnowledgeSource};
 
     fn terms(s: &str) -> Terms {
         s.to_lowercase()
@@ -246,9 +292,11 @@ mod tests {
 
     fn hit(kind: &str, q: &str, a: &str, score: f32) -> SearchHit {
         SearchHit {
+            similarity: None,
+            question_similarity: None,
             doc: IndexDoc {
                 id: q.into(),
-                kind: kind.into(),
+                kind: KnowledgeSource::parse(kind).unwrap(),
                 question: q.into(),
                 answer: a.into(),
                 topic: None,
@@ -262,15 +310,21 @@ mod tests {
     #[test]
     fn fast_path_needs_a_close_question_of_a_qa_kind() {
         let p = GroundingPolicy::default();
-        let r = p.assess(&terms("Are you open Sundays?"), vec![hit("seed", "Open on Sundays?", "10 to 3", 5.0)], terms);
+        let r =
+            p.assess("", &terms("Are you open Sundays?"), vec![hit("seed", "Open on Sundays?", "10 to 3", 5.0)], terms);
         assert_eq!(r.fast_path.unwrap().1, "10 to 3");
         // A page chunk is evidence, never a verbatim answer.
-        let r = p.assess(&terms("Are you open Sundays?"), vec![hit("page", "Open on Sundays?", "10 to 3", 5.0)], terms);
+        let r =
+            p.assess("", &terms("Are you open Sundays?"), vec![hit("page", "Open on Sundays?", "10 to 3", 5.0)], terms);
         assert!(r.fast_path.is_none());
         assert_eq!(r.evidence.len(), 1);
         // The entry asks about more than the caller did: not a fast path.
-        let r =
-            p.assess(&terms("price?"), vec![hit("learned", "price of balayage with toner?", "from $165", 5.0)], terms);
+        let r = p.assess(
+            "",
+            &terms("price?"),
+            vec![hit("learned", "price of balayage with toner?", "from $165", 5.0)],
+            terms,
+        );
         assert!(r.fast_path.is_none());
     }
 
@@ -278,13 +332,31 @@ mod tests {
     fn evidence_needs_coverage_and_score() {
         let p = GroundingPolicy::default();
         let q = terms("Do you sell gift cards for balayage?");
-        let r = p.assess(&q, vec![hit("seed", "Balayage price", "from $165", 3.0)], terms);
+        let r = p.assess("", &q, vec![hit("seed", "Balayage price", "from $165", 3.0)], terms);
         assert!(r.evidence.is_empty(), "one word of three is not evidence");
-        let r = p.assess(&q, vec![hit("seed", "Gift cards", "We sell gift cards for balayage", 0.1)], terms);
+        let r = p.assess("", &q, vec![hit("seed", "Gift cards", "We sell gift cards for balayage", 0.1)], terms);
         assert!(r.evidence.is_empty(), "score under the minimum");
-        let r = p.assess(&q, vec![hit("seed", "Gift cards", "We sell gift cards for balayage", 3.0)], terms);
+        let r = p.assess("", &q, vec![hit("seed", "Gift cards", "We sell gift cards for balayage", 3.0)], terms);
         assert_eq!(r.evidence.len(), 1);
         assert!((r.hits[0].coverage - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn paraphrases_count_by_meaning() {
+        let p = GroundingPolicy::default();
+        let q = terms("Can I leave my car near you?");
+        let similar = |q_sim: f32, doc_sim: f32| SearchHit {
+            similarity: Some(doc_sim),
+            question_similarity: Some(q_sim),
+            ..hit("seed", "Is there parking?", "Free parking behind the clinic.", 0.0)
+        };
+        let r = p.assess("", &q, vec![similar(0.83, 0.7)], terms);
+        assert_eq!(r.fast_path.unwrap().1, "Free parking behind the clinic.");
+        let r = p.assess("", &q, vec![similar(0.6, 0.5)], terms);
+        assert!(r.fast_path.is_none());
+        assert_eq!(r.evidence.len(), 1, "similar enough to be evidence");
+        let r = p.assess("", &q, vec![similar(0.3, 0.2)], terms);
+        assert!(r.evidence.is_empty());
     }
 
     #[test]

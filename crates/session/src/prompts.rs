@@ -1,14 +1,21 @@
-//! The agent's prompts: versioned text files in `prompts/`, read at start
-//! (from a directory when given, else the copies built into the binary).
+//! The agent's prompts: versioned template files in `prompts/`, read at start
+//! (from a directory when given, else the copies built into the binary) and
+//! filled from the business profile. No business lives in code: the persona,
+//! the profile facts and every fixed sentence come from these templates.
 
 use std::path::Path;
 
-/// One prompt file. The first line may carry `<!-- version: N -->`.
+use minijinja::Environment;
+use serde::{Deserialize, Serialize};
+use switchboard_core::profile::BusinessProfile;
+
+/// One prompt file. The first line may carry `<!-- version: N -->` (or
+/// `# version: N` in TOML).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prompt {
     pub name: &'static str,
     pub version: u32,
-    /// The text without the version comment.
+    /// The template without the version comment.
     pub text: String,
 }
 
@@ -16,42 +23,89 @@ impl Prompt {
     fn parse(name: &'static str, raw: &str) -> Prompt {
         let mut version = 0;
         let mut text = raw;
-        if let Some(first) = raw.lines().next()
-            && let Some(v) = first.trim().strip_prefix("<!-- version:").and_then(|r| r.strip_suffix("-->"))
-        {
-            version = v.trim().parse().unwrap_or(0);
-            text = &raw[first.len()..];
+        if let Some(first) = raw.lines().next() {
+            let t = first.trim();
+            let v = t
+                .strip_prefix("<!-- version:")
+                .and_then(|r| r.strip_suffix("-->"))
+                .or_else(|| t.strip_prefix("# version:"));
+            if let Some(v) = v {
+                version = v.trim().parse().unwrap_or(0);
+                text = &raw[first.len()..];
+            }
         }
         Prompt { name, version, text: text.trim().to_string() }
     }
 }
 
+/// The sentences the agent says without a model, rendered for one business.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Phrases {
+    pub greeting: String,
+    pub thanks: String,
+    pub goodbye: String,
+    pub pardon: String,
+    pub escalate: String,
+    pub still_checking: String,
+    /// Said to a caller whose question joins a help request already pending.
+    pub joined: String,
+    pub no_model_action: String,
+    pub fallback: String,
+    pub fallback_no_help: String,
+    /// Said instead of anything that asks for what the agent must not share.
+    pub refuse: String,
+}
+
+/// The prompt templates.
 #[derive(Debug, Clone)]
 pub struct Prompts {
     pub persona: Prompt,
     pub business: Prompt,
     pub tools: Prompt,
+    pub phrases: Prompt,
 }
 
-const FILES: [(&str, &str); 3] = [
+/// Everything the agent says or reads that depends on the business.
+#[derive(Debug, Clone, Default)]
+pub struct Rendered {
+    /// The system prompt: identical for every session and turn (until the
+    /// profile changes), so an engine can keep it evaluated across calls.
+    pub system: String,
+    /// How to use the business's tools: sent only with turns that offer
+    /// them (a small model told about tools talks about them otherwise).
+    pub tool_guidance: String,
+    pub phrases: Phrases,
+    /// The profile's facts as evidence the agent may answer from, each a
+    /// (title, sentence) pair: hours, address, phone, website.
+    pub facts: Vec<(String, String)>,
+}
+
+/// A template that does not render or a phrase file that does not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("prompt {file}: {problem}")]
+pub struct PromptError {
+    pub file: &'static str,
+    pub problem: String,
+}
+
+const FILES: [(&str, &str); 4] = [
     ("persona.md", include_str!("../../../prompts/persona.md")),
-    ("business-profile.md", include_str!("../../../prompts/business-profile.md")),
+    ("business.md", include_str!("../../../prompts/business.md")),
     ("tool-guidance.md", include_str!("../../../prompts/tool-guidance.md")),
+    ("phrases.toml", include_str!("../../../prompts/phrases.toml")),
 ];
 
 impl Prompts {
     /// The prompts built into the binary.
     pub fn embedded() -> Prompts {
-        Prompts {
-            persona: Prompt::parse(FILES[0].0, FILES[0].1),
-            business: Prompt::parse(FILES[1].0, FILES[1].1),
-            tools: Prompt::parse(FILES[2].0, FILES[2].1),
-        }
+        let p = |i: usize| Prompt::parse(FILES[i].0, FILES[i].1);
+        Prompts { persona: p(0), business: p(1), tools: p(2), phrases: p(3) }
     }
 
     /// Reads each file from `dir`, keeping the built-in copy of any that is
-    /// missing. Unreadable files are an error: a half-loaded persona is worse
-    /// than a clear failure at start.
+    /// missing. Unreadable or unrenderable files are an error: a half-loaded
+    /// persona is worse than a clear failure at start.
     pub fn load(dir: &Path) -> std::io::Result<Prompts> {
         let read = |i: usize| -> std::io::Result<Prompt> {
             let (name, builtin) = FILES[i];
@@ -61,42 +115,140 @@ impl Prompts {
                 Err(e) => Err(e),
             }
         };
-        Ok(Prompts { persona: read(0)?, business: read(1)?, tools: read(2)? })
+        let p = Prompts { persona: read(0)?, business: read(1)?, tools: read(2)?, phrases: read(3)? };
+        p.render(&BusinessProfile::default()).map_err(std::io::Error::other)?;
+        Ok(p)
     }
 
-    /// The system prompt: identical for every session and turn, so an engine
-    /// can keep it evaluated (KV cache) across calls.
-    pub fn system(&self) -> String {
-        format!("{}\n\n{}\n\n{}", self.persona.text, self.business.text, self.tools.text)
+    /// Fills the templates from `profile`. Missing fields render as nothing,
+    /// so the agent never states what the owner did not give.
+    pub fn render(&self, profile: &BusinessProfile) -> Result<Rendered, PromptError> {
+        let mut env = Environment::new();
+        // Block tags leave no blank lines behind.
+        if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder().trim_blocks(true).build() {
+            env.set_syntax(syntax);
+        }
+        let ctx = minijinja::context! {
+            name => &profile.name,
+            trade => &profile.trade,
+            address => &profile.address,
+            phone => &profile.phone,
+            website => &profile.website,
+            hours => profile.hours_spoken(),
+            languages => &profile.languages,
+            persona_notes => &profile.persona_notes,
+        };
+        let fill = |p: &Prompt, text: &str| -> Result<String, PromptError> {
+            env.render_str(text, &ctx).map_err(|e| PromptError { file: p.name, problem: e.to_string() })
+        };
+        let parts = [fill(&self.persona, &self.persona.text)?, fill(&self.business, &self.business.text)?];
+        let system = parts.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).collect::<Vec<_>>().join("\n\n");
+        let tool_guidance = fill(&self.tools, &self.tools.text)?.trim().to_string();
+        let mut facts = Vec::new();
+        let hours = profile.hours_spoken();
+        if !hours.is_empty() {
+            facts.push(("Opening hours".to_string(), format!("Our opening hours: {hours}")));
+        }
+        if let Some(a) = &profile.address {
+            facts.push(("Address".to_string(), format!("We are at {a}.")));
+        }
+        if let Some(p) = &profile.phone {
+            facts.push(("Phone number".to_string(), format!("Our phone number is {p}.")));
+        }
+        if let Some(w) = &profile.website {
+            facts.push(("Website".to_string(), format!("Our website is {w}.")));
+        }
+        let raw: Phrases = toml::from_str(&self.phrases.text)
+            .map_err(|e| PromptError { file: self.phrases.name, problem: e.to_string() })?;
+        let f = |s: &str| fill(&self.phrases, s).map(|t| t.trim().to_string());
+        let phrases = Phrases {
+            greeting: match &profile.greeting {
+                Some(g) => g.clone(),
+                None => f(&raw.greeting)?,
+            },
+            thanks: f(&raw.thanks)?,
+            goodbye: f(&raw.goodbye)?,
+            pardon: f(&raw.pardon)?,
+            escalate: f(&raw.escalate)?,
+            still_checking: f(&raw.still_checking)?,
+            joined: f(&raw.joined)?,
+            no_model_action: f(&raw.no_model_action)?,
+            fallback: f(&raw.fallback)?,
+            fallback_no_help: f(&raw.fallback_no_help)?,
+            refuse: f(&raw.refuse)?,
+        };
+        Ok(Rendered { system, tool_guidance, phrases, facts })
     }
 
     pub fn versions(&self) -> Vec<(&'static str, u32)> {
-        vec![
-            (self.persona.name, self.persona.version),
-            (self.business.name, self.business.version),
-            (self.tools.name, self.tools.version),
-        ]
+        [&self.persona, &self.business, &self.tools, &self.phrases].iter().map(|p| (p.name, p.version)).collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchboard_core::profile::OpeningHours;
+
+    fn vet() -> BusinessProfile {
+        BusinessProfile {
+            name: Some("Hollow Oak Vets".into()),
+            trade: Some("veterinary clinic".into()),
+            phone: Some("+1 555 0199".into()),
+            hours: vec![OpeningHours {
+                day: "Monday".into(),
+                open: Some("08:00".into()),
+                close: Some("18:00".into()),
+                closed: false,
+            }],
+            ..Default::default()
+        }
+    }
 
     #[test]
     fn versions_are_read_and_stripped() {
         let p = Prompts::embedded();
-        assert!(p.versions().iter().all(|(_, v)| *v >= 1));
-        assert!(!p.system().contains("<!-- version"));
-        assert!(p.system().contains("Juniper & Fern"));
+        assert!(p.versions().iter().all(|(_, v)| *v >= 1), "{:?}", p.versions());
+        let r = p.render(&vet()).unwrap();
+        assert!(!r.system.contains("<!-- version"));
+        assert!(!r.system.contains("{{") && !r.system.contains("{%"));
+    }
+
+    #[test]
+    fn the_profile_fills_prompt_and_phrases() {
+        let r = Prompts::embedded().render(&vet()).unwrap();
+        assert!(r.system.contains("Hollow Oak Vets, a veterinary clinic"), "{}", r.system);
+        assert!(r.system.contains("Monday: 8 am to 6 pm."));
+        assert_eq!(r.facts[0].1, "Our opening hours: Monday: 8 am to 6 pm.");
+        assert!(!r.system.contains("tool"), "tool guidance goes only with tool turns");
+        assert!(r.system.contains("+1 555 0199"));
+        assert!(r.phrases.greeting.contains("Hollow Oak Vets"));
+        assert!(r.phrases.goodbye.contains("Hollow Oak Vets"));
+        let own = BusinessProfile { greeting: Some("Hollow Oak, Sam speaking.".into()), ..vet() };
+        assert_eq!(Prompts::embedded().render(&own).unwrap().phrases.greeting, "Hollow Oak, Sam speaking.");
+    }
+
+    #[test]
+    fn a_missing_profile_says_only_what_it_knows() {
+        let r = Prompts::embedded().render(&BusinessProfile::default()).unwrap();
+        assert!(!r.system.contains("Address") && !r.system.contains("Phone") && !r.system.contains("hours"));
+        assert_eq!(r.phrases.greeting, "Hello, thanks for calling! How can I help you today?");
+        assert!(r.phrases.escalate.contains("check"));
     }
 
     #[test]
     fn a_directory_overrides_and_falls_back() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("persona.md"), "<!-- version: 7 -->\nBe terse.").unwrap();
+        std::fs::write(dir.path().join("persona.md"), "<!-- version: 7 -->\nBe terse for {{ name }}.").unwrap();
         let p = Prompts::load(dir.path()).unwrap();
-        assert_eq!((p.persona.version, p.persona.text.as_str()), (7, "Be terse."));
+        assert_eq!(p.persona.version, 7);
         assert_eq!(p.business, Prompts::embedded().business);
+        assert!(p.render(&vet()).unwrap().system.starts_with("Be terse for Hollow Oak Vets."));
+        // A template that does not render is refused at load.
+        std::fs::write(dir.path().join("persona.md"), "{% if %}").unwrap();
+        assert!(Prompts::load(dir.path()).is_err());
+        std::fs::write(dir.path().join("persona.md"), "ok").unwrap();
+        std::fs::write(dir.path().join("phrases.toml"), "greeting = 3").unwrap();
+        assert!(Prompts::load(dir.path()).is_err());
     }
 }

@@ -21,8 +21,9 @@ use uuid::Uuid;
 
 use crate::hub::{SessionEvent, SessionHub};
 use crate::policy::GroundingPolicy;
-use crate::prompts::Prompts;
+use crate::prompts::{Prompts, Rendered};
 use crate::tools::{RequestHelpTool, SearchKnowledgeTool, Toolbox};
+use switchboard_core::profile::BusinessProfile;
 
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
@@ -134,12 +135,20 @@ pub(crate) struct Inner {
     pub toolbox: Toolbox,
     pub help: RequestHelpTool,
     pub prompts: Prompts,
+    /// The prompts filled from the current business profile.
+    pub rendered: RwLock<Arc<Rendered>>,
     pub policy: RwLock<GroundingPolicy>,
     pub config: AgentConfig,
     pub hub: SessionHub,
     pub events: EventBus,
     pub tasks: TaskTracker,
     pub cancel: CancellationToken,
+}
+
+impl Inner {
+    pub fn rendered(&self) -> Arc<Rendered> {
+        self.rendered.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 impl Sessions {
@@ -153,14 +162,16 @@ impl Sessions {
         model: ModelSlot,
         business_tools: Vec<Arc<dyn Tool>>,
         prompts: Prompts,
+        profile: &BusinessProfile,
         config: AgentConfig,
         hub: SessionHub,
         events: EventBus,
-    ) -> Self {
+    ) -> Result<Self, crate::prompts::PromptError> {
+        let rendered = RwLock::new(Arc::new(prompts.render(profile)?));
         let mut tools: Vec<Arc<dyn Tool>> =
             vec![Arc::new(SearchKnowledgeTool::new(index.clone())), Arc::new(RequestHelpTool::new(desk.clone()))];
         tools.extend(business_tools);
-        Self {
+        Ok(Self {
             inner: Arc::new(Inner {
                 store,
                 index,
@@ -169,6 +180,7 @@ impl Sessions {
                 toolbox: Toolbox::new(tools),
                 help: RequestHelpTool::new(desk),
                 prompts,
+                rendered,
                 policy: RwLock::new(config.policy.clone()),
                 config,
                 hub,
@@ -176,7 +188,7 @@ impl Sessions {
                 tasks: TaskTracker::new(),
                 cancel: CancellationToken::new(),
             }),
-        }
+        })
     }
 
     pub fn hub(&self) -> &SessionHub {
@@ -189,6 +201,25 @@ impl Sessions {
 
     pub fn prompts(&self) -> &Prompts {
         &self.inner.prompts
+    }
+
+    /// The prompts as filled from the current business profile.
+    pub fn rendered(&self) -> Arc<Rendered> {
+        self.inner.rendered()
+    }
+
+    /// A new business profile: prompts and phrases are filled from it from the
+    /// next turn on, and the model re-evaluates the new system prompt.
+    pub fn set_profile(&self, profile: &BusinessProfile) -> Result<(), crate::prompts::PromptError> {
+        let r = self.inner.prompts.render(profile)?;
+        *self.inner.rendered.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(r);
+        self.warm_up();
+        Ok(())
+    }
+
+    /// Which retrievers the agent's searches run on.
+    pub fn retrieval(&self) -> switchboard_core::embed::RetrievalStatus {
+        self.inner.index.retrieval()
     }
 
     pub fn tool_names(&self) -> Vec<String> {
@@ -332,11 +363,12 @@ impl Sessions {
             return;
         }
         let req = ChatRequest {
-            messages: vec![ChatMessage::system(self.inner.prompts.system()), ChatMessage::user("Hello")],
+            messages: vec![ChatMessage::system(self.inner.rendered().system.clone()), ChatMessage::user("Hello")],
             tools: vec![],
             max_tokens: 1,
             temperature: 0.0,
             timeout: Duration::from_secs(300),
+            grammar: None,
         };
         let cancel = self.inner.cancel.clone();
         self.inner.tasks.spawn(async move {

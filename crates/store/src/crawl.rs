@@ -6,7 +6,7 @@ use sqlx::sqlite::SqliteRow;
 use switchboard_core::crawl::{
     CrawlStore, CrawledPage, Job, JobCounts, JobKind, JobRecord, JobState, JobUpdate, NewJob, PagePassage, PageStatus,
 };
-use switchboard_core::knowledge::IndexDoc;
+use switchboard_core::knowledge::{IndexDoc, KnowledgeSource};
 use switchboard_core::ports::StoreError;
 use switchboard_core::time::{Timestamp, from_millis, to_millis};
 use uuid::Uuid;
@@ -70,7 +70,7 @@ fn page_row(row: &SqliteRow) -> Result<CrawledPage, StoreError> {
 fn passage_doc(row: &SqliteRow) -> Result<IndexDoc, StoreError> {
     Ok(IndexDoc {
         id: row.try_get("id").map_err(backend)?,
-        kind: "page".into(),
+        kind: KnowledgeSource::Page,
         question: row.try_get("question").map_err(backend)?,
         answer: row.try_get("answer").map_err(backend)?,
         topic: None,
@@ -361,7 +361,7 @@ mod tests {
     fn doc(url: &str, i: usize, text: &str) -> IndexDoc {
         IndexDoc {
             id: format!("page:{url}:{i}"),
-            kind: "page".into(),
+            kind: KnowledgeSource::Page,
             question: "Title".into(),
             answer: text.into(),
             topic: None,

@@ -11,6 +11,7 @@
 
 mod business;
 mod crawl;
+mod embed;
 mod rows;
 mod session;
 mod sqlite;

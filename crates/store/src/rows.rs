@@ -52,6 +52,7 @@ pub fn help_request(row: &SqliteRow) -> Result<HelpRequest, StoreError> {
         resolved_by: get(row, "resolved_by")?,
         session_id: get(row, "session_id")?,
         history,
+        waiters: serde_json::from_str(&get::<String>(row, "waiters")?).map_err(|e| corrupt(format!("waiters: {e}")))?,
     })
 }
 

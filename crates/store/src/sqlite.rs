@@ -7,13 +7,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use switchboard_core::help::{HelpRequest, HelpStatus};
+use switchboard_core::help::{HelpRequest, HelpStatus, Waiter};
 use switchboard_core::knowledge::{KnowledgeEntry, KnowledgeSource, ValidKnowledge, question_key};
 use switchboard_core::notify::OutboxItem;
 use switchboard_core::ports::{
     AuditRecord, AuditStore, ConsequencesFn, HelpRequestRecord, HelpRequestStore, KnowledgeStore, OutboxStore,
     Resolution, Resolved, SettingsStore, StoreError,
 };
+use switchboard_core::profile::BusinessProfile;
 use switchboard_core::settings::{ModelSettings, Settings};
 use switchboard_core::time::{Timestamp, to_millis};
 use tokio::sync::{mpsc, oneshot};
@@ -166,6 +167,7 @@ async fn insert_one(tx: &mut sqlx::SqliteConnection, r: &HelpRequestRecord) -> R
         resolved_by: None,
         session_id: r.session_id.clone(),
         history: r.history.clone(),
+        waiters: Vec::new(),
     })
 }
 
@@ -333,6 +335,41 @@ impl HelpRequestStore for SqliteStore {
             .await
             .map_err(backend)?;
         Ok(ms.map(switchboard_core::time::from_millis))
+    }
+
+    async fn join_help_request(&self, id: Uuid, waiter: &Waiter) -> Result<HelpRequest, StoreError> {
+        let w = serde_json::to_string(waiter).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        // Conditional, like a resolution: a request answered meanwhile is final.
+        let row = sqlx::query(
+            "UPDATE help_requests SET waiters = json_insert(waiters, '$[#]', json(?)), updated_at = ?
+             WHERE id = ? AND status = 'pending' RETURNING *",
+        )
+        .bind(w)
+        .bind(to_millis(waiter.joined_at))
+        .bind(id.to_string())
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(backend)?;
+        match row {
+            Some(r) => rows::help_request(&r),
+            None => Err(match self.get_help_request(id).await {
+                Ok(current) => StoreError::AlreadyFinal(Box::new(current)),
+                Err(e) => e,
+            }),
+        }
+    }
+
+    async fn pending_for_session(&self, session_id: &str) -> Result<Vec<HelpRequest>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM help_requests WHERE status = 'pending' AND (session_id = ?1
+                 OR EXISTS (SELECT 1 FROM json_each(waiters) WHERE json_extract(value, '$.session_id') = ?1))
+             ORDER BY created_at DESC",
+        )
+        .bind(session_id)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(rows::help_request).collect()
     }
 
     async fn count_help_requests(&self, status: Option<HelpStatus>) -> Result<u64, StoreError> {
@@ -539,49 +576,56 @@ impl AuditStore for SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// One JSON document of the `settings` table.
+    async fn load_doc<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
+        let v: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
+        v.map(|v| serde_json::from_str(&v).map_err(|e| StoreError::Corrupt(format!("settings {key}: {e}")))).transpose()
+    }
+
+    async fn save_doc<T: serde::Serialize>(&self, key: &str, doc: &T, at: Timestamp) -> Result<(), StoreError> {
+        let v = serde_json::to_string(doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        )
+        .bind(key)
+        .bind(v)
+        .bind(to_millis(at))
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl SettingsStore for SqliteStore {
     async fn load_settings(&self) -> Result<Option<Settings>, StoreError> {
-        let v: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = 'runtime'")
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(backend)?;
-        v.map(|v| serde_json::from_str(&v).map_err(|e| StoreError::Corrupt(format!("settings: {e}")))).transpose()
+        self.load_doc("runtime").await
     }
 
     async fn save_settings(&self, s: &Settings, at: Timestamp) -> Result<(), StoreError> {
-        let v = serde_json::to_string(s).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        sqlx::query(
-            "INSERT INTO settings (key, value, updated_at) VALUES ('runtime', ?, ?)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-        )
-        .bind(v)
-        .bind(to_millis(at))
-        .execute(&self.writer)
-        .await
-        .map_err(backend)?;
-        Ok(())
+        self.save_doc("runtime", s, at).await
     }
 
     async fn load_model_settings(&self) -> Result<Option<ModelSettings>, StoreError> {
-        let v: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = 'model'")
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(backend)?;
-        v.map(|v| serde_json::from_str(&v).map_err(|e| StoreError::Corrupt(format!("model settings: {e}")))).transpose()
+        self.load_doc("model").await
     }
 
     async fn save_model_settings(&self, s: &ModelSettings, at: Timestamp) -> Result<(), StoreError> {
-        let v = serde_json::to_string(s).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        sqlx::query(
-            "INSERT INTO settings (key, value, updated_at) VALUES ('model', ?, ?)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-        )
-        .bind(v)
-        .bind(to_millis(at))
-        .execute(&self.writer)
-        .await
-        .map_err(backend)?;
-        Ok(())
+        self.save_doc("model", s, at).await
+    }
+
+    async fn load_profile(&self) -> Result<Option<BusinessProfile>, StoreError> {
+        self.load_doc("profile").await
+    }
+
+    async fn save_profile(&self, p: &BusinessProfile, at: Timestamp) -> Result<(), StoreError> {
+        self.save_doc("profile", p, at).await
     }
 }

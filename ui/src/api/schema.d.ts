@@ -403,6 +403,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/settings/business": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The business the agent answers for; empty fields when not set yet (the UI then shows its first-run screen). */
+        get: operations["get_business_profile"];
+        /** @description Replaces the business profile; the agent's prompts and fixed sentences are filled from it from the next turn on. */
+        put: operations["update_business_profile"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/settings/model": {
         parameters: {
             query?: never;
@@ -445,7 +463,48 @@ export interface components {
             model: components["schemas"]["ModelInfo"];
             policy: components["schemas"]["GroundingPolicy"];
             prompts: components["schemas"]["PromptVersion"][];
+            /** @description BM25 with embeddings (`hybrid`), or BM25 alone and why. */
+            retrieval: components["schemas"]["RetrievalStatus"];
             tools: string[];
+        };
+        /** @description The business profile, edited in Settings → Business. */
+        BusinessProfile: {
+            /** @default null */
+            address: string | null;
+            /**
+             * @description The first sentence a caller hears; a neutral one from the prompts when empty.
+             * @default null
+             */
+            greeting: string | null;
+            /**
+             * @description Regular opening hours, one row per weekday given.
+             * @default []
+             */
+            hours: components["schemas"]["OpeningHours"][];
+            /**
+             * @description Languages the agent may answer in (BCP 47 tags such as `en`, `hi`).
+             * @default []
+             */
+            languages: string[];
+            /**
+             * @description What callers know it as ("Spokesmith Cycles").
+             * @default null
+             */
+            name: string | null;
+            /**
+             * @description Free text the owner wants the agent to keep in mind (tone, what to avoid).
+             * @default null
+             */
+            persona_notes: string | null;
+            /** @default null */
+            phone: string | null;
+            /**
+             * @description What it does, in a few words ("bicycle shop and repair workshop").
+             * @default null
+             */
+            trade: string | null;
+            /** @default null */
+            website: string | null;
         };
         /** @enum {string} */
         Channel: "text" | "voice" | "livekit";
@@ -488,7 +547,7 @@ export interface components {
          * @description How the agent arrived at a reply: the grounding policy's decision.
          * @enum {string}
          */
-        Decision: "fast_path" | "grounded" | "extractive" | "tools" | "escalated" | "small_talk" | "fallback" | "relay";
+        Decision: "fast_path" | "grounded" | "extractive" | "tools" | "escalated" | "small_talk" | "fallback" | "relay" | "refused";
         /** @description `{"error": {"code": "...", "message": "...", "details": ...}}` */
         ErrorBody: {
             error: components["schemas"]["ErrorDetail"];
@@ -518,6 +577,10 @@ export interface components {
             request: components["schemas"]["HelpRequest"];
             /** @enum {string} */
             type: "help_request.created";
+        } | {
+            request: components["schemas"]["HelpRequest"];
+            /** @enum {string} */
+            type: "help_request.joined";
         } | {
             request: components["schemas"]["HelpRequest"];
             /** @enum {string} */
@@ -568,12 +631,23 @@ export interface components {
              */
             coverage: number;
             id: string;
-            kind: string;
+            kind: components["schemas"]["KnowledgeSource"];
+            /**
+             * Format: float
+             * @description For a question/answer entry, the similarity to its question alone.
+             */
+            question_similarity?: number | null;
             /**
              * Format: float
              * @description BM25 score from the index.
              */
             score: number;
+            /**
+             * Format: float
+             * @description Cosine similarity of question and evidence embeddings (absent when
+             *     search runs on BM25 alone).
+             */
+            similarity?: number | null;
             snippet: string;
             /** @description The entry's question or the page's title. */
             title: string;
@@ -612,11 +686,33 @@ export interface components {
             evidence_min_score: number;
             /**
              * Format: float
+             * @description Hits whose embedding is at least this similar to the question count
+             *     as evidence too (whatever words they share).
+             * @default 0.44999998807907104
+             */
+            evidence_similarity: number;
+            /**
+             * Format: float
              * @description A learned or curated answer is returned as is when its *question*
              *     covers at least this share of the caller's terms and vice versa.
              * @default 0.800000011920929
              */
             fast_path_coverage: number;
+            /**
+             * Format: float
+             * @description A learned or curated answer is also returned as is when the
+             *     embedding of its question is at least this similar to the caller's
+             *     (a paraphrase: "rabies jab" for "rabies vaccine").
+             * @default 0.800000011920929
+             */
+            fast_path_similarity: number;
+            /**
+             * Format: float
+             * @description A question at least this similar to one already waiting for a
+             *     supervisor joins that help request instead of opening another.
+             * @default 0.8500000238418579
+             */
+            join_similarity: number;
             /**
              * @description Hits retrieved per question.
              * @default 5
@@ -654,6 +750,11 @@ export interface components {
             topic?: string | null;
             /** Format: date-time */
             updated_at: string;
+            /**
+             * @description Other callers who asked the same thing while it was pending: each gets
+             *     the answer too (live if still on the line, else a follow-up).
+             */
+            waiters?: components["schemas"]["Waiter"][];
         };
         /**
          * @description Lifecycle state of a help request.
@@ -906,6 +1007,17 @@ export interface components {
             /** @description The site's start page, `http://` or `https://`. */
             url: string;
         };
+        /** @description One weekday's hours: `open`/`close` as `HH:MM` (24 h), or `closed`. */
+        OpeningHours: {
+            /** @default null */
+            close: string | null;
+            /** @default false */
+            closed: boolean;
+            /** @default  */
+            day: string;
+            /** @default null */
+            open: string | null;
+        };
         /**
          * @description What happened to a page in its latest crawl.
          * @enum {string}
@@ -930,6 +1042,17 @@ export interface components {
         RespondResult: {
             knowledge_entry?: null | components["schemas"]["KnowledgeEntry"];
             request: components["schemas"]["HelpRequest"];
+        };
+        /** @description Which retrievers answer searches, for `/api/agent` and the UI. */
+        RetrievalStatus: {
+            /**
+             * @description `hybrid` (BM25 and embeddings, fused) or `bm25` (the embedding model
+             *     is missing or broken).
+             */
+            mode: string;
+            model?: string | null;
+            /** @description Why search runs on BM25 alone, and what to do about it. */
+            problem?: string | null;
         };
         Session: {
             caller_contact?: string | null;
@@ -1051,6 +1174,17 @@ export interface components {
             retrieval_ms?: number | null;
             /** Format: double */
             total_ms?: number | null;
+        };
+        /** @description A caller waiting on a help request someone else opened. */
+        Waiter: {
+            channel: string;
+            customer_contact: string;
+            customer_name: string;
+            /** Format: date-time */
+            joined_at: string;
+            /** @description Their words, which may differ from the request's question. */
+            question: string;
+            session_id?: string | null;
         };
     };
     responses: never;
@@ -2097,6 +2231,56 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Settings"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_business_profile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BusinessProfile"];
+                };
+            };
+        };
+    };
+    update_business_profile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BusinessProfile"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BusinessProfile"];
                 };
             };
             422: {

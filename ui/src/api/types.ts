@@ -82,3 +82,9 @@ export type CrawledPage = S['CrawledPage'];
 export type CrawlEvent = Extract<ServerEvent, { type: 'crawl.progress' | 'crawl.finished' }>;
 /** `GET/PUT /api/settings`; `crawl_allow_private` is absent from servers older than the crawler. */
 export type SettingsWithCrawl = Settings;
+
+/** The business the agent answers for (`GET/PUT /api/settings/business`); `name` null: not configured yet (the first-run screen shows). */
+/** Every field may be absent on the way in (the server defaults it). */
+export type BusinessProfile = Partial<Omit<S['BusinessProfile'], 'hours'>> & { hours?: OpeningHours[] };
+/** One weekday's hours: `open`/`close` as `HH:MM` (24 h), or `closed`. */
+export type OpeningHours = Partial<S['OpeningHours']> & { day: string };

@@ -22,6 +22,7 @@ export const DECISION_LABEL: Record<Decision, string> = {
   fallback: 'fallback',
   small_talk: 'small talk',
   extractive: 'extractive',
+  refused: 'refused',
 };
 
 /** What each decision means, for the badge's tooltip. */
@@ -33,7 +34,8 @@ export const DECISION_HELP: Record<Decision, string> = {
   relay: "A supervisor's answer, relayed while the caller was still here.",
   fallback: 'The model failed or timed out; a fallback was said.',
   small_talk: 'Greetings and thanks: no business facts involved.',
-  extractive: 'No language model: the best evidence was read back.',
+  extractive: "The best evidence sentence was read back (no model, or the model's reply was unusable).",
+  refused: 'The caller asked the agent to break its instructions: declined, nobody bothered.',
 };
 
 /** The chip style for a decision: good, attention, bad or neutral (the label says it in words too). */

@@ -2,8 +2,19 @@
 // connection, the route and what is selected. Logic lives in the pure
 // modules (state.ts, route.ts, ...); this file wires them to runes and I/O.
 import { ApiClient, ApiError, describeError } from '../api/client';
+import { BusinessApi } from '../api/business';
 import { CrawlApi } from '../api/crawl';
-import type { AgentStatus, AppEvent, HelpRequest, HelpStatus, Job, KnowledgeEntry, Session } from '../api/types';
+import type {
+  AgentStatus,
+  AppEvent,
+  BusinessProfile,
+  HelpRequest,
+  HelpStatus,
+  Job,
+  KnowledgeEntry,
+  Session,
+} from '../api/types';
+import { FIRST_RUN_SKIPPED_KEY, needsFirstRun } from './business';
 import { emptyOnboardForm, isActive, type OnboardForm } from './crawl';
 import { browserStorage } from './drafts';
 import { LiveEvents, type ConnState } from './events';
@@ -32,6 +43,15 @@ import { loadToken, saveToken, takeTokenFromUrl } from './token';
 const SUPERVISOR_KEY = 'switchboard.supervisor';
 /** The knowledge list shows at most this many (the API's maximum page). */
 export const KB_LIST_LIMIT = 500;
+/** How long the app waits for the business profile before showing itself anyway. */
+const FIRST_RUN_WAIT_MS = 4000;
+
+/**
+ * The first-run screen: `checking` while the profile loads after sign-in,
+ * `show` when the business has no name yet (and this browser did not skip
+ * it), `done` otherwise (also when the server has no profile route).
+ */
+export type FirstRun = 'checking' | 'show' | 'done';
 
 declare global {
   interface Window {
@@ -59,6 +79,9 @@ class AppStore {
   jobsError = $state<string | null>(null);
   /** The server has no crawl routes (`GET /api/jobs` is 404): an older Switchboard. */
   jobsUnsupported = $state(false);
+  /** The business profile (`GET /api/settings/business`), once loaded; null on servers without it. */
+  profile = $state<BusinessProfile | null>(null);
+  firstRun = $state<FirstRun>('checking');
   /** Bumped after every full refetch (first load, reconnect, lag): screens reload what they hold themselves. */
   resyncs = $state(0);
 
@@ -98,6 +121,7 @@ class AppStore {
 
   readonly api: ApiClient;
   readonly crawl: CrawlApi;
+  readonly business: BusinessApi;
   private live: LiveEvents | null = null;
   private listeners = new Set<(ev: AppEvent) => void>();
   private readonly storage = browserStorage();
@@ -110,6 +134,7 @@ class AppStore {
       onUnauthorized: () => this.signOut('The server did not accept the token. Paste the current one.'),
     });
     this.crawl = new CrawlApi(this.api);
+    this.business = new BusinessApi(this.api);
   }
 
   /** Reads the token, route and settings from the page; starts the clock. */
@@ -149,6 +174,9 @@ class AppStore {
     this.data = emptyData();
     this.requestsLoaded = this.kbLoaded = this.sessionsLoaded = this.jobsLoaded = false;
     this.agent = null;
+    this.profile = null;
+    this.firstRun = 'checking';
+    this.firstRunCheck++;
     this.conn = 'stopped';
   }
 
@@ -162,7 +190,58 @@ class AppStore {
     }
   }
 
+  private firstRunCheck = 0;
+
+  /**
+   * Loads the business profile after sign-in and decides whether the
+   * first-run screen shows. Without an answer in a few seconds (or with an
+   * error) the app shows as usual; a name set later does not bring it back.
+   */
+  private async checkFirstRun(): Promise<void> {
+    const check = ++this.firstRunCheck;
+    let skipped = false;
+    try {
+      skipped = this.storage?.getItem(FIRST_RUN_SKIPPED_KEY) === '1';
+    } catch {
+      skipped = false;
+    }
+    this.firstRun = skipped ? 'done' : 'checking';
+    const timer = setTimeout(() => {
+      if (check === this.firstRunCheck && this.firstRun === 'checking') this.firstRun = 'done';
+    }, FIRST_RUN_WAIT_MS);
+    try {
+      const p = await this.business.get();
+      if (check !== this.firstRunCheck) return;
+      this.profile = p;
+      if (this.firstRun === 'checking') this.firstRun = needsFirstRun(p, skipped) ? 'show' : 'done';
+    } catch (e) {
+      if (check !== this.firstRunCheck || (e instanceof ApiError && e.status === 401)) return;
+      // An older server (404) or one that cannot be reached: the app shows, with its own states.
+      this.firstRun = 'done';
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The first-run screen is done: the business is saved (and its website maybe onboarding). */
+  finishFirstRun(profile?: BusinessProfile): void {
+    if (profile) this.profile = profile;
+    this.firstRun = 'done';
+  }
+
+  /** "Skip for now": the first-run screen stays hidden in this browser; the queue opens. */
+  skipFirstRun(): void {
+    try {
+      this.storage?.setItem(FIRST_RUN_SKIPPED_KEY, '1');
+    } catch {
+      /* hidden for this page */
+    }
+    this.firstRun = 'done';
+    this.navigate({ name: 'queue', tab: 'pending' });
+  }
+
   private connect(): void {
+    void this.checkFirstRun();
     this.live?.stop();
     // Lists load at once (so the page is useful even if the socket is slow),
     // and again after every open of the socket so no event is missed.

@@ -58,7 +58,7 @@ pub async fn list(
     };
     let mut items = Vec::new();
     for hit in s.knowledge.search(&query, limit as usize).await? {
-        if hit.doc.kind == KnowledgeSource::Page.as_str() {
+        if hit.doc.kind == KnowledgeSource::Page {
             // The index may briefly hold a passage a re-crawl just removed.
             if let Some(p) = s.knowledge.page_passage(&hit.doc.id).await? {
                 items.push(page_item(p, hit.score));

@@ -37,6 +37,8 @@ use super::AppState;
         super::settings::update,
         super::settings::show_model,
         super::settings::update_model,
+        super::settings::show_profile,
+        super::settings::update_profile,
         super::crawl::onboard,
         super::crawl::list,
         super::crawl::show,

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use switchboard_core::embed::RetrievalStatus;
 use switchboard_core::llm::ModelInfo;
 use switchboard_core::session::{Decision, NewSession, Session, Turn, TurnRole};
 use switchboard_session::{GroundingPolicy, SessionEvent, SessionView, TurnOutcome};
@@ -309,6 +310,8 @@ pub struct AgentStatus {
     pub policy: GroundingPolicy,
     pub tools: Vec<String>,
     pub prompts: Vec<PromptVersion>,
+    /// BM25 with embeddings (`hybrid`), or BM25 alone and why.
+    pub retrieval: RetrievalStatus,
 }
 
 #[utoipa::path(get, operation_id = "agent_status", path = "/api/agent", tag = "sessions",
@@ -318,6 +321,7 @@ pub async fn agent(State(s): State<AppState>) -> Json<AgentStatus> {
         model: s.sessions.model().info(),
         policy: s.sessions.policy(),
         tools: s.sessions.tool_names(),
+        retrieval: s.sessions.retrieval(),
         prompts: s
             .sessions
             .prompts()

@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
+use switchboard_core::profile::BusinessProfile;
 use switchboard_core::settings::{ModelSettings, Settings};
 
 use crate::settings::ModelView;
@@ -12,7 +13,10 @@ use super::extract::ApiJson;
 use super::{ApiError, AppState};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/settings", get(show).put(update)).route("/settings/model", get(show_model).put(update_model))
+    Router::new()
+        .route("/settings", get(show).put(update))
+        .route("/settings/model", get(show_model).put(update_model))
+        .route("/settings/business", get(show_profile).put(update_profile))
 }
 
 #[utoipa::path(get, operation_id = "get_settings", path = "/api/settings", tag = "settings", responses((status = 200, body = Settings)))]
@@ -41,4 +45,21 @@ pub async fn update_model(
     ApiJson(input): ApiJson<ModelSettings>,
 ) -> Result<Json<ModelView>, ApiError> {
     Ok(Json(s.settings.update_model(input).await.map_err(ApiError::from_coded)?))
+}
+
+#[utoipa::path(get, operation_id = "get_business_profile", path = "/api/settings/business", tag = "settings",
+    description = "The business the agent answers for; empty fields when not set yet (the UI then shows its first-run screen).",
+    responses((status = 200, body = BusinessProfile)))]
+pub async fn show_profile(State(s): State<AppState>) -> Result<Json<BusinessProfile>, ApiError> {
+    Ok(Json(s.settings.profile().await.map_err(ApiError::from_coded)?))
+}
+
+#[utoipa::path(put, operation_id = "update_business_profile", path = "/api/settings/business", tag = "settings",
+    description = "Replaces the business profile; the agent's prompts and fixed sentences are filled from it from the next turn on.",
+    request_body = BusinessProfile, responses((status = 200, body = BusinessProfile), (status = 422, body = ErrorBody)))]
+pub async fn update_profile(
+    State(s): State<AppState>,
+    ApiJson(input): ApiJson<BusinessProfile>,
+) -> Result<Json<BusinessProfile>, ApiError> {
+    Ok(Json(s.settings.update_profile(&s.sessions, input).await.map_err(ApiError::from_coded)?))
 }

@@ -1,0 +1,415 @@
+//! Hybrid retrieval: BM25 from tantivy and cosine similarity of sentence
+//! embeddings, fused by reciprocal rank. Vectors are computed once per
+//! document text, stored in the database beside their documents, and held in
+//! memory for brute-force search (a few hundred thousand 384-float rows
+//! scan in milliseconds). Without an embedding model the index is BM25 alone
+//! and says so.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+use switchboard_core::embed::{EmbeddingStore, RetrievalStatus, StoredEmbedding, TextEmbedder, cosine};
+use switchboard_core::knowledge::{IndexDoc, SearchHit};
+use switchboard_core::ports::{IndexError, KnowledgeIndex};
+
+use crate::index::TantivyIndex;
+
+/// Reciprocal-rank-fusion constant: the usual 60 flattens the head so that
+/// neither retriever's top hit wins alone.
+const RRF_K: f32 = 60.0;
+/// Each retriever proposes this many times the hits asked for.
+const CANDIDATES: usize = 4;
+/// Below this cosine a document is not a match by meaning: without a floor
+/// every query would find every document (unrelated MiniLM pairs score about
+/// 0 to 0.2).
+const MIN_SIMILARITY: f32 = 0.3;
+/// Texts per model call while indexing.
+const EMBED_BATCH: usize = 32;
+
+/// The in-memory vectors: one row per document, a question row for
+/// question/answer entries.
+#[derive(Default)]
+struct Table {
+    ids: Vec<String>,
+    hashes: Vec<String>,
+    /// `ids.len() * dim` floats, row-major.
+    data: Vec<f32>,
+    questions: HashMap<usize, Vec<f32>>,
+    pos: HashMap<String, usize>,
+}
+
+impl Table {
+    fn put(&mut self, dim: usize, e: StoredEmbedding) {
+        if e.vector.len() != dim {
+            return;
+        }
+        match self.pos.get(&e.doc_id) {
+            Some(&i) => {
+                self.data[i * dim..(i + 1) * dim].copy_from_slice(&e.vector);
+                self.hashes[i] = e.hash;
+                match e.question_vector {
+                    Some(q) => self.questions.insert(i, q),
+                    None => self.questions.remove(&i),
+                };
+            }
+            None => {
+                let i = self.ids.len();
+                self.pos.insert(e.doc_id.clone(), i);
+                self.ids.push(e.doc_id);
+                self.hashes.push(e.hash);
+                self.data.extend_from_slice(&e.vector);
+                if let Some(q) = e.question_vector {
+                    self.questions.insert(i, q);
+                }
+            }
+        }
+    }
+
+    fn remove(&mut self, dim: usize, id: &str) {
+        let Some(i) = self.pos.remove(id) else { return };
+        let last = self.ids.len() - 1;
+        // Swap the last row into the hole.
+        self.ids.swap_remove(i);
+        self.hashes.swap_remove(i);
+        if i != last {
+            let (head, tail) = self.data.split_at_mut(last * dim);
+            head[i * dim..(i + 1) * dim].copy_from_slice(&tail[..dim]);
+            self.pos.insert(self.ids[i].clone(), i);
+            match self.questions.remove(&last) {
+                Some(q) => self.questions.insert(i, q),
+                None => self.questions.remove(&i),
+            };
+        } else {
+            self.questions.remove(&i);
+        }
+        self.data.truncate(last * dim);
+    }
+
+    /// The `k` rows most similar to `q` (the better of document and question
+    /// similarity), best first.
+    fn top(&self, dim: usize, q: &[f32], k: usize) -> Vec<(usize, f32)> {
+        let mut best: Vec<(usize, f32)> = Vec::with_capacity(k + 1);
+        for (i, row) in self.data.chunks_exact(dim).enumerate() {
+            let mut s = cosine(q, row);
+            if let Some(qv) = self.questions.get(&i) {
+                s = s.max(cosine(q, qv));
+            }
+            if best.len() < k || s > best[best.len() - 1].1 {
+                let at = best.partition_point(|(_, b)| *b >= s);
+                best.insert(at, (i, s));
+                best.truncate(k);
+            }
+        }
+        best
+    }
+
+    fn similarity(&self, dim: usize, q: &[f32], id: &str) -> Option<(f32, Option<f32>)> {
+        let i = *self.pos.get(id)?;
+        let doc = cosine(q, &self.data[i * dim..(i + 1) * dim]);
+        Some((doc, self.questions.get(&i).map(|qv| cosine(q, qv))))
+    }
+}
+
+struct Vectors {
+    embedder: Arc<dyn TextEmbedder>,
+    store: Arc<dyn EmbeddingStore>,
+    table: RwLock<Table>,
+    dim: usize,
+}
+
+/// The search index the app uses: tantivy plus, when an embedding model
+/// loaded, the vector side.
+pub struct HybridIndex {
+    text: Arc<TantivyIndex>,
+    vectors: Option<Arc<Vectors>>,
+    status: RetrievalStatus,
+}
+
+/// What a document's vectors are computed from, and its fingerprint.
+fn embed_text(d: &IndexDoc) -> String {
+    match &d.topic {
+        Some(t) => format!("{}\n{}\n{}", d.question, d.answer, t),
+        None => format!("{}\n{}", d.question, d.answer),
+    }
+}
+
+fn fingerprint(d: &IndexDoc) -> String {
+    let mut h = Sha256::new();
+    h.update(embed_text(d).as_bytes());
+    h.update([u8::from(d.kind.is_qa())]);
+    h.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect()
+}
+
+fn be(e: impl std::fmt::Display) -> IndexError {
+    IndexError::Backend(e.to_string().into())
+}
+
+impl HybridIndex {
+    /// BM25 only; `problem` says why (shown in `/api/agent` and the UI).
+    pub fn text_only(text: Arc<TantivyIndex>, problem: Option<String>) -> Self {
+        HybridIndex { text, vectors: None, status: RetrievalStatus { mode: "bm25".into(), model: None, problem } }
+    }
+
+    /// Both retrievers; loads the stored vectors of `embedder`'s model.
+    pub async fn hybrid(
+        text: Arc<TantivyIndex>,
+        embedder: Arc<dyn TextEmbedder>,
+        store: Arc<dyn EmbeddingStore>,
+    ) -> Result<Self, IndexError> {
+        let dim = embedder.dim();
+        let model = embedder.model_id().to_string();
+        let stored = store.all_embeddings(&model).await.map_err(be)?;
+        let mut table = Table::default();
+        for e in stored {
+            table.put(dim, e);
+        }
+        tracing::info!(vectors = table.ids.len(), model = %model, "embeddings loaded");
+        Ok(HybridIndex {
+            text,
+            vectors: Some(Arc::new(Vectors { embedder, store, table: RwLock::new(table), dim })),
+            status: RetrievalStatus { mode: "hybrid".into(), model: Some(model), problem: None },
+        })
+    }
+
+    pub fn text(&self) -> &Arc<TantivyIndex> {
+        &self.text
+    }
+}
+
+async fn embed_blocking(embedder: Arc<dyn TextEmbedder>, texts: Vec<String>) -> Result<Vec<Vec<f32>>, IndexError> {
+    tokio::task::spawn_blocking(move || {
+        let mut out = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(EMBED_BATCH) {
+            let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            out.extend(embedder.embed(&refs).map_err(be)?);
+        }
+        Ok(out)
+    })
+    .await
+    .map_err(be)?
+}
+
+impl Vectors {
+    /// Computes and stores vectors for the documents whose text changed.
+    async fn index(&self, docs: &[IndexDoc]) -> Result<(), IndexError> {
+        let todo: Vec<(&IndexDoc, String)> = {
+            let t = self.table.read().unwrap_or_else(|p| p.into_inner());
+            docs.iter()
+                .map(|d| (d, fingerprint(d)))
+                .filter(|(d, h)| t.pos.get(&d.id).is_none_or(|&i| t.hashes[i] != *h))
+                .collect()
+        };
+        if todo.is_empty() {
+            return Ok(());
+        }
+        let mut texts: Vec<String> = todo.iter().map(|(d, _)| embed_text(d)).collect();
+        let qa: Vec<usize> = todo.iter().enumerate().filter(|(_, (d, _))| d.kind.is_qa()).map(|(i, _)| i).collect();
+        texts.extend(qa.iter().map(|&i| todo[i].0.question.clone()));
+        let mut vecs = embed_blocking(self.embedder.clone(), texts).await?;
+        let question_vecs = vecs.split_off(todo.len());
+        let mut by_doc: HashMap<usize, Vec<f32>> = qa.into_iter().zip(question_vecs).collect();
+        let model = self.embedder.model_id().to_string();
+        let rows: Vec<StoredEmbedding> = todo
+            .iter()
+            .zip(vecs)
+            .enumerate()
+            .map(|(i, ((d, hash), vector))| StoredEmbedding {
+                doc_id: d.id.clone(),
+                model: model.clone(),
+                hash: hash.clone(),
+                vector,
+                question_vector: by_doc.remove(&i),
+            })
+            .collect();
+        // The database first: the table is only a copy of it.
+        self.store.save_embeddings(&rows).await.map_err(be)?;
+        let mut t = self.table.write().unwrap_or_else(|p| p.into_inner());
+        for r in rows {
+            t.put(self.dim, r);
+        }
+        Ok(())
+    }
+
+    async fn remove(&self, ids: &[String]) -> Result<(), IndexError> {
+        self.store.delete_embeddings(ids).await.map_err(be)?;
+        let mut t = self.table.write().unwrap_or_else(|p| p.into_inner());
+        for id in ids {
+            t.remove(self.dim, id);
+        }
+        Ok(())
+    }
+}
+
+/// Reciprocal rank fusion of two best-first lists of ids.
+fn fuse(bm25: &[String], dense: &[String]) -> Vec<(String, f32)> {
+    let mut score: HashMap<&str, f32> = HashMap::new();
+    let mut order: Vec<&str> = Vec::new();
+    for list in [bm25, dense] {
+        for (rank, id) in list.iter().enumerate() {
+            let e = score.entry(id.as_str()).or_insert_with(|| {
+                order.push(id.as_str());
+                0.0
+            });
+            *e += 1.0 / (RRF_K + rank as f32 + 1.0);
+        }
+    }
+    let mut out: Vec<(String, f32)> = order.into_iter().map(|id| (id.to_string(), score[id])).collect();
+    // Stable: ties keep BM25's order.
+    out.sort_by(|a, b| b.1.total_cmp(&a.1));
+    out
+}
+
+#[async_trait]
+impl KnowledgeIndex for HybridIndex {
+    async fn upsert(&self, docs: Vec<IndexDoc>) -> Result<(), IndexError> {
+        if let Some(v) = &self.vectors
+            && let Err(e) = v.index(&docs).await
+        {
+            // Search still finds the documents by their words.
+            tracing::warn!(error = %e, "embedding documents failed; they are searchable by BM25 only");
+        }
+        self.text.upsert(docs).await
+    }
+
+    async fn remove(&self, ids: Vec<String>) -> Result<(), IndexError> {
+        if let Some(v) = &self.vectors {
+            v.remove(&ids).await?;
+        }
+        self.text.remove(ids).await
+    }
+
+    async fn rebuild(&self, docs: Vec<IndexDoc>) -> Result<(), IndexError> {
+        if let Some(v) = &self.vectors {
+            let keep: std::collections::HashSet<&str> = docs.iter().map(|d| d.id.as_str()).collect();
+            let orphans: Vec<String> = {
+                let t = v.table.read().unwrap_or_else(|p| p.into_inner());
+                t.ids.iter().filter(|id| !keep.contains(id.as_str())).cloned().collect()
+            };
+            v.remove(&orphans).await?;
+            if let Err(e) = v.index(&docs).await {
+                tracing::warn!(error = %e, "embedding documents failed; they are searchable by BM25 only");
+            }
+        }
+        self.text.rebuild(docs).await
+    }
+
+    async fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>, IndexError> {
+        let Some(v) = &self.vectors else { return self.text.search(query, limit).await };
+        if query.trim().is_empty() {
+            return Ok(Vec::new());
+        }
+        let wide = limit.max(1) * CANDIDATES;
+        let (bm25, qv) =
+            tokio::join!(self.text.search(query, wide), embed_blocking(v.embedder.clone(), vec![query.to_string()]));
+        let bm25 = bm25?;
+        let qv = match qv {
+            Ok(mut q) if !q.is_empty() => q.swap_remove(0),
+            Ok(_) | Err(_) => return Ok(bm25.into_iter().take(limit).collect()),
+        };
+        let (dense_ids, sims): (Vec<String>, HashMap<String, (f32, Option<f32>)>) = {
+            let vectors = v.clone();
+            let q = qv.clone();
+            let bm25_ids: Vec<String> = bm25.iter().map(|h| h.doc.id.clone()).collect();
+            tokio::task::spawn_blocking(move || {
+                let t = vectors.table.read().unwrap_or_else(|p| p.into_inner());
+                let top = t.top(vectors.dim, &q, wide);
+                let ids: Vec<String> =
+                    top.iter().filter(|(_, s)| *s >= MIN_SIMILARITY).map(|(i, _)| t.ids[*i].clone()).collect();
+                let sims = ids
+                    .iter()
+                    .chain(bm25_ids.iter())
+                    .filter_map(|id| t.similarity(vectors.dim, &q, id).map(|s| (id.clone(), s)))
+                    .collect();
+                (ids, sims)
+            })
+            .await
+            .map_err(be)?
+        };
+        let bm25_ids: Vec<String> = bm25.iter().map(|h| h.doc.id.clone()).collect();
+        let fused = fuse(&bm25_ids, &dense_ids);
+        let chosen: Vec<String> = fused.into_iter().take(limit).map(|(id, _)| id).collect();
+        let mut by_id: HashMap<String, SearchHit> = bm25.into_iter().map(|h| (h.doc.id.clone(), h)).collect();
+        let missing: Vec<String> = chosen.iter().filter(|id| !by_id.contains_key(*id)).cloned().collect();
+        for doc in self.text.docs(missing).await? {
+            by_id.insert(doc.id.clone(), SearchHit { doc, score: 0.0, similarity: None, question_similarity: None });
+        }
+        Ok(chosen
+            .into_iter()
+            .filter_map(|id| {
+                let mut hit = by_id.remove(&id)?;
+                if let Some((doc, question)) = sims.get(&id) {
+                    hit.similarity = Some(*doc);
+                    hit.question_similarity = *question;
+                }
+                Some(hit)
+            })
+            .collect())
+    }
+
+    fn terms(&self, text: &str) -> Vec<(String, f32)> {
+        self.text.terms(text)
+    }
+
+    fn num_docs(&self) -> u64 {
+        self.text.num_docs()
+    }
+
+    fn vector_count(&self) -> Option<u64> {
+        let v = self.vectors.as_ref()?;
+        Some(v.table.read().unwrap_or_else(|p| p.into_inner()).ids.len() as u64)
+    }
+
+    fn retrieval(&self) -> RetrievalStatus {
+        self.status.clone()
+    }
+
+    async fn embed(&self, texts: Vec<String>) -> Option<Vec<Vec<f32>>> {
+        let v = self.vectors.as_ref()?;
+        embed_blocking(v.embedder.clone(), texts).await.ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fusion_rewards_agreement() {
+        let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let f = fuse(&a(&["x", "y", "z"]), &a(&["y", "w"]));
+        assert_eq!(f[0].0, "y", "found by both");
+        assert_eq!(f.len(), 4);
+    }
+
+    #[test]
+    fn table_rows_are_replaced_and_removed() {
+        let row = |id: &str, v: [f32; 2], q: Option<[f32; 2]>| StoredEmbedding {
+            doc_id: id.into(),
+            model: "m".into(),
+            hash: id.into(),
+            vector: v.to_vec(),
+            question_vector: q.map(|q| q.to_vec()),
+        };
+        let mut t = Table::default();
+        t.put(2, row("a", [1.0, 0.0], Some([0.0, 1.0])));
+        t.put(2, row("b", [0.0, 1.0], None));
+        t.put(2, row("c", [0.6, 0.8], None));
+        // a's question matches [0,1] best, like b's document.
+        let top = t.top(2, &[0.0, 1.0], 2);
+        assert_eq!(top.len(), 2);
+        assert!((top[0].1 - 1.0).abs() < 1e-6);
+        t.remove(2, "a");
+        assert_eq!(t.ids.len(), 2);
+        assert_eq!(t.similarity(2, &[0.6, 0.8], "c").unwrap().0, 1.0);
+        assert!(t.similarity(2, &[1.0, 0.0], "a").is_none());
+        // c moved into a's row and lost a's question vector.
+        assert_eq!(t.similarity(2, &[0.0, 1.0], "c").unwrap().1, None);
+        t.put(2, row("b", [1.0, 0.0], None));
+        assert!((t.similarity(2, &[1.0, 0.0], "b").unwrap().0 - 1.0).abs() < 1e-6);
+        // A vector of the wrong size is ignored.
+        t.put(2, StoredEmbedding { vector: vec![1.0], ..row("d", [0.0, 0.0], None) });
+        assert!(t.similarity(2, &[1.0, 0.0], "d").is_none());
+    }
+}
