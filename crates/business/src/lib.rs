@@ -54,8 +54,10 @@ pub fn tools(store: Arc<dyn BusinessStore>, config: BusinessConfig, clock: Clock
 /// The business tools with the demo business's rules (the embedded
 /// `assets/demo/business.json`).
 pub fn demo_tools(store: Arc<dyn BusinessStore>, clock: Clock) -> Vec<Arc<dyn Tool>> {
-    let config = DemoBusiness::embedded().config().expect("embedded demo business is valid (tested)");
-    tools(store, config, clock)
+    let demo = DemoBusiness::embedded();
+    let config = demo.config().expect("embedded demo business is valid (tested)");
+    let services: Vec<String> = demo.services.iter().map(|s| s.name.clone()).collect();
+    tools::with_services(tools(store, config, clock), &services)
 }
 
 /// The names of the tools [`tools`] returns, in order.

@@ -205,6 +205,45 @@ pub(crate) fn all(biz: Arc<Biz>) -> Vec<Arc<dyn Tool>> {
         .collect()
 }
 
+/// The booking tools' descriptions name the business's services (from its
+/// data, not from code), so a small model knows what it may book.
+pub(crate) fn with_services(tools: Vec<Arc<dyn Tool>>, services: &[String]) -> Vec<Arc<dyn Tool>> {
+    if services.is_empty() {
+        return tools;
+    }
+    let list = services.join(", ");
+    tools
+        .into_iter()
+        .map(|t| {
+            let spec = t.spec();
+            if !matches!(spec.name.as_str(), "check_availability" | "create_appointment" | "reschedule_appointment") {
+                return t;
+            }
+            Arc::new(Described {
+                inner: t,
+                spec: ToolSpec { description: format!("{} Services: {list}.", spec.description), ..spec },
+            }) as Arc<dyn Tool>
+        })
+        .collect()
+}
+
+/// A tool with its description extended.
+struct Described {
+    inner: Arc<dyn Tool>,
+    spec: ToolSpec,
+}
+
+#[async_trait]
+impl Tool for Described {
+    fn spec(&self) -> ToolSpec {
+        self.spec.clone()
+    }
+
+    async fn call(&self, ctx: &ToolContext, args: Value) -> Result<Value, ToolError> {
+        self.inner.call(ctx, args).await
+    }
+}
+
 #[async_trait]
 impl Tool for BizTool {
     fn spec(&self) -> ToolSpec {

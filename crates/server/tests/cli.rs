@@ -8,7 +8,9 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
+// Start-up loads two models (language and embeddings) and, with `--demo`,
+// seeds and embeds the demo knowledge: generous on a loaded 2-core machine.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(90);
 const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
 const URL_PREFIX: &str = "Switchboard is running: open http://";
 

@@ -67,11 +67,12 @@ fn verdict_of(raw: &str, finished: bool) -> Option<Option<usize>> {
     let lead = raw.len() - raw.trim_start().len();
     let t = raw.trim_start();
     let upper: String = t.chars().take(4).collect::<String>().to_uppercase();
-    if upper.starts_with("NO") && (t.len() <= 2 || !t[2..].starts_with(|c: char| c.is_alphanumeric())) {
+    let rest = |n: usize| t.get(n..).unwrap_or("");
+    if upper.starts_with("NO") && (t.len() <= 2 || !rest(2).starts_with(|c: char| c.is_alphanumeric())) {
         return if t.len() > 2 || finished { Some(None) } else { None };
     }
     if upper.starts_with("YES") {
-        let after = &t[3..];
+        let after = rest(3);
         let skip = after.len() - after.trim_start_matches([':', ',', '.', ' ']).len();
         if after.is_empty() && !finished {
             return None;
@@ -120,6 +121,28 @@ pub(crate) async fn run_turn(
         return;
     }
     t.respond(text, &history).await;
+}
+
+/// After a turn failed unexpectedly: an agent turn with the fallback
+/// sentence, so every caller turn still has an answer after it.
+pub(crate) async fn fallback_turn(inner: &Inner, session: &Session, emit: &(dyn Fn(SessionEvent) + Send + Sync)) {
+    let rendered = inner.rendered();
+    let mut turn = new_turn(TurnRole::Agent, &rendered.phrases.fallback_no_help);
+    turn.grounding = Some(Grounding {
+        decision: Decision::Fallback,
+        hits: vec![],
+        cited: vec![],
+        help_request_id: None,
+        reason: "the turn failed unexpectedly".into(),
+    });
+    match inner.store.append_turns(session.id, &[turn]).await {
+        Ok(stored) => {
+            for t in stored {
+                emit(SessionEvent::Turn { turn: t });
+            }
+        }
+        Err(e) => tracing::warn!(session = %session.id, error = %e, "fallback turn not stored"),
+    }
 }
 
 fn new_turn(role: TurnRole, text: &str) -> NewTurn {
@@ -415,18 +438,14 @@ impl Turner<'_> {
     ) {
         let model = self.inner.model.get();
         let cfg = &self.inner.config;
-        let mut messages = vec![ChatMessage::system(self.rendered.system.clone())];
-        let earlier: Vec<&Turn> = history.iter().filter(|t| t.role != TurnRole::Tool).collect();
-        for t in earlier.iter().skip(earlier.len().saturating_sub(cfg.history_turns)) {
-            messages.push(match t.role {
-                TurnRole::Caller => ChatMessage::user(&t.text),
-                _ => ChatMessage::assistant(&t.text, vec![]),
-            });
-        }
+        let mut messages = self.conversation(history);
         let index = self.inner.index.clone();
         let focus = |passage: &str| focus(passage, &r.terms, |sentence| index.terms(sentence));
-        let guidance = &self.rendered.tool_guidance;
-        messages.push(ChatMessage::user(format!("{guidance}\n\n{}", user_message(text, r, focus))));
+        // Offering tools changes the system message anyway (the engine lists
+        // them there), so their guidance goes there too, not into the
+        // caller's words, where a small model copies it.
+        messages[0] = ChatMessage::system(format!("{}\n\n{}", self.rendered.system, self.rendered.tool_guidance));
+        messages.push(ChatMessage::user(user_message(text, r, focus)));
         let tools = self.inner.toolbox.specs_for(text);
         let reply_id = Uuid::now_v7();
         let mut reply = String::new();
@@ -582,7 +601,9 @@ impl Turner<'_> {
         } else {
             Decision::Grounded
         };
-        if reply.trim().is_empty() {
+        // Nothing a caller can hear (empty, or markup nobody could salvage):
+        // the fixed sentence instead.
+        if reply.trim().is_empty() || !speakable(&reply) {
             let p = &self.rendered.phrases;
             reply = if help_request_id.is_some() { p.escalate.clone() } else { p.fallback_no_help.clone() };
             self.token(reply_id, &reply);
@@ -610,14 +631,8 @@ impl Turner<'_> {
     async fn answer_inquiry(&mut self, text: &str, history: &[Turn], r: &Retrieval, mut timings: TurnTimings) {
         let model = self.inner.model.get();
         let cfg = &self.inner.config;
-        let mut messages = vec![ChatMessage::system(self.rendered.system.clone())];
-        let earlier: Vec<&Turn> = history.iter().filter(|t| t.role != TurnRole::Tool).collect();
-        for t in earlier.iter().skip(earlier.len().saturating_sub(cfg.history_turns)) {
-            messages.push(match t.role {
-                TurnRole::Caller => ChatMessage::user(&t.text),
-                _ => ChatMessage::assistant(&t.text, vec![]),
-            });
-        }
+        let mut messages = self.conversation(history);
+        messages[0] = ChatMessage::system(self.rendered.answer_system.clone());
         let index = self.inner.index.clone();
         let focus = |passage: &str| focus(passage, &r.terms, |sentence| index.terms(sentence));
         messages.push(ChatMessage::user(user_message(text, r, focus)));
@@ -814,6 +829,19 @@ impl Turner<'_> {
             focus(&passage, &r.terms, |s| index.terms(s))
         });
         (ev, crate::speak::speakable(&best))
+    }
+
+    /// The system prompt and the last turns of the conversation, for the model.
+    fn conversation(&self, history: &[Turn]) -> Vec<ChatMessage> {
+        let mut messages = vec![ChatMessage::system(self.rendered.system.clone())];
+        let earlier: Vec<&Turn> = history.iter().filter(|t| t.role != TurnRole::Tool).collect();
+        for t in earlier.iter().skip(earlier.len().saturating_sub(self.inner.config.history_turns)) {
+            messages.push(match t.role {
+                TurnRole::Caller => ChatMessage::user(&t.text),
+                _ => ChatMessage::assistant(&t.text, vec![]),
+            });
+        }
+        messages
     }
 
     /// One model call: streams its text as tokens; returns text and tool calls.

@@ -64,6 +64,8 @@ pub struct Prompts {
     pub business: Prompt,
     pub tools: Prompt,
     pub phrases: Prompt,
+    /// How to answer a question that comes with facts (the verdict first).
+    pub answer: Prompt,
 }
 
 /// Everything the agent says or reads that depends on the business.
@@ -72,6 +74,9 @@ pub struct Rendered {
     /// The system prompt: identical for every session and turn (until the
     /// profile changes), so an engine can keep it evaluated across calls.
     pub system: String,
+    /// The system prompt of a question answered from facts: `system` and the
+    /// verdict protocol after it (the shared part stays cached).
+    pub answer_system: String,
     /// How to use the business's tools: sent only with turns that offer
     /// them (a small model told about tools talks about them otherwise).
     pub tool_guidance: String,
@@ -89,18 +94,19 @@ pub struct PromptError {
     pub problem: String,
 }
 
-const FILES: [(&str, &str); 4] = [
+const FILES: [(&str, &str); 5] = [
     ("persona.md", include_str!("../../../prompts/persona.md")),
     ("business.md", include_str!("../../../prompts/business.md")),
     ("tool-guidance.md", include_str!("../../../prompts/tool-guidance.md")),
     ("phrases.toml", include_str!("../../../prompts/phrases.toml")),
+    ("answer.md", include_str!("../../../prompts/answer.md")),
 ];
 
 impl Prompts {
     /// The prompts built into the binary.
     pub fn embedded() -> Prompts {
         let p = |i: usize| Prompt::parse(FILES[i].0, FILES[i].1);
-        Prompts { persona: p(0), business: p(1), tools: p(2), phrases: p(3) }
+        Prompts { persona: p(0), business: p(1), tools: p(2), phrases: p(3), answer: p(4) }
     }
 
     /// Reads each file from `dir`, keeping the built-in copy of any that is
@@ -115,7 +121,7 @@ impl Prompts {
                 Err(e) => Err(e),
             }
         };
-        let p = Prompts { persona: read(0)?, business: read(1)?, tools: read(2)?, phrases: read(3)? };
+        let p = Prompts { persona: read(0)?, business: read(1)?, tools: read(2)?, phrases: read(3)?, answer: read(4)? };
         p.render(&BusinessProfile::default()).map_err(std::io::Error::other)?;
         Ok(p)
     }
@@ -144,6 +150,7 @@ impl Prompts {
         let parts = [fill(&self.persona, &self.persona.text)?, fill(&self.business, &self.business.text)?];
         let system = parts.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).collect::<Vec<_>>().join("\n\n");
         let tool_guidance = fill(&self.tools, &self.tools.text)?.trim().to_string();
+        let answer_system = format!("{system}\n\n{}", fill(&self.answer, &self.answer.text)?.trim());
         let mut facts = Vec::new();
         let hours = profile.hours_spoken();
         if !hours.is_empty() {
@@ -177,11 +184,14 @@ impl Prompts {
             fallback_no_help: f(&raw.fallback_no_help)?,
             refuse: f(&raw.refuse)?,
         };
-        Ok(Rendered { system, tool_guidance, phrases, facts })
+        Ok(Rendered { system, answer_system, tool_guidance, phrases, facts })
     }
 
     pub fn versions(&self) -> Vec<(&'static str, u32)> {
-        [&self.persona, &self.business, &self.tools, &self.phrases].iter().map(|p| (p.name, p.version)).collect()
+        [&self.persona, &self.business, &self.tools, &self.phrases, &self.answer]
+            .iter()
+            .map(|p| (p.name, p.version))
+            .collect()
     }
 }
 

@@ -321,7 +321,12 @@ impl Sessions {
                 inner.hub.publish(id, e.clone());
                 let _ = tx.send(e);
             };
-            crate::agent::run_turn(&inner, &session, &text, &emit).await;
+            // A bug in a turn must not leave the caller without an answer.
+            let turn = std::panic::AssertUnwindSafe(crate::agent::run_turn(&inner, &session, &text, &emit));
+            if futures::FutureExt::catch_unwind(turn).await.is_err() {
+                tracing::error!(session = %id, "the turn failed unexpectedly; saying the fallback");
+                crate::agent::fallback_turn(&inner, &session, &emit).await;
+            }
         });
         Ok(rx)
     }
@@ -363,7 +368,12 @@ impl Sessions {
             return;
         }
         let req = ChatRequest {
-            messages: vec![ChatMessage::system(self.inner.rendered().system.clone()), ChatMessage::user("Hello")],
+            // Most turns are questions answered from facts: their prompt is the one
+            // to keep evaluated.
+            messages: vec![
+                ChatMessage::system(self.inner.rendered().answer_system.clone()),
+                ChatMessage::user("Hello"),
+            ],
             tools: vec![],
             max_tokens: 1,
             temperature: 0.0,

@@ -112,9 +112,10 @@ pub fn sentences(text: &str) -> Vec<String> {
 }
 
 fn strip_meta(sentence: &str) -> String {
-    let lower = sentence.to_lowercase();
     for m in META_OPENERS {
-        if lower.starts_with(m) {
+        // The openers are ASCII: compare bytes, so no cut falls inside a character.
+        let head = sentence.as_bytes().get(..m.len());
+        if head.is_some_and(|h| h.eq_ignore_ascii_case(m.as_bytes())) && sentence.is_char_boundary(m.len()) {
             let rest = sentence[m.len()..].trim_start_matches([',', ' ']);
             let mut c = rest.chars();
             return match c.next() {
@@ -206,8 +207,7 @@ fn on_the_hour(s: &str) -> String {
     let b = s.as_bytes();
     let mut i = 0;
     while i < s.len() {
-        if i + 3 <= s.len()
-            && &s[i..i + 3] == ":00"
+        if b.get(i..i + 3) == Some(b":00".as_slice())
             && i > 0
             && b[i - 1].is_ascii_digit()
             && b.get(i + 3).is_none_or(|c| !c.is_ascii_digit())
@@ -248,6 +248,13 @@ mod tests {
             "A tune-up is 45 dollars and a flat fix 12 dollars 50."
         );
         assert_eq!(speakable("10% off"), "10 percent off.");
+    }
+
+    #[test]
+    fn any_text_is_safe() {
+        let odd = "Spokesmith Cycles › Workshop: open 9:00–17:00 · “ok” — é 10:00€ ✓";
+        assert_eq!(speakable(odd), "Spokesmith Cycles › Workshop: open 9–17 · “ok” — é 10€ ✓.");
+        assert_eq!(speakable("Según the evidence, café."), "Según the evidence, café.");
     }
 
     #[test]

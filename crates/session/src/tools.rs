@@ -54,7 +54,7 @@ impl Toolbox {
         if has(&["return", "refund", "exchange"]) {
             subjects.extend(["return", "order"]);
         }
-        if has(&["product", "buy", "stock", "sell", "shampoo", "conditioner", "oil", "serum", "spray"]) {
+        if has(&["product", "buy", "stock", "sell", "price"]) {
             subjects.push("product");
         }
         if has(&["policy", "policies", "deposit", "late", "privacy"]) {
@@ -66,8 +66,10 @@ impl Toolbox {
         }
         all.into_iter()
             .filter(|s| {
-                matches!(s.name.as_str(), "request_help" | "search_knowledge_base")
-                    || subjects.iter().any(|subj| s.name.contains(subj))
+                // The knowledge base was searched before the model ran (the
+                // evidence is in the message): offering the search again
+                // only lets a small model call it instead of acting.
+                s.name == "request_help" || subjects.iter().any(|subj| s.name.contains(subj))
             })
             .collect()
     }

@@ -124,6 +124,7 @@ export function applyEvent(d: Data, ev: AppEvent): Effect {
   if (typeof ev.seq === 'number' && ev.seq > d.lastSeq) d.lastSeq = ev.seq;
   switch (ev.type) {
     case 'help_request.created':
+    case 'help_request.joined':
     case 'help_request.resolved':
     case 'help_request.unresolved': {
       d.tick++;
