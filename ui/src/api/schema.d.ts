@@ -688,7 +688,7 @@ export interface components {
              * Format: float
              * @description Hits whose embedding is at least this similar to the question count
              *     as evidence too (whatever words they share).
-             * @default 0.44999998807907104
+             * @default 0.5
              */
             evidence_similarity: number;
             /**
@@ -703,14 +703,14 @@ export interface components {
              * @description A learned or curated answer is also returned as is when the
              *     embedding of its question is at least this similar to the caller's
              *     (a paraphrase: "rabies jab" for "rabies vaccine").
-             * @default 0.800000011920929
+             * @default 0.75
              */
             fast_path_similarity: number;
             /**
              * Format: float
              * @description A question at least this similar to one already waiting for a
              *     supervisor joins that help request instead of opening another.
-             * @default 0.8500000238418579
+             * @default 0.800000011920929
              */
             join_similarity: number;
             /**
@@ -907,7 +907,7 @@ export interface components {
          * @description Where an entry came from.
          * @enum {string}
          */
-        KnowledgeSource: "manual" | "learned" | "seed" | "page";
+        KnowledgeSource: "manual" | "learned" | "seed" | "page" | "profile";
         MessageInput: {
             text: string;
         };
