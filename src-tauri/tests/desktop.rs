@@ -124,6 +124,19 @@ impl Scenario {
             "window URL {url}"
         );
         if self.ui_built {
+            // A fresh install opens on the first-run screen; once the
+            // business has a name the app itself shows.
+            c.wait()
+                .at_most(Duration::from_secs(10))
+                .for_element(Locator::Css(r#"[data-testid="welcome-screen"]"#))
+                .await
+                .expect("the first-run screen on a fresh install");
+            self.api.name_business("Desktop Test Shop").await;
+            c.refresh().await.expect("reload the window");
+            wait_until("the page has reloaded", Duration::from_secs(15), || async {
+                c.execute("return document.readyState", vec![]).await.ok().is_some_and(|v| v == "complete")
+            })
+            .await;
             // The UI took the token from the fragment and its event stream is up.
             let pill = c
                 .wait()
@@ -271,6 +284,19 @@ impl Api {
         let r = self.http.get(format!("http://127.0.0.1:{}{path}", self.port)).bearer_auth(TOKEN).send().await.unwrap();
         assert!(r.status().is_success(), "GET {path}: {}", r.status());
         r.json().await.unwrap()
+    }
+
+    /// Names the business, as the first-run screen would.
+    async fn name_business(&self, name: &str) {
+        let r = self
+            .http
+            .put(format!("http://127.0.0.1:{}/api/settings/business", self.port))
+            .bearer_auth(TOKEN)
+            .json(&json!({ "name": name }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "name the business");
     }
 
     async fn create_request(&self, name: &str, question: &str) -> Value {
