@@ -106,10 +106,15 @@ impl App {
             &outbox,
         );
         // A model chosen in the settings screen wins over the start-up one.
-        let llm_cfg = match store_port.load_model_settings().await.map_err(SettingsError::from)? {
+        let mut llm_cfg = match store_port.load_model_settings().await.map_err(SettingsError::from)? {
             Some(saved) => crate::settings::llm_config(&config.llm, &saved),
             None => config.llm.clone(),
         };
+        // The evaluated system prompt is kept on disk, so a restart answers
+        // at once instead of re-reading it (about 20 s on 2 cores).
+        if llm_cfg.state_dir.is_none() {
+            llm_cfg.state_dir = Some(dir.join("llm-cache"));
+        }
         let model = match &config.model_override {
             Some(m) => m.clone(),
             // Loading maps the model file and warms it up: not on the runtime.
