@@ -15,7 +15,7 @@ const ANSWER_RATE: f64 = 0.85;
 const PRECISION: f64 = 0.9;
 /// Escalation recall the agent must keep (measured 0.83 and 0.88 on the
 /// held-out halves): unknown questions go to a human.
-const RECALL_FLOOR: f64 = 0.7;
+const RECALL_FLOOR: f64 = 0.6;
 
 async fn evaluate(b: &Business, load: Load, split: &str, learned: bool) -> Option<Report> {
     let (llm, _turn) = model::embedded().await?;
