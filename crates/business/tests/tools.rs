@@ -88,7 +88,12 @@ async fn specs_are_compact_json_schema_objects_with_unique_names() {
     assert_eq!(names, TOOL_NAMES);
     assert_eq!(names.iter().collect::<HashSet<_>>().len(), names.len(), "names are unique");
     for s in &specs {
-        assert!(!s.description.is_empty() && s.description.len() <= 100, "{}", s.name);
+        // The booking tools add the business's services (from its data).
+        let own = s.description.split(" Services: ").next().unwrap();
+        assert!(!own.is_empty() && own.len() <= 100, "{}", s.name);
+        if s.name == "create_appointment" {
+            assert!(s.description.contains("Services: Women's cut & style, Men's cut"), "{}", s.description);
+        }
         let p = &s.parameters;
         assert_eq!(p["type"], "object", "{}", s.name);
         let props = p["properties"].as_object().unwrap_or_else(|| panic!("{}: properties", s.name));
@@ -107,10 +112,12 @@ async fn specs_are_compact_json_schema_objects_with_unique_names() {
             assert!(!p.to_string().contains(noise), "{}: {noise}", s.name);
         }
     }
-    // Small enough for a 0.5B model's prompt (roughly 4 characters a token).
+    // Small enough for a 0.5B model's prompt (roughly 4 characters a token;
+    // a turn is offered only the tools of its subject). The three booking
+    // tools' service lists add about 750 characters.
     let total: usize = specs.iter().map(|s| serde_json::to_string(s).unwrap().len()).sum();
     eprintln!("tool specs: {total} characters, ~{} tokens", total / 4);
-    assert!(total < 3400, "tool specs take {total} characters");
+    assert!(total < 4400, "tool specs take {total} characters");
 }
 
 #[tokio::test]
@@ -627,7 +634,8 @@ async fn signatures_are_one_short_line_per_tool() {
         "{text}"
     );
     eprintln!("signatures: {} characters\n{text}", text.len());
-    assert!(text.len() < 1600, "{} characters", text.len());
+    // Three booking tools name the services (about 250 characters each).
+    assert!(text.len() < 2400, "{} characters", text.len());
 }
 
 #[tokio::test]
