@@ -607,14 +607,13 @@ impl Sampling {
     /// first and the vocabulary is masked only when the grammar refuses it.
     fn sample(&mut self, ctx: &LlamaContext<'_>, idx: i32) -> Result<LlamaToken, LlmError> {
         let Some(grammar) = &mut self.grammar else { return Ok(self.pick.sample(ctx, idx)) };
-        let all = LlamaTokenDataArray::from_iter(ctx.candidates_ith(idx), false);
-        let mut first = all.clone();
+        let mut first = LlamaTokenDataArray::from_iter(ctx.candidates_ith(idx), false);
         first.apply_sampler(&mut self.pick);
         let mut token = first.selected_token().ok_or_else(|| LlmError::Backend("no token sampled".into()))?;
         let mut single = LlamaTokenDataArray::new(vec![LlamaTokenData::new(token, 0.0, 0.0)], false);
         single.apply_sampler(grammar);
         if single.data[0].logit() == f32::NEG_INFINITY {
-            let mut allowed = all;
+            let mut allowed = LlamaTokenDataArray::from_iter(ctx.candidates_ith(idx), false);
             allowed.apply_sampler(grammar);
             allowed.apply_sampler(&mut self.pick);
             let picked = allowed.selected.map(|i| allowed.data[i]);
