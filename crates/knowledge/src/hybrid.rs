@@ -308,26 +308,26 @@ impl KnowledgeIndex for HybridIndex {
             Ok(mut q) if !q.is_empty() => q.swap_remove(0),
             Ok(_) | Err(_) => return Ok(bm25.into_iter().take(limit).collect()),
         };
-        let (dense_ids, sims): (Vec<String>, HashMap<String, (f32, Option<f32>)>) = {
+        let bm25_ids: Vec<String> = bm25.iter().map(|h| h.doc.id.clone()).collect();
+        // The scan, and the similarities of every candidate, off the runtime;
+        // the BM25 ids go along and come back for the fusion.
+        let (dense_ids, sims, bm25_ids): (Vec<String>, HashMap<String, (f32, Option<f32>)>, Vec<String>) = {
             let vectors = v.clone();
-            let q = qv.clone();
-            let bm25_ids: Vec<String> = bm25.iter().map(|h| h.doc.id.clone()).collect();
             tokio::task::spawn_blocking(move || {
                 let t = vectors.table.read().unwrap_or_else(|p| p.into_inner());
-                let top = t.top(vectors.dim, &q, wide);
+                let top = t.top(vectors.dim, &qv, wide);
                 let ids: Vec<String> =
                     top.iter().filter(|(_, s)| *s >= MIN_SIMILARITY).map(|(i, _)| t.ids[*i].clone()).collect();
                 let sims = ids
                     .iter()
                     .chain(bm25_ids.iter())
-                    .filter_map(|id| t.similarity(vectors.dim, &q, id).map(|s| (id.clone(), s)))
+                    .filter_map(|id| t.similarity(vectors.dim, &qv, id).map(|s| (id.clone(), s)))
                     .collect();
-                (ids, sims)
+                (ids, sims, bm25_ids)
             })
             .await
             .map_err(be)?
         };
-        let bm25_ids: Vec<String> = bm25.iter().map(|h| h.doc.id.clone()).collect();
         let fused = fuse(&bm25_ids, &dense_ids);
         let chosen: Vec<String> = fused.into_iter().take(limit).map(|(id, _)| id).collect();
         let mut by_id: HashMap<String, SearchHit> = bm25.into_iter().map(|h| (h.doc.id.clone(), h)).collect();
