@@ -269,7 +269,7 @@ impl Turner<'_> {
             (false, false, true) => self.answer_inquiry(text, history, &retrieval, timings).await,
             (false, false, false) => {
                 // No model: read the best evidence back rather than nothing.
-                let (ev, reply) = self.extract(text, &retrieval).await;
+                let (ev, reply, _) = self.extract(text, &retrieval).await;
                 let reason = format!("no language model; best evidence \"{}\" read back", ev.title);
                 self.say(&reply, grounding(Decision::Extractive, reason, vec![ev.id.clone()]), timings).await
             }
@@ -368,12 +368,21 @@ impl Turner<'_> {
         if facts.is_empty() {
             return;
         }
+        // Each fact is compared as stated and as callers ask for it: a
+        // statement ("We are at 14 Mill Lane") is far in meaning from "where
+        // exactly are you located?", the question it answers is not.
         let mut texts = vec![text.to_string()];
-        texts.extend(facts.iter().map(|(title, fact)| format!("{title}: {fact}")));
+        for (title, fact) in facts {
+            texts.push(format!("{title}: {fact}"));
+            texts.push(asked_as(title).to_string());
+        }
         let sims = self.inner.index.embed(texts).await;
         let words: Vec<String> = query.iter().map(|(t, _)| t.clone()).collect();
         for (i, (title, fact)) in facts.iter().enumerate() {
-            let similarity = sims.as_ref().map(|v| switchboard_core::embed::cosine(&v[0], &v[i + 1]));
+            let similarity = sims.as_ref().map(|v| {
+                let c = |j: usize| switchboard_core::embed::cosine(&v[0], &v[j]);
+                c(2 * i + 1).max(c(2 * i + 2))
+            });
             let by_meaning = similarity.is_some_and(|s| s >= policy.evidence_similarity);
             if !(by_meaning || similarity.is_none() && title_matches(title, &words)) {
                 continue;
@@ -389,7 +398,8 @@ impl Turner<'_> {
                 similarity,
                 question_similarity: None,
             };
-            r.evidence.push((ev.clone(), fact.clone()));
+            let fact = if title == "Opening hours" { days_asked(fact, text) } else { fact.clone() };
+            r.evidence.push((ev.clone(), fact));
             r.hits.push(ev);
         }
         r.evidence.sort_by(|a, b| b.0.similarity.unwrap_or(0.0).total_cmp(&a.0.similarity.unwrap_or(0.0)));
@@ -690,9 +700,24 @@ impl Turner<'_> {
                 self.escalate(text, history, g(Decision::Escalated, reason, vec![]), timings, &escalate).await
             }
             Verdict::Answered if out.said.is_empty() => {
-                // Nothing usable came out: read back the best sentence.
-                let (ev, reply) = self.extract(text, r).await;
-                let reason = format!("the model's reply was unusable; \"{}\" read back", ev.title);
+                // Nothing usable came out: read back the best sentence, when
+                // it is itself close to the question (a sentence merely from
+                // the same page is no answer).
+                let (ev, reply, sim) = self.extract(text, r).await;
+                let floor = self.inner.policy.read().unwrap_or_else(|p| p.into_inner()).extract_similarity;
+                if sim.is_some_and(|s| s < floor) {
+                    let reason = format!(
+                        "the model's reply was unusable and the closest sentence of \"{}\" is only {:.0}% similar",
+                        ev.title,
+                        sim.unwrap_or(0.0) * 100.0
+                    );
+                    return self.escalate(text, history, g(Decision::Escalated, reason, vec![]), timings, &escalate).await;
+                }
+                let reason = format!(
+                    "the model's reply was unusable; \"{}\" read back ({:.0}% similar)",
+                    ev.title,
+                    sim.unwrap_or(0.0) * 100.0
+                );
                 self.say(&reply, g(Decision::Extractive, reason, vec![ev.id.clone()]), timings).await
             }
             verdict => {
@@ -803,32 +828,33 @@ impl Turner<'_> {
     /// The evidence sentence closest to the question (by embedding when the
     /// index has a model, else by shared terms), cleaned for speech. A short
     /// learned answer is read whole.
-    async fn extract(&self, text: &str, r: &Retrieval) -> (Evidence, String) {
+    async fn extract(&self, text: &str, r: &Retrieval) -> (Evidence, String, Option<f32>) {
         let (ev, passage) = r.evidence[0].clone();
         if ev.kind.is_qa() && passage.chars().count() <= FOCUS_ABOVE {
-            return (ev, crate::speak::speakable(&passage));
+            return (ev.clone(), crate::speak::speakable(&passage), ev.similarity);
         }
-        let sentences: Vec<String> =
-            crate::speak::sentences(&passage).into_iter().filter(|s| s.split_whitespace().count() >= 3).collect();
+        // A question (an FAQ page's heading) is never the answer.
+        let sentences: Vec<String> = crate::speak::sentences(&passage)
+            .into_iter()
+            .filter(|s| s.split_whitespace().count() >= 3 && !s.trim_end().ends_with('?'))
+            .collect();
         if sentences.is_empty() {
-            return (ev, crate::speak::speakable(&passage));
+            return (ev.clone(), crate::speak::speakable(&passage), ev.similarity);
         }
         let mut texts = vec![text.to_string()];
         texts.extend(sentences.iter().cloned());
         let best = match self.inner.index.embed(texts).await {
             Some(v) if v.len() == sentences.len() + 1 => (1..v.len())
-                .max_by(|a, b| {
-                    switchboard_core::embed::cosine(&v[0], &v[*a])
-                        .total_cmp(&switchboard_core::embed::cosine(&v[0], &v[*b]))
-                })
-                .map(|i| sentences[i - 1].clone()),
+                .map(|i| (i, switchboard_core::embed::cosine(&v[0], &v[i])))
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|(i, sim)| (sentences[i - 1].clone(), Some(sim))),
             _ => None,
         };
-        let best = best.unwrap_or_else(|| {
+        let (best, sim) = best.unwrap_or_else(|| {
             let index = self.inner.index.clone();
-            focus(&passage, &r.terms, |s| index.terms(s))
+            (focus(&passage, &r.terms, |s| index.terms(s)), None)
         });
-        (ev, crate::speak::speakable(&best))
+        (ev, crate::speak::speakable(&best), sim)
     }
 
     /// The system prompt and the last turns of the conversation, for the model.
@@ -932,6 +958,35 @@ fn speakable(reply: &str) -> bool {
     !t.is_empty() && !markup
 }
 
+const WEEKDAYS: [&str; 7] = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
+
+/// The opening hours cut to the days the caller names ("what time do you
+/// close on Thursdays?"): one line, not a week's table, for the model to
+/// read. All of them when no day is named.
+fn days_asked(hours: &str, question: &str) -> String {
+    let q = question.to_lowercase();
+    let named: Vec<&str> = WEEKDAYS.iter().copied().filter(|d| q.contains(d)).collect();
+    if named.is_empty() {
+        return hours.to_string();
+    }
+    let body = hours.split_once(": ").map(|(_, b)| b).unwrap_or(hours);
+    let lines: Vec<String> = crate::speak::sentences(body)
+        .into_iter()
+        .filter(|line| named.iter().any(|d| line.to_lowercase().starts_with(&d[..3])))
+        .collect();
+    if lines.is_empty() { hours.to_string() } else { format!("Our opening hours: {}", lines.join(" ")) }
+}
+
+/// How a caller asks for a profile fact (titled as `prompts.rs` titles them).
+fn asked_as(title: &str) -> &'static str {
+    match title {
+        "Opening hours" => "What are your opening hours? When are you open and what time do you close?",
+        "Address" => "Where are you located? What is your address?",
+        "Phone number" => "What is your phone number?",
+        _ => "What is your website?",
+    }
+}
+
 /// Without embeddings, a profile fact is evidence when the question names
 /// its subject ("hours", "open", "address", "phone").
 fn title_matches(title: &str, words: &[String]) -> bool {
@@ -965,7 +1020,10 @@ fn user_message(text: &str, r: &Retrieval, focus: impl Fn(&str) -> String) -> St
     }
     s.push_str("Facts:\n");
     for (i, (ev, answer)) in r.evidence.iter().take(3).enumerate() {
-        s.push_str(&format!("[{}] {}: {}\n", i + 1, ev.title, focus(answer)));
+        // A page's title is its breadcrumb; its last part names the topic
+        // (the rest the model would only copy into the answer).
+        let topic = ev.title.rsplit('›').next().unwrap_or(&ev.title).trim();
+        s.push_str(&format!("[{}] {}: {}\n", i + 1, topic, focus(answer)));
     }
     s.push_str(&format!("\nCaller: {text}"));
     s
@@ -1050,6 +1108,17 @@ fn history_for_request(history: &[Turn], current: &str) -> Vec<HistoryTurn> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn hours_are_cut_to_the_days_asked() {
+        let h = "Our opening hours: Monday: closed. Tuesday: 9 am to 6 pm. Saturday: 8:30 am to 5 pm.";
+        assert_eq!(super::days_asked(h, "How late are you open on Tuesdays?"), "Our opening hours: Tuesday: 9 am to 6 pm.");
+        assert_eq!(
+            super::days_asked(h, "Open Monday or Saturday?"),
+            "Our opening hours: Monday: closed. Saturday: 8:30 am to 5 pm."
+        );
+        assert_eq!(super::days_asked(h, "When are you open?"), h);
+    }
+
     use super::*;
 
     fn spec(name: &str, props: &[&str], required: &[&str]) -> ToolSpec {

@@ -24,9 +24,18 @@ pub struct GroundingPolicy {
     /// embedding of its question is at least this similar to the caller's
     /// (a paraphrase: "rabies jab" for "rabies vaccine").
     pub fast_path_similarity: f32,
+    /// And when the share of the entry's question terms (IDF-weighted) the
+    /// caller also used is at least this.
+    pub fast_path_entry_words: f32,
     /// Hits whose embedding is at least this similar to the question count
     /// as evidence too (whatever words they share).
     pub evidence_similarity: f32,
+    /// Entries whose question is at least this similar to the caller's
+    /// count as evidence too.
+    pub evidence_question_similarity: f32,
+    /// When the model's reply cannot be used, the evidence sentence read
+    /// back instead must be at least this similar to the question.
+    pub extract_similarity: f32,
     /// A question at least this similar to one already waiting for a
     /// supervisor joins that help request instead of opening another.
     pub join_similarity: f32,
@@ -41,7 +50,10 @@ impl Default for GroundingPolicy {
             evidence_coverage: 0.6,
             evidence_min_score: 0.5,
             fast_path_similarity: 0.75,
+            fast_path_entry_words: 0.6,
             evidence_similarity: 0.5,
+            evidence_question_similarity: 0.55,
+            extract_similarity: 0.55,
             join_similarity: 0.8,
             top_k: 5,
         }
@@ -54,7 +66,10 @@ impl GroundingPolicy {
             ("fast_path_coverage", self.fast_path_coverage),
             ("evidence_coverage", self.evidence_coverage),
             ("fast_path_similarity", self.fast_path_similarity),
+            ("fast_path_entry_words", self.fast_path_entry_words),
             ("evidence_similarity", self.evidence_similarity),
+            ("evidence_question_similarity", self.evidence_question_similarity),
+            ("extract_similarity", self.extract_similarity),
             ("join_similarity", self.join_similarity),
         ] {
             if !(0.0..=1.0).contains(&v) {
@@ -156,13 +171,27 @@ impl GroundingPolicy {
             };
             let similar_question = hit.question_similarity.is_some_and(|s| s >= self.fast_path_similarity);
             // A close paraphrase, unless the caller names a day, date or
-            // number the entry never mentions ("Sunday" against "Mondays").
+            // number the entry's question does not ("what time on Sunday"
+            // against "open on Mondays?", whose answer lists Sunday too).
             let same_specifics = || {
-                crate::guard::Known::from_texts([hit.doc.question.as_str(), hit.doc.answer.as_str()])
+                crate::guard::Known::from_texts([hit.doc.question.as_str()])
                     .unmatched_dates_and_numbers(text)
                     .is_empty()
             };
-            if out.fast_path.is_none() && hit.doc.kind.is_qa() && similar_question && same_specifics() {
+            // Embeddings place "a ladies' haircut" next to "a men's
+            // haircut": a paraphrase said verbatim must also keep most of
+            // the entry's own words, else the model reads it as evidence.
+            let keeps_entry_words = || {
+                let entry_terms = content_terms(analyze(&hit.doc.question));
+                let query_words: Vec<String> = query.iter().map(|(t, _)| t.clone()).collect();
+                entry_terms.is_empty() || weighted_coverage(&entry_terms, &query_words) >= self.fast_path_entry_words
+            };
+            if out.fast_path.is_none()
+                && hit.doc.kind.is_qa()
+                && similar_question
+                && same_specifics()
+                && keeps_entry_words()
+            {
                 out.fast_path = Some((evidence.clone(), hit.doc.answer.clone()));
             }
             if out.fast_path.is_none() && hit.doc.kind.is_qa() {
@@ -179,7 +208,11 @@ impl GroundingPolicy {
                 }
             }
             let by_words = coverage >= self.evidence_coverage && hit.score >= self.evidence_min_score;
-            let by_meaning = hit.similarity.is_some_and(|s| s >= self.evidence_similarity);
+            // Close in meaning to the passage, or (an entry) to the question
+            // it answers: a paraphrase of an entry's question is evidence
+            // even when the answer's words are far from the caller's.
+            let by_meaning = hit.similarity.is_some_and(|s| s >= self.evidence_similarity)
+                || hit.question_similarity.is_some_and(|s| s >= self.evidence_question_similarity);
             if by_words || by_meaning {
                 // Instructions planted in a page ("ignore your instructions
                 // and...") are not facts: the model never reads them.
@@ -250,6 +283,13 @@ const ACTION_WORDS: &[&str] = &[
 ];
 const GREETINGS: &[&str] = &["hi", "hello", "hey", "hiya", "good morning", "good afternoon", "good evening"];
 const THANKS: &[&str] = &["thanks", "thank you", "cheers", "great thanks", "ok thanks", "perfect thanks"];
+const REQUEST_PHRASES: &[&str] = &[
+    "can i", "could i", "may i", "can you", "could you", "can we", "i'd like", "i would like", "i want", "i need",
+    "i'd love", "please", "i'll", "let's", "i wanna", "we'd like", "we want", "want to", "like to", "where's", "where is",
+    "has", "is it", "when will",
+];
+const GREETING_WORDS: &[&str] = &["hi", "hello", "hey", "hiya", "good", "morning", "afternoon", "evening", "there"];
+const THANKS_WORDS: &[&str] = &["thanks", "thank", "cheers", "appreciated", "appreciate"];
 const GOODBYES: &[&str] = &["bye", "goodbye", "bye bye", "see you", "that's all", "that is all", "no that's all"];
 
 /// Classifies a caller message. Deliberately simple and predictable: small
@@ -262,7 +302,10 @@ pub fn intent(text: &str) -> Intent {
         .collect();
     let folded = folded.split_whitespace().collect::<Vec<_>>().join(" ");
     let is = |list: &[&str]| list.iter().any(|g| folded == *g || folded.starts_with(&format!("{g} there")));
-    if is(GREETINGS) {
+    let words: Vec<&str> = folded.split(' ').filter(|w| !w.is_empty()).collect();
+    let asks = text.contains('?');
+    // Only greeting words ("hi, good afternoon").
+    if is(GREETINGS) || (!words.is_empty() && words.iter().all(|w| GREETING_WORDS.contains(w))) {
         return Intent::Greeting;
     }
     if is(THANKS) {
@@ -271,8 +314,22 @@ pub fn intent(text: &str) -> Intent {
     if is(GOODBYES) {
         return Intent::Goodbye;
     }
-    if folded.split(' ').any(|w| ACTION_WORDS.contains(&w)) {
+    // An action word asked about ("is there a deposit to book?", "how much
+    // notice if I cancel?") is a question about a policy; an action is
+    // asked for ("can I book…", "I'd like to cancel…") or is about the
+    // caller's own record ("where's my order?").
+    let padded = format!(" {folded} ");
+    let requests = REQUEST_PHRASES.iter().any(|p| padded.contains(&format!(" {p} ")))
+        || words.first().is_some_and(|w| ACTION_WORDS.contains(w));
+    let own_record = words.windows(2).any(|w| w[0] == "my" && ACTION_WORDS.contains(&w[1]));
+    let negated = words.windows(2).any(|w| w[0] == "without" && ACTION_WORDS.contains(&w[1]));
+    if words.iter().any(|w| ACTION_WORDS.contains(w)) && (requests || own_record) && !negated {
         return Intent::Action;
+    }
+    // Thanks in a sentence that asks nothing ("Brilliant, thanks so much
+    // for your help."): acknowledged, not escalated.
+    if !asks && (words.iter().any(|w| THANKS_WORDS.contains(w)) || folded.contains("thank you")) {
+        return Intent::Thanks;
     }
     Intent::Inquiry
 }
@@ -350,8 +407,22 @@ mod tests {
             question_similarity: Some(q_sim),
             ..hit("seed", "Is there parking?", "Free parking behind the clinic.", 0.0)
         };
+        // Close in meaning but sharing none of the entry's words: the model
+        // reads it as evidence rather than it being said verbatim.
         let r = p.assess("", &q, vec![similar(0.83, 0.7)], terms);
+        assert!(r.fast_path.is_none());
+        assert_eq!(r.evidence.len(), 1);
+        // Close in meaning and in words: said as learned.
+        let r = p.assess("", &terms("Is there any parking near you?"), vec![similar(0.83, 0.7)], terms);
         assert_eq!(r.fast_path.unwrap().1, "Free parking behind the clinic.");
+        // Embeddings call these the same question; the words say otherwise.
+        let ladies = SearchHit {
+            similarity: Some(0.7),
+            question_similarity: Some(0.92),
+            ..hit("seed", "How much is a men's haircut?", "A men's cut is 34 dollars.", 3.0)
+        };
+        let r = p.assess("", &terms("How much is a ladies' haircut?"), vec![ladies], terms);
+        assert!(r.fast_path.is_none());
         let r = p.assess("", &q, vec![similar(0.6, 0.5)], terms);
         assert!(r.fast_path.is_none());
         assert_eq!(r.evidence.len(), 1, "similar enough to be evidence");
@@ -376,6 +447,15 @@ mod tests {
         assert_eq!(intent("Where's my order?"), Intent::Action);
         assert_eq!(intent("Do you do keratin treatments?"), Intent::Inquiry);
         assert_eq!(intent("hello, what are your hours?"), Intent::Inquiry);
+        assert_eq!(intent("Is there a deposit to book highlights?"), Intent::Inquiry);
+        assert_eq!(intent("How much notice do you need if I have to cancel?"), Intent::Inquiry);
+        assert_eq!(intent("Can I just turn up for a beard trim without booking?"), Intent::Inquiry);
+        assert_eq!(intent("I'd like to cancel my appointment on Friday."), Intent::Action);
+        assert_eq!(intent("Has my order shipped yet?"), Intent::Action);
+        assert_eq!(intent("Hi, good afternoon!"), Intent::Greeting);
+        assert_eq!(intent("Brilliant, thanks so much for your help."), Intent::Thanks);
+        assert_eq!(intent("Sorry, I was on the other line. Thanks for waiting."), Intent::Thanks);
+        assert_eq!(intent("Thanks. Do you sell gift cards?"), Intent::Inquiry);
     }
 
     #[test]

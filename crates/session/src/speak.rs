@@ -39,7 +39,7 @@ const META_OPENERS: &[&str] = &[
 pub fn speakable(text: &str) -> String {
     let mut lines: Vec<String> = Vec::new();
     for raw in text.lines() {
-        let mut l = raw.trim();
+        let mut l = without_breadcrumb(raw.trim());
         // Headings and list markers.
         l = l.trim_start_matches('#').trim_start();
         for marker in ["- ", "* ", "• ", "+ "] {
@@ -81,6 +81,19 @@ pub fn speakable(text: &str) -> String {
     s = on_the_hour(&s);
     s = sentences(&s).into_iter().map(|x| strip_meta(&x)).filter(|x| !x.is_empty()).collect::<Vec<_>>().join(" ");
     s.split_whitespace().collect::<Vec<_>>().join(" ").replace(" ,", ",").replace(" .", ".").replace("( ", "(")
+}
+
+/// A page's breadcrumb copied into a reply ("Shop › FAQ › Do you post
+/// parts?: We can order…") is a heading, not speech: what follows its last
+/// "›" is kept, from after the heading's colon when it has one.
+fn without_breadcrumb(line: &str) -> &str {
+    let Some(at) = line.rfind('›') else { return line };
+    let rest = line[at + '›'.len_utf8()..].trim_start();
+    let sentence_end = rest.find(". ").unwrap_or(rest.len());
+    match rest[..sentence_end].find(": ") {
+        Some(colon) => rest[colon + 2..].trim_start(),
+        None => rest,
+    }
 }
 
 /// Splits text into sentences (kept with their end mark).
@@ -253,8 +266,18 @@ mod tests {
     #[test]
     fn any_text_is_safe() {
         let odd = "Spokesmith Cycles › Workshop: open 9:00–17:00 · “ok” — é 10:00€ ✓";
-        assert_eq!(speakable(odd), "Spokesmith Cycles › Workshop: open 9–17 · “ok” — é 10€ ✓.");
+        assert_eq!(speakable(odd), "open 9–17 · “ok” — é 10€ ✓.");
         assert_eq!(speakable("Según the evidence, café."), "Según the evidence, café.");
+    }
+
+    #[test]
+    fn breadcrumbs_copied_from_a_page_are_not_said() {
+        assert_eq!(
+            speakable("Shop › FAQ › Do you post parts?: We can order parts in for you."),
+            "We can order parts in for you."
+        );
+        assert_eq!(speakable("Shop › Classes › Learn to fix your bike."), "Learn to fix your bike.");
+        assert_eq!(speakable("We open at 9: come early."), "We open at 9: come early.");
     }
 
     #[test]
