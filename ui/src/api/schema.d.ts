@@ -686,6 +686,13 @@ export interface components {
             evidence_min_score: number;
             /**
              * Format: float
+             * @description Entries whose question is at least this similar to the caller's
+             *     count as evidence too.
+             * @default 0.550000011920929
+             */
+            evidence_question_similarity: number;
+            /**
+             * Format: float
              * @description Hits whose embedding is at least this similar to the question count
              *     as evidence too (whatever words they share).
              * @default 0.5
@@ -693,11 +700,25 @@ export interface components {
             evidence_similarity: number;
             /**
              * Format: float
+             * @description When the model's reply cannot be used, the evidence sentence read
+             *     back instead must be at least this similar to the question.
+             * @default 0.550000011920929
+             */
+            extract_similarity: number;
+            /**
+             * Format: float
              * @description A learned or curated answer is returned as is when its *question*
              *     covers at least this share of the caller's terms and vice versa.
              * @default 0.800000011920929
              */
             fast_path_coverage: number;
+            /**
+             * Format: float
+             * @description And when the share of the entry's question terms (IDF-weighted) the
+             *     caller also used is at least this.
+             * @default 0.6000000238418579
+             */
+            fast_path_entry_words: number;
             /**
              * Format: float
              * @description A learned or curated answer is also returned as is when the
