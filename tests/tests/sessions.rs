@@ -523,11 +523,36 @@ async fn the_model_is_chosen_in_settings_applied_at_once_and_kept() {
     let s = TestServer::start(cfg).await;
     let kept = s.get_json("/api/settings/model", 200).await;
     assert_eq!((kept["settings"]["model"].as_str(), kept["api_key_set"].as_bool()), (Some("qwen2.5"), Some(true)));
+    // The same server without a key keeps it; another server without a key
+    // does not get it (the key is never sent where its owner did not send it).
+    let same = json!({"engine": "openai", "base_url": "http://127.0.0.1:9/v1/", "model": "qwen3"});
+    assert_eq!(expect(s.put("/api/settings/model", &same).send().await.unwrap(), 200).await["api_key_set"], true);
+    let elsewhere = json!({"engine": "openai", "base_url": "http://127.0.0.2:9/v1", "model": "qwen3"});
+    assert_eq!(expect(s.put("/api/settings/model", &elsewhere).send().await.unwrap(), 200).await["api_key_set"], false);
+    let back = json!({"engine": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "qwen3"});
+    assert_eq!(expect(s.put("/api/settings/model", &back).send().await.unwrap(), 200).await["api_key_set"], false);
+    let with_key =
+        json!({"engine": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "qwen3", "api_key": "sk-2"});
+    assert_eq!(expect(s.put("/api/settings/model", &with_key).send().await.unwrap(), 200).await["api_key_set"], true);
     let cleared = json!({"engine": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "qwen2.5", "api_key": ""});
     assert_eq!(expect(s.put("/api/settings/model", &cleared).send().await.unwrap(), 200).await["api_key_set"], false);
     let off = expect(s.put("/api/settings/model", &json!({"engine": "none"})).send().await.unwrap(), 200).await;
     assert_eq!(off["status"]["ready"], false);
     s.stop().await;
+
+    // The data directory and the database are the owner's alone.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(dir.path()), 0o700);
+        for f in std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()) {
+            let name = f.file_name().unwrap().to_string_lossy().to_string();
+            if name.starts_with("switchboard.sqlite") {
+                assert_eq!(mode(&f), 0o600, "{name}");
+            }
+        }
+    }
 }
 
 #[tokio::test]

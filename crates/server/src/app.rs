@@ -64,6 +64,7 @@ impl App {
     pub async fn start(config: Config) -> Result<App, StartError> {
         let dir = &config.data_dir;
         std::fs::create_dir_all(dir)
+            .and_then(|()| private_dir(dir))
             .map_err(|source| StartError::DataDir { path: dir.display().to_string(), source })?;
         let token = match &config.api_token {
             Some(t) => t.clone(),
@@ -321,4 +322,17 @@ async fn load_embedder(
             }
         }
     }
+}
+
+/// The data directory holds the database, the API token and saved keys:
+/// readable by its owner only (0700).
+fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }

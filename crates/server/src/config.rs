@@ -206,11 +206,8 @@ impl ServeArgs {
         llm.model = self.llm_model.or(llm.model);
         // Keys come from the environment (or the file), never from a flag that
         // would show in `ps`.
-        if let Some(k) = ["SWITCHBOARD_LLM_API_KEY", "OPENAI_API_KEY"]
-            .iter()
-            .find_map(|v| std::env::var(v).ok().filter(|k| !k.trim().is_empty()))
-        {
-            llm.api_key = Some(k.trim().to_string());
+        if let Some(k) = env_api_key() {
+            llm.api_key = Some(k);
         }
         cfg.llm = llm;
         cfg.prompts_dir = self.prompts_dir.or(file.prompts_dir);
@@ -332,4 +329,12 @@ mod tests {
         assert!(parse_webhook("ftp://x").is_err());
         assert!(parse_webhook("not a url").is_err());
     }
+}
+
+/// The model's API key from the environment (`SWITCHBOARD_LLM_API_KEY`, else
+/// `OPENAI_API_KEY`), trimmed; blank counts as none.
+pub fn env_api_key() -> Option<String> {
+    ["SWITCHBOARD_LLM_API_KEY", "OPENAI_API_KEY"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().map(|k| k.trim().to_string()).filter(|k| !k.is_empty()))
 }

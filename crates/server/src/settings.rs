@@ -97,16 +97,25 @@ impl SettingsService {
     /// maps and warms it), swaps it in for the next turns, and saves.
     pub async fn update_model(&self, input: ModelSettings) -> Result<ModelView, SettingsError> {
         let mut valid = input.validate()?;
-        // No key given: keep the one in force.
-        if valid.api_key.is_none() {
-            valid.api_key = self.llm().api_key;
+        let current = self.llm();
+        // No key given: keep the one in force, but only for the server it
+        // was given for. A key must never follow a new base URL to a server
+        // its owner did not send it to.
+        if valid.api_key.is_none() && same_server(current.base_url.as_deref(), valid.base_url.as_deref()) {
+            valid.api_key = current.api_key.clone();
         }
-        let cfg = llm_config(&self.llm(), &valid);
+        let cfg = llm_config(&current, &valid);
         let built = cfg.clone();
         let engine = tokio::task::spawn_blocking(move || switchboard_llm::engine_from_config(&built))
             .await
             .map_err(|e| SettingsError::Engine(e.to_string()))?;
-        self.store.save_model_settings(&valid, time::now()).await?;
+        // A key from the environment stays there: the database keeps only
+        // keys typed into the settings screen.
+        let mut saved = valid.clone();
+        if saved.api_key.is_some() && saved.api_key == crate::config::env_api_key() {
+            saved.api_key = None;
+        }
+        self.store.save_model_settings(&saved, time::now()).await?;
         self.model.set(engine);
         *self.llm.lock().unwrap_or_else(|p| p.into_inner()) = cfg;
         Ok(self.model_view())
@@ -177,13 +186,31 @@ fn parse_url(url: Option<&str>) -> Result<Option<reqwest::Url>, ValidationError>
     .transpose()
 }
 
+/// Both URLs name the same server (scheme, host and port; a trailing slash
+/// or path change is the same server). Neither set counts as the same.
+fn same_server(a: Option<&str>, b: Option<&str>) -> bool {
+    let origin = |u: Option<&str>| {
+        u.map(|u| match reqwest::Url::parse(u.trim()) {
+            Ok(p) => p.origin().ascii_serialization(),
+            Err(_) => u.trim().to_string(),
+        })
+    };
+    origin(a) == origin(b)
+}
+
 /// `base` (the start-up configuration) with a saved choice applied. An empty
-/// key in the choice removes the key.
+/// key in the choice removes the key; no key keeps `base`'s (from the
+/// environment or the config file) for `base`'s own server only.
 pub fn llm_config(base: &LlmConfig, m: &ModelSettings) -> LlmConfig {
     let mut c = base.clone();
     c.engine = m.engine.parse().unwrap_or(EngineKind::Auto);
     c.base_url = m.base_url.clone();
     c.model = m.model.clone();
-    c.api_key = m.api_key.clone().filter(|k| !k.is_empty());
+    c.api_key = match m.api_key.as_deref() {
+        Some("") => None,
+        Some(k) => Some(k.to_string()),
+        None if same_server(base.base_url.as_deref(), m.base_url.as_deref()) => base.api_key.clone(),
+        None => None,
+    };
     c
 }

@@ -401,3 +401,48 @@ async fn logs_go_to_stderr_and_stdout_stays_machine_readable() {
         );
     }
 }
+
+/// A key from the environment is used, shown as set, and never written to
+/// the data directory, whatever the settings screen saves meanwhile.
+#[tokio::test]
+async fn an_api_key_from_the_environment_is_never_written_to_disk() {
+    const KEY: &str = "sk-from-the-environment-4242";
+    let cwd = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let start = || {
+        let mut cmd = serve_cmd(cwd.path(), data.path());
+        cmd.args(["--llm-engine", "openai", "--llm-base-url", "http://127.0.0.1:9/v1", "--llm-model", "m"])
+            .env("SWITCHBOARD_LLM_API_KEY", KEY);
+        Server::start(cmd)
+    };
+    let server = start();
+    let url = format!("{}/api/settings/model", server.base);
+    let shown: serde_json::Value =
+        client().get(&url).bearer_auth(&server.token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(shown["api_key_set"], true, "{shown}");
+    // Saved from the settings screen for the same server, without a key.
+    let body = serde_json::json!({"engine": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "m2"});
+    let set: serde_json::Value =
+        client().put(&url).bearer_auth(&server.token).json(&body).send().await.unwrap().json().await.unwrap();
+    assert_eq!((set["settings"]["model"].as_str(), set["api_key_set"].as_bool()), (Some("m2"), Some(true)), "{set}");
+    server.stop_with("TERM");
+    // After a restart the saved choice applies, the key still from the
+    // environment.
+    let server = start();
+    let url = format!("{}/api/settings/model", server.base);
+    let kept: serde_json::Value =
+        client().get(&url).bearer_auth(&server.token).send().await.unwrap().json().await.unwrap();
+    assert_eq!((kept["settings"]["model"].as_str(), kept["api_key_set"].as_bool()), (Some("m2"), Some(true)), "{kept}");
+    let out = server.stop_with("TERM");
+    let logs = format!("{}{}", out.stdout, out.stderr);
+    assert!(!logs.contains(KEY), "the key is in the logs");
+    let mut stack = vec![data.path().to_path_buf()];
+    while let Some(p) = stack.pop() {
+        if p.is_dir() {
+            stack.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            let bytes = std::fs::read(&p).unwrap();
+            assert!(!bytes.windows(KEY.len()).any(|w| w == KEY.as_bytes()), "the key is in {}", p.display());
+        }
+    }
+}

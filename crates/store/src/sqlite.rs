@@ -45,6 +45,7 @@ impl SqliteStore {
     pub async fn open(path: &Path) -> Result<Self, OpenError> {
         let url = format!("sqlite://{}", path.display());
         let connect = |e| OpenError::Connect { path: path.display().to_string(), source: e };
+        private_files(path).map_err(|e| connect(sqlx::Error::Io(e)))?;
         let opts = SqliteConnectOptions::from_str(&url)
             .map_err(connect)?
             .create_if_missing(true)
@@ -628,4 +629,24 @@ impl SettingsStore for SqliteStore {
     async fn save_profile(&self, p: &BusinessProfile, at: Timestamp) -> Result<(), StoreError> {
         self.save_doc("profile", p, at).await
     }
+}
+
+/// The database and its WAL and shared-memory files are the owner's alone
+/// (0600). The file is created here with that mode: SQLite gives the WAL and
+/// shm files the database file's mode. Existing files are narrowed too.
+fn private_files(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
+        for suffix in ["", "-wal", "-shm"] {
+            let p = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+            if p.exists() {
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
