@@ -711,7 +711,9 @@ impl Turner<'_> {
                         ev.title,
                         sim.unwrap_or(0.0) * 100.0
                     );
-                    return self.escalate(text, history, g(Decision::Escalated, reason, vec![]), timings, &escalate).await;
+                    return self
+                        .escalate(text, history, g(Decision::Escalated, reason, vec![]), timings, &escalate)
+                        .await;
                 }
                 let reason = format!(
                     "the model's reply was unusable; \"{}\" read back ({:.0}% similar)",
@@ -1111,7 +1113,10 @@ mod tests {
     #[test]
     fn hours_are_cut_to_the_days_asked() {
         let h = "Our opening hours: Monday: closed. Tuesday: 9 am to 6 pm. Saturday: 8:30 am to 5 pm.";
-        assert_eq!(super::days_asked(h, "How late are you open on Tuesdays?"), "Our opening hours: Tuesday: 9 am to 6 pm.");
+        assert_eq!(
+            super::days_asked(h, "How late are you open on Tuesdays?"),
+            "Our opening hours: Tuesday: 9 am to 6 pm."
+        );
         assert_eq!(
             super::days_asked(h, "Open Monday or Saturday?"),
             "Our opening hours: Monday: closed. Saturday: 8:30 am to 5 pm."

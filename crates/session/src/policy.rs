@@ -284,9 +284,30 @@ const ACTION_WORDS: &[&str] = &[
 const GREETINGS: &[&str] = &["hi", "hello", "hey", "hiya", "good morning", "good afternoon", "good evening"];
 const THANKS: &[&str] = &["thanks", "thank you", "cheers", "great thanks", "ok thanks", "perfect thanks"];
 const REQUEST_PHRASES: &[&str] = &[
-    "can i", "could i", "may i", "can you", "could you", "can we", "i'd like", "i would like", "i want", "i need",
-    "i'd love", "please", "i'll", "let's", "i wanna", "we'd like", "we want", "want to", "like to", "where's", "where is",
-    "has", "is it", "when will",
+    "can i",
+    "could i",
+    "may i",
+    "can you",
+    "could you",
+    "can we",
+    "i'd like",
+    "i would like",
+    "i want",
+    "i need",
+    "i'd love",
+    "please",
+    "i'll",
+    "let's",
+    "i wanna",
+    "we'd like",
+    "we want",
+    "want to",
+    "like to",
+    "where's",
+    "where is",
+    "has",
+    "is it",
+    "when will",
 ];
 const GREETING_WORDS: &[&str] = &["hi", "hello", "hey", "hiya", "good", "morning", "afternoon", "evening", "there"];
 const THANKS_WORDS: &[&str] = &["thanks", "thank", "cheers", "appreciated", "appreciate"];
