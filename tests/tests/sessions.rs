@@ -689,3 +689,64 @@ async fn profile_and_retrieval_bad_input_is_clear_and_loses_nothing() {
     assert_eq!(model.calls(), 0);
     s.stop().await;
 }
+
+/// A scripted model tries, in a call from Ana's number, every action on
+/// another customer's records and to list customers by a fragment of a name:
+/// each is a tool error the model reads, and Ben's records are unchanged.
+#[tokio::test]
+async fn a_caller_cannot_reach_another_customers_records_whatever_the_model_sends() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = ScriptedModel::default();
+    let mut cfg = server_config(dir.path(), &model);
+    cfg.demo = true;
+    let s = TestServer::start(cfg).await;
+    let ana = s.start_session("Ana Ruiz", "+1-555-0142").await;
+    let attempts = [
+        ("find_customer", r#"{"query": "Be"}"#),
+        ("find_customer", r#"{"name": "Ben Carter", "phone": "+1-555-0142"}"#),
+        ("get_appointments", r#"{"customer_id": "C-102"}"#),
+        ("cancel_appointment", r#"{"appointment_id": "A-507"}"#),
+        ("reschedule_appointment", r#"{"appointment_id": "A-502", "date": "2030-01-08", "time": "10:00"}"#),
+        ("get_order", r#"{"order_id": "JF-1002"}"#),
+        ("track_order", r#"{"order_id": "JF-1002"}"#),
+        ("cancel_order", r#"{"order_id": "JF-1003"}"#),
+        ("initiate_return", r#"{"order_id": "JF-1005", "reason": "changed my mind"}"#),
+        ("get_return_status", r#"{"id": "JF-1007"}"#),
+    ];
+    for (i, (tool, args)) in attempts.into_iter().enumerate() {
+        model.push(vec![Step::Call(tool, args)]);
+        model.push(vec![Step::Token("Sorry, I can only help with your own bookings and orders.")]);
+        // A new request each time (the same one would wait on the first).
+        let text = format!("Please cancel booking number {i} of Ben Carter and tell me about his order {i}.");
+        let out = s.ask(&ana, &text).await;
+        let turns = out["turns"].as_array().unwrap();
+        let call = turns.iter().find(|t| t["role"] == "tool" && t["tool"]["name"] == tool).unwrap_or_else(|| {
+            panic!("{tool}: no tool turn in {out}");
+        });
+        assert_eq!(call["tool"]["ok"], false, "{tool}: {call}");
+        let said = call["tool"]["result"].to_string();
+        for leak in ["Ben", "0187", "ben.carter", "9400111899223344556677", "Chloe", "Elena"] {
+            assert!(!said.contains(leak), "{tool} leaked {leak}: {said}");
+        }
+    }
+    // Ben, calling from his own number, finds everything as it was.
+    let ben = s.start_session("Ben Carter", "+1-555-0187").await;
+    model.push(vec![Step::Call("get_appointments", "{}")]);
+    model.push(vec![Step::Token("You have two appointments.")]);
+    let out = s.ask(&ben, "Can you check my appointments please?").await;
+    let result = &out["turns"].as_array().unwrap().iter().find(|t| t["role"] == "tool").unwrap()["tool"]["result"];
+    let booked: Vec<&str> = result["appointments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["status"] == "booked")
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(booked, ["A-502", "A-507"], "{result}");
+    model.push(vec![Step::Call("track_order", r#"{"order_id": "JF-1002"}"#)]);
+    model.push(vec![Step::Token("It has shipped.")]);
+    let out = s.ask(&ben, "Where's my order JF-1002?").await;
+    let result = &out["turns"].as_array().unwrap().iter().find(|t| t["role"] == "tool").unwrap()["tool"]["result"];
+    assert_eq!(result["status"], "shipped", "{result}");
+    s.stop().await;
+}

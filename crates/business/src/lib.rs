@@ -48,7 +48,7 @@ pub fn system_clock() -> Clock {
 
 /// The business tools over `store`, with the rules of `config`.
 pub fn tools(store: Arc<dyn BusinessStore>, config: BusinessConfig, clock: Clock) -> Vec<Arc<dyn Tool>> {
-    tools::all(Arc::new(tools::Biz { store, cfg: config, clock }))
+    tools::all(Arc::new(tools::Biz { store, cfg: config, clock, verified: Default::default() }))
 }
 
 /// The business tools with the demo business's rules (the embedded

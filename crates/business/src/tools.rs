@@ -23,7 +23,10 @@ use crate::demo::{BusinessConfig, weekday_idx, weekday_index};
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct FindCustomerArgs {
-    query: String,
+    /// the caller's name
+    name: String,
+    /// the phone number on file
+    phone: String,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -143,10 +146,10 @@ enum Op {
 }
 
 const OPS: [(Op, &str, &str); 15] = [
-    (Op::FindCustomer, "find_customer", "Find a customer by phone, email or name."),
-    (Op::CreateCustomer, "create_customer", "Add a new customer."),
+    (Op::FindCustomer, "find_customer", "Identify the caller by their name and the phone number on file."),
+    (Op::CreateCustomer, "create_customer", "Add the caller as a new customer."),
     (Op::CheckAvailability, "check_availability", "Free start times for a service on a date."),
-    (Op::GetAppointments, "get_appointments", "A customer's upcoming appointments."),
+    (Op::GetAppointments, "get_appointments", "The caller's upcoming appointments."),
     (Op::CreateAppointment, "create_appointment", "Book an appointment."),
     (Op::RescheduleAppointment, "reschedule_appointment", "Move an appointment to a new date and time."),
     (Op::CancelAppointment, "cancel_appointment", "Cancel an appointment."),
@@ -182,12 +185,20 @@ fn parameters(op: Op) -> Value {
     }
 }
 
-/// What every tool shares: the store, the rules and the clock.
+/// What every tool shares: the store, the rules and the clock, and who each
+/// session's caller proved to be.
 pub(crate) struct Biz {
     pub store: Arc<dyn BusinessStore>,
     pub cfg: BusinessConfig,
     pub clock: Clock,
+    /// Session → the customer its caller proved to be in the call (name and
+    /// the phone number on file) or became (create_customer). Bounded: an
+    /// abandoned session's entry goes when the map is full.
+    pub verified: std::sync::Mutex<std::collections::HashMap<uuid::Uuid, i64>>,
 }
+
+/// Sessions remembered in [`Biz::verified`].
+const VERIFIED_SESSIONS: usize = 10_000;
 
 /// One business tool.
 pub(crate) struct BizTool {
@@ -254,20 +265,20 @@ impl Tool for BizTool {
         let b = &self.biz;
         let s = &self.spec.parameters;
         match self.op {
-            Op::FindCustomer => b.find_customer(parse(args, s)?).await,
-            Op::CreateCustomer => b.create_customer(parse(args, s)?).await,
+            Op::FindCustomer => b.find_customer(ctx, parse(args, s)?).await,
+            Op::CreateCustomer => b.create_customer(ctx, parse(args, s)?).await,
             Op::CheckAvailability => b.check_availability(parse(args, s)?).await,
             Op::GetAppointments => b.get_appointments(ctx, parse(args, s)?).await,
             Op::CreateAppointment => b.create_appointment(ctx, parse(args, s)?).await,
-            Op::RescheduleAppointment => b.reschedule_appointment(parse(args, s)?).await,
-            Op::CancelAppointment => b.cancel_appointment(parse(args, s)?).await,
-            Op::GetOrder => b.get_order(parse(args, s)?).await,
-            Op::TrackOrder => b.track_order(parse(args, s)?).await,
-            Op::CancelOrder => b.cancel_order(parse(args, s)?).await,
+            Op::RescheduleAppointment => b.reschedule_appointment(ctx, parse(args, s)?).await,
+            Op::CancelAppointment => b.cancel_appointment(ctx, parse(args, s)?).await,
+            Op::GetOrder => b.get_order(ctx, parse(args, s)?).await,
+            Op::TrackOrder => b.track_order(ctx, parse(args, s)?).await,
+            Op::CancelOrder => b.cancel_order(ctx, parse(args, s)?).await,
             Op::SearchProducts => b.search_products(parse(args, s)?).await,
             Op::GetProductDetails => b.get_product_details(parse(args, s)?).await,
-            Op::InitiateReturn => b.initiate_return(parse(args, s)?).await,
-            Op::GetReturnStatus => b.get_return_status(parse(args, s)?).await,
+            Op::InitiateReturn => b.initiate_return(ctx, parse(args, s)?).await,
+            Op::GetReturnStatus => b.get_return_status(ctx, parse(args, s)?).await,
             Op::GetPolicy => b.get_policy(parse(args, s)?).await,
         }
     }
@@ -571,32 +582,94 @@ impl Biz {
 
     // ---- customers ----
 
-    async fn find_customer(&self, a: FindCustomerArgs) -> Result<Value, ToolError> {
-        let q = args::text("query", &a.query, 120)?;
-        let digits: String = q.chars().filter(char::is_ascii_digit).collect();
-        let (found, by) = if q.contains('@') {
-            let e = args::email(&q)?;
-            (self.store.find_customers(None, Some(&e), None, 5).await, "email")
-        } else if digits.len() >= 7 && q.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c)) {
-            let (_, d) = args::phone(&q)?;
-            (self.store.find_customers(Some(&d), None, None, 5).await, "phone")
-        } else if q.chars().filter(|c| c.is_alphabetic()).count() >= 2 {
-            (self.store.find_customers(None, None, Some(&q), 5).await, "name")
-        } else {
-            return Err(bad("query: send a phone number, an email address or a name"));
+    /// Identifies the caller: a customer whose phone number on file and
+    /// name both match. Lists nobody else (no search by a fragment of a
+    /// name); on success the session acts for that customer.
+    async fn find_customer(&self, ctx: &ToolContext, a: FindCustomerArgs) -> Result<Value, ToolError> {
+        let name = args::person_name(&a.name)?;
+        let (_, digits) = args::phone(&a.phone)?;
+        let found = self.store.find_customers(Some(&digits), None, None, 5).await.map_err(store_err)?;
+        let said = words(&name);
+        let matches: Vec<&Customer> = found
+            .iter()
+            .filter(|c| {
+                let on_file = words(&c.name);
+                !said.is_empty() && said.iter().all(|w| on_file.contains(w))
+            })
+            .collect();
+        let [c] = matches.as_slice() else {
+            return Err(ToolError::NotFound(
+                "no customer with that name and phone number; check both with the caller, or create_customer".into(),
+            ));
         };
-        let found = found.map_err(store_err)?;
-        if found.is_empty() {
-            return Err(ToolError::NotFound(format!("no customer with {by} '{q}'; create_customer adds a new one")));
-        }
-        Ok(json!({ "customers": found.iter().map(customer_view).collect::<Vec<_>>() }))
+        self.remember(ctx, c.id);
+        Ok(json!({
+            "customer": customer_view(c),
+            "message": format!("The caller is {} ({}).", c.name, show(Kind::Customer, c.id)),
+        }))
     }
 
-    async fn create_customer(&self, a: CreateCustomerArgs) -> Result<Value, ToolError> {
+    /// Ties the session to the customer its caller proved to be.
+    fn remember(&self, ctx: &ToolContext, customer: i64) {
+        let Some(session) = ctx.session_id else { return };
+        let mut v = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if v.len() >= VERIFIED_SESSIONS && !v.contains_key(&session) {
+            v.clear();
+        }
+        v.insert(session, customer);
+    }
+
+    /// The customer the session's caller is: proved in the call, else
+    /// recognised by caller ID (the one customer with the session's phone
+    /// number or email).
+    async fn caller(&self, ctx: &ToolContext) -> Result<Option<i64>, ToolError> {
+        if let Some(session) = ctx.session_id
+            && let Some(id) = self.verified.lock().unwrap_or_else(|p| p.into_inner()).get(&session)
+        {
+            return Ok(Some(*id));
+        }
+        let Some(contact) = ctx.caller_contact.as_deref().map(str::trim).filter(|c| !c.is_empty()) else {
+            return Ok(None);
+        };
+        let found = if contact.contains('@') {
+            let Ok(e) = args::email(contact) else { return Ok(None) };
+            self.store.find_customers(None, Some(&e), None, 2).await
+        } else {
+            let Ok((_, digits)) = args::phone(contact) else { return Ok(None) };
+            self.store.find_customers(Some(&digits), None, None, 2).await
+        }
+        .map_err(store_err)?;
+        Ok(match found.as_slice() {
+            [one] => Some(one.id),
+            _ => None,
+        })
+    }
+
+    /// The caller's customer id, or the error the model reads when the
+    /// caller has not been identified.
+    async fn identified(&self, ctx: &ToolContext) -> Result<i64, ToolError> {
+        self.caller(ctx).await?.ok_or_else(|| {
+            bad("the caller is not identified: ask for their name and the phone number on file, then call find_customer")
+        })
+    }
+
+    async fn create_customer(&self, ctx: &ToolContext, a: CreateCustomerArgs) -> Result<Value, ToolError> {
         let name = args::person_name(&a.name)?;
         let (phone, _) = args::phone(&a.phone)?;
         let email = a.email.as_deref().filter(|e| !e.trim().is_empty()).map(args::email).transpose()?;
-        let c = self.store.insert_customer(&NewCustomer { name, phone, email }, self.now()).await.map_err(store_err)?;
+        let c = match self.store.insert_customer(&NewCustomer { name, phone, email }, self.now()).await {
+            Ok(c) => c,
+            // Who holds that number is not the caller's to learn.
+            Err(BusinessError::Conflict(_)) => {
+                return Err(ToolError::Conflict(
+                    "a customer with that phone number or email already exists; find_customer with their name and number"
+                        .into(),
+                ));
+            }
+            Err(e) => return Err(store_err(e)),
+        };
+        // The caller is the customer just added.
+        self.remember(ctx, c.id);
         Ok(json!({
             "created": true,
             "customer": customer_view(&c),
@@ -646,27 +719,47 @@ impl Biz {
         Ok(Value::Object(out))
     }
 
-    /// The customer a booking tool acts for: the one named, else the caller,
-    /// recognised by the phone number or email of their session (caller ID),
-    /// so a known caller can book in one step.
+    /// The customer a booking tool acts for: always the caller. A
+    /// `customer_id` the model sends must be the caller's own; any other is
+    /// refused (a caller never acts on another customer's record).
     async fn customer_for(&self, ctx: &ToolContext, given: Option<&str>) -> Result<i64, ToolError> {
+        let caller = self.identified(ctx).await?;
         if let Some(id) = given.filter(|g| !g.trim().is_empty()) {
-            return id_of("customer_id", id, Kind::Customer);
+            let id = id_of("customer_id", id, Kind::Customer)?;
+            if id != caller {
+                return Err(bad(format!(
+                    "customer_id: the caller is {}; they can only see and change their own records",
+                    show(Kind::Customer, caller)
+                )));
+            }
         }
-        let unknown =
-            || bad("customer_id: the caller is not a known customer; call find_customer or create_customer first");
-        let contact = ctx.caller_contact.as_deref().map(str::trim).filter(|c| !c.is_empty()).ok_or_else(unknown)?;
-        let found = if contact.contains('@') {
-            let e = args::email(contact).map_err(|_| unknown())?;
-            self.store.find_customers(None, Some(&e), None, 2).await
-        } else {
-            let (_, digits) = args::phone(contact).map_err(|_| unknown())?;
-            self.store.find_customers(Some(&digits), None, None, 2).await
+        Ok(caller)
+    }
+
+    /// An appointment of the caller's; another customer's reads as not
+    /// found (its existence is not the caller's business either).
+    async fn own_appointment(&self, ctx: &ToolContext, text: &str) -> Result<Appointment, ToolError> {
+        let caller = self.identified(ctx).await?;
+        let id = id_of("appointment_id", text, Kind::Appointment)?;
+        match self.store.get_appointment(id).await {
+            Ok(a) if a.customer_id == caller => Ok(a),
+            Ok(_) | Err(BusinessError::NotFound(_)) => {
+                Err(ToolError::NotFound(format!("the caller has no appointment {}", show(Kind::Appointment, id))))
+            }
+            Err(e) => Err(store_err(e)),
         }
-        .map_err(store_err)?;
-        match found.as_slice() {
-            [one] => Ok(one.id),
-            _ => Err(unknown()),
+    }
+
+    /// An order of the caller's; another customer's reads as not found.
+    async fn own_order(&self, ctx: &ToolContext, text: &str) -> Result<Order, ToolError> {
+        let caller = self.identified(ctx).await?;
+        let id = id_of("order_id", text, Kind::Order)?;
+        match self.store.get_order(id).await {
+            Ok(o) if o.customer_id == caller => Ok(o),
+            Ok(_) | Err(BusinessError::NotFound(_)) => {
+                Err(ToolError::NotFound(format!("the caller has no order {}", show(Kind::Order, id))))
+            }
+            Err(e) => Err(store_err(e)),
         }
     }
 
@@ -750,11 +843,11 @@ impl Biz {
         Err(ToolError::Conflict(format!("{} at {} is taken. {alt}", day_label(date), t.format("%H:%M"))))
     }
 
-    async fn reschedule_appointment(&self, a: RescheduleArgs) -> Result<Value, ToolError> {
-        let id = id_of("appointment_id", &a.appointment_id, Kind::Appointment)?;
+    async fn reschedule_appointment(&self, ctx: &ToolContext, a: RescheduleArgs) -> Result<Value, ToolError> {
+        let appt = self.own_appointment(ctx, &a.appointment_id).await?;
+        let id = appt.id;
         let date = self.bookable_date(&a.date)?;
         let t = args::time(&a.time)?;
-        let appt = self.store.get_appointment(id).await.map_err(store_err)?;
         if appt.status != AppointmentStatus::Booked {
             return Err(ToolError::Conflict(format!(
                 "appointment {} is {}",
@@ -827,10 +920,10 @@ impl Biz {
         Err(ToolError::Conflict(format!("{} at {} is taken. {alt}", day_label(date), t.format("%H:%M"))))
     }
 
-    async fn cancel_appointment(&self, a: AppointmentIdArgs) -> Result<Value, ToolError> {
-        let id = id_of("appointment_id", &a.appointment_id, Kind::Appointment)?;
+    async fn cancel_appointment(&self, ctx: &ToolContext, a: AppointmentIdArgs) -> Result<Value, ToolError> {
+        let current = self.own_appointment(ctx, &a.appointment_id).await?;
+        let id = current.id;
         let now = self.now();
-        let current = self.store.get_appointment(id).await.map_err(store_err)?;
         if current.status == AppointmentStatus::Booked && current.starts_at <= now {
             return Err(ToolError::Conflict(format!(
                 "appointment {} has already started or passed",
@@ -866,17 +959,12 @@ impl Biz {
 
     // ---- orders ----
 
-    async fn order(&self, text: &str) -> Result<Order, ToolError> {
-        let id = id_of("order_id", text, Kind::Order)?;
-        self.store.get_order(id).await.map_err(store_err)
-    }
-
     fn date_of(&self, t: DateTime<Utc>) -> String {
         day_label(self.cfg.local(t).date_naive())
     }
 
-    async fn get_order(&self, a: OrderIdArgs) -> Result<Value, ToolError> {
-        let o = self.order(&a.order_id).await?;
+    async fn get_order(&self, ctx: &ToolContext, a: OrderIdArgs) -> Result<Value, ToolError> {
+        let o = self.own_order(ctx, &a.order_id).await?;
         let mut v = json!({
             "order": show(Kind::Order, o.id),
             "status": o.status.as_str(),
@@ -898,8 +986,8 @@ impl Biz {
         Ok(v)
     }
 
-    async fn track_order(&self, a: OrderIdArgs) -> Result<Value, ToolError> {
-        let o = self.order(&a.order_id).await?;
+    async fn track_order(&self, ctx: &ToolContext, a: OrderIdArgs) -> Result<Value, ToolError> {
+        let o = self.own_order(ctx, &a.order_id).await?;
         let n = show(Kind::Order, o.id);
         let carrier = o.carrier.clone().unwrap_or_else(|| "the carrier".into());
         let tracking = o.tracking.clone().unwrap_or_default();
@@ -922,8 +1010,8 @@ impl Biz {
         Ok(v)
     }
 
-    async fn cancel_order(&self, a: OrderIdArgs) -> Result<Value, ToolError> {
-        let id = id_of("order_id", &a.order_id, Kind::Order)?;
+    async fn cancel_order(&self, ctx: &ToolContext, a: OrderIdArgs) -> Result<Value, ToolError> {
+        let id = self.own_order(ctx, &a.order_id).await?.id;
         match self.store.cancel_order(id, self.now()).await {
             Ok(o) => Ok(json!({
                 "cancelled": true,
@@ -1018,13 +1106,13 @@ impl Biz {
 
     // ---- returns ----
 
-    async fn initiate_return(&self, a: ReturnArgs) -> Result<Value, ToolError> {
-        let id = id_of("order_id", &a.order_id, Kind::Order)?;
+    async fn initiate_return(&self, ctx: &ToolContext, a: ReturnArgs) -> Result<Value, ToolError> {
+        let order = self.own_order(ctx, &a.order_id).await?;
+        let id = order.id;
         let reason = args::text("reason", &a.reason, 300)?;
         if reason.chars().count() < 3 {
             return Err(bad("reason: say briefly why the items are returned"));
         }
-        let order = self.store.get_order(id).await.map_err(store_err)?;
         let n = show(Kind::Order, id);
         let now = self.now();
         let window = TimeDelta::days(self.cfg.return_window_days.into());
@@ -1089,7 +1177,8 @@ impl Biz {
         }))
     }
 
-    async fn get_return_status(&self, a: ReturnStatusArgs) -> Result<Value, ToolError> {
+    async fn get_return_status(&self, ctx: &ToolContext, a: ReturnStatusArgs) -> Result<Value, ToolError> {
+        let caller = self.identified(ctx).await?;
         let (id, kind) = record_id("id", &a.id, Kind::Return)?;
         let r: ReturnRequest = match kind {
             Kind::Return => match self.store.get_return(id).await {
@@ -1105,6 +1194,11 @@ impl Biz {
                 return Err(bad(format!("id: {} is not a return id or order number", show(other, id))));
             }
         };
+        // Another customer's return reads as not found.
+        let owner = self.store.get_order(r.order_id).await.map_err(store_err)?.customer_id;
+        if owner != caller {
+            return Err(ToolError::NotFound(format!("the caller has no return {}", show(kind, id))));
+        }
         let what = match r.status {
             ReturnStatus::Requested => "we are reviewing it".to_string(),
             ReturnStatus::Approved => "send the unopened items back; the refund follows once they arrive".to_string(),

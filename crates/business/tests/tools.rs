@@ -45,10 +45,80 @@ async fn harness() -> Harness {
     harness_at(seed_time()).await
 }
 
+/// The first string or number under one of `keys`, anywhere in `v` (also
+/// inside arguments sent as a JSON string).
+fn lookup(v: &Value, keys: &[&str]) -> Option<String> {
+    match v {
+        Value::Object(m) => {
+            for k in keys {
+                match m.get(*k) {
+                    Some(Value::String(s)) => return Some(s.clone()),
+                    Some(Value::Number(n)) => return Some(n.to_string()),
+                    _ => {}
+                }
+            }
+            m.values().find_map(|x| lookup(x, keys))
+        }
+        Value::String(s) => serde_json::from_str::<Value>(s).ok().and_then(|x| lookup(&x, keys)),
+        _ => None,
+    }
+}
+
 impl Harness {
+    /// Calls a tool as the customer who owns the record its arguments name
+    /// (each business test acts on its own records; crossing customers is
+    /// `callers_only_reach_their_own_records`), else as Ana (C-101), by
+    /// caller ID, in a fresh session.
     async fn call(&self, name: &str, args: Value) -> Result<Value, ToolError> {
+        let owner = self.owner(&args).await;
+        let phone = self.store.get_customer(owner).await.unwrap().phone;
+        self.call_as(Some(&phone), name, args).await
+    }
+
+    async fn call_as(&self, contact: Option<&str>, name: &str, args: Value) -> Result<Value, ToolError> {
+        let ctx = ToolContext {
+            session_id: Some(uuid::Uuid::now_v7()),
+            caller_contact: contact.map(String::from),
+            ..Default::default()
+        };
+        self.call_in(&ctx, name, args).await
+    }
+
+    async fn call_in(&self, ctx: &ToolContext, name: &str, args: Value) -> Result<Value, ToolError> {
         let tool = self.tools.iter().find(|t| t.spec().name == name).unwrap_or_else(|| panic!("no tool {name}"));
-        tool.call(&ToolContext::default(), args).await
+        tool.call(ctx, args).await
+    }
+
+    async fn owner(&self, args: &Value) -> i64 {
+        let num = |keys: &[&str]| {
+            lookup(args, keys)
+                .map(|s| s.chars().filter(char::is_ascii_digit).collect::<String>())
+                .and_then(|d| d.parse::<i64>().ok())
+        };
+        if let Some(c) = num(&["customer_id", "customerId"])
+            && self.store.get_customer(c).await.is_ok()
+        {
+            return c;
+        }
+        if let Some(a) = num(&["appointment_id"])
+            && let Ok(x) = self.store.get_appointment(a).await
+        {
+            return x.customer_id;
+        }
+        let order = match (num(&["order_id"]), num(&["id"])) {
+            (Some(o), _) => Some(o),
+            (None, Some(i)) => match self.store.get_return(i).await {
+                Ok(r) => Some(r.order_id),
+                Err(_) => Some(i),
+            },
+            _ => None,
+        };
+        if let Some(o) = order
+            && let Ok(x) = self.store.get_order(o).await
+        {
+            return x.customer_id;
+        }
+        101
     }
 
     async fn ok(&self, name: &str, args: Value) -> Value {
@@ -175,25 +245,31 @@ async fn seeding_twice_changes_nothing() {
 }
 
 #[tokio::test]
-async fn find_customer_by_phone_email_or_name() {
+async fn find_customer_needs_the_name_and_the_phone_number_on_file() {
     let h = harness().await;
-    let v = h.ok("find_customer", json!({"query": "555-0142"})).await;
-    assert_eq!(v["customers"][0]["id"], "C-101");
-    assert_eq!(v["customers"][0]["name"], "Ana Ruiz");
-    let v = h.ok("find_customer", json!({"query": "+1 (555) 018-7"})).await;
-    assert_eq!(v["customers"][0]["name"], "Ben Carter");
-    let v = h.ok("find_customer", json!({"query": "CHLOE.nguyen@example.com"})).await;
-    assert_eq!(v["customers"][0]["id"], "C-103");
-    let v = h.ok("find_customer", json!({"query": "osei"})).await;
-    assert_eq!(v["customers"][0]["name"], "David Osei");
+    let v = h.ok("find_customer", json!({"name": "Ana Ruiz", "phone": "555-0142"})).await;
+    assert_eq!(v["customer"]["id"], "C-101");
+    assert_eq!(v["customer"]["name"], "Ana Ruiz");
+    let v = h.ok("find_customer", json!({"name": "ben", "phone": "+1 (555) 018-7"})).await;
+    assert_eq!(v["customer"]["name"], "Ben Carter");
 
-    assert!(not_found(&h.err("find_customer", json!({"query": "555-9999"})).await));
-    assert!(not_found(&h.err("find_customer", json!({"query": "Zelda"})).await));
-    assert!(invalid(&h.err("find_customer", json!({"query": "@@"})).await));
-    assert!(invalid(&h.err("find_customer", json!({"query": "  "})).await));
+    // No enumeration: a fragment of a name, a wrong number, or someone
+    // else's name with a known number finds nobody and lists nobody.
+    for wrong in [
+        json!({"name": "Ana Ruiz", "phone": "555-9999"}),
+        json!({"name": "Zelda", "phone": "555-0142"}),
+        json!({"name": "Ben Carter", "phone": "555-0142"}),
+    ] {
+        let e = h.err("find_customer", wrong.clone()).await;
+        assert!(not_found(&e), "{wrong}: {e}");
+        for other in ["Ana", "Ben", "0142", "0187", "example.com"] {
+            assert!(!e.to_string().contains(other), "{wrong}: {e}");
+        }
+    }
+    assert!(invalid(&h.err("find_customer", json!({"name": "Ana Ruiz", "phone": "@@"})).await));
+    assert!(invalid(&h.err("find_customer", json!({"name": "  ", "phone": "555-0142"})).await));
+    assert!(invalid(&h.err("find_customer", json!({"query": "osei"})).await));
     assert!(invalid(&h.err("find_customer", json!({})).await));
-    let e = h.err("find_customer", json!({"query": "Ana", "limit": 3})).await;
-    assert!(invalid(&e) && e.to_string().contains("unknown field"), "{e}");
 }
 
 #[tokio::test]
@@ -202,11 +278,12 @@ async fn create_customer_validates_and_refuses_duplicates() {
     let v = h.ok("create_customer", json!({"name": "Gus Moreau", "phone": "+1 555 0177", "email": null})).await;
     assert_eq!(v["created"], true);
     assert_eq!(v["customer"]["id"], "C-107");
-    let found = h.ok("find_customer", json!({"query": "5550177"})).await;
-    assert_eq!(found["customers"][0]["name"], "Gus Moreau");
+    let found = h.ok("find_customer", json!({"name": "Gus Moreau", "phone": "5550177"})).await;
+    assert_eq!(found["customer"]["name"], "Gus Moreau");
 
+    // A taken number or email is a conflict that names nobody.
     let e = h.err("create_customer", json!({"name": "Ana Again", "phone": "555-0142"})).await;
-    assert!(conflict(&e) && e.to_string().contains("C-101"), "{e}");
+    assert!(conflict(&e) && !e.to_string().contains("C-101") && !e.to_string().contains("Ana"), "{e}");
     let e =
         h.err("create_customer", json!({"name": "Other", "phone": "555-0100", "email": "ANA.RUIZ@example.com"})).await;
     assert!(conflict(&e), "{e}");
@@ -347,7 +424,12 @@ async fn create_appointment_books_once_and_refuses_conflicts() {
         b[k] = val;
         b
     };
-    assert!(not_found(&h.err("create_appointment", with("customer_id", json!("C-999"))).await));
+    // Another customer, or one that does not exist: refused as not the caller's.
+    for other in ["C-999", "C-102"] {
+        let e =
+            h.call_as(Some("+1-555-0142"), "create_appointment", with("customer_id", json!(other))).await.unwrap_err();
+        assert!(invalid(&e) && e.to_string().contains("own records"), "{e}");
+    }
     for bad in [
         with("time", json!("09:00")),      // Thursday opens at 10:00
         with("time", json!("19:30")),      // after the last start (19:00)
@@ -366,21 +448,20 @@ async fn create_appointment_books_once_and_refuses_conflicts() {
 #[tokio::test]
 async fn concurrent_bookings_of_one_slot_exactly_one_wins() {
     let h = harness().await;
-    let mut customers = vec![];
+    let mut callers = vec![];
     for i in 0..8 {
-        let v = h
-            .ok("create_customer", json!({"name": format!("Racer {i}"), "phone": format!("555-01{:02}", 50 + i)}))
-            .await;
-        customers.push(v["customer"]["id"].as_str().unwrap().to_string());
+        let phone = format!("555-01{:02}", 50 + i);
+        h.ok("create_customer", json!({"name": format!("Racer {i}"), "phone": phone})).await;
+        callers.push(phone);
     }
     let tools = Arc::new(h.tools.clone());
     let mut tasks = vec![];
-    for c in customers {
+    for phone in callers {
         let tools = tools.clone();
         tasks.push(tokio::spawn(async move {
             let t = tools.iter().find(|t| t.spec().name == "create_appointment").unwrap();
-            let args = json!({"customer_id": c, "service": "womens cut", "date": "2026-11-25", "time": "15:00", "stylist": "Priya"});
-            t.call(&ToolContext::default(), args).await
+            let args = json!({"service": "womens cut", "date": "2026-11-25", "time": "15:00", "stylist": "Priya"});
+            t.call(&ToolContext { caller_contact: Some(phone), ..Default::default() }, args).await
         }));
     }
     let mut won = 0;
@@ -413,7 +494,7 @@ async fn get_appointments_lists_upcoming() {
     assert_eq!(list[1]["id"], "A-507");
     let v = h.ok("get_appointments", json!({"customer_id": 106})).await;
     assert_eq!(v["appointments"][0]["status"], "cancelled");
-    assert!(not_found(&h.err("get_appointments", json!({"customer_id": "C-555"})).await));
+    assert!(invalid(&h.err("get_appointments", json!({"customer_id": "C-555"})).await));
     assert!(invalid(&h.err("get_appointments", json!({"customer_id": "Ana"})).await));
 }
 
@@ -604,7 +685,7 @@ async fn lenient_intake_of_what_small_models_send() {
     let v = h.ok("check_availability", json!({"Date": "2026-11-25", "service": "mens cut", "stylist": null})).await;
     assert!(!slots(&v).is_empty());
     // A phone number sent as a number.
-    assert_eq!(h.ok("find_customer", json!({"query": 5550142})).await["customers"][0]["id"], "C-101");
+    assert_eq!(h.ok("find_customer", json!({"name": "Ana Ruiz", "phone": 5550142})).await["customer"]["id"], "C-101");
     // Friendly times and dates.
     let v = h
         .ok(
@@ -661,9 +742,11 @@ async fn booking_tools_act_for_a_recognised_caller() {
     let v = call("get_appointments", Some("ana.ruiz@example.com"), json!({})).await.unwrap();
     assert_eq!(v["customer"], "C-101");
     assert!(v["appointments"].as_array().unwrap().iter().any(|a| a["when"] == "Fri 27 Nov at 11:00"), "{v}");
-    // A named customer still wins over the caller.
-    let v = call("get_appointments", Some("+1-555-0142"), json!({"customer_id": "C-102"})).await.unwrap();
-    assert_eq!(v["customer"], "C-102");
+    // Naming the caller's own id is fine; naming another customer is not.
+    let v = call("get_appointments", Some("+1-555-0142"), json!({"customer_id": "C-101"})).await.unwrap();
+    assert_eq!(v["customer"], "C-101");
+    let e = call("get_appointments", Some("+1-555-0142"), json!({"customer_id": "C-102"})).await.unwrap_err();
+    assert!(invalid(&e) && e.to_string().contains("own records"), "{e}");
     // Unknown or missing caller: a clear error telling the model what to do.
     for contact in [None, Some("+1-555-9999"), Some("not a phone")] {
         let e =
@@ -672,4 +755,64 @@ async fn booking_tools_act_for_a_recognised_caller() {
                 .unwrap_err();
         assert!(invalid(&e) && e.to_string().contains("find_customer"), "{contact:?}: {e}");
     }
+}
+
+/// A caller (by caller ID, or proved in the call) reaches only their own
+/// customer record, appointments, orders and returns; every attempt at
+/// another customer's is a tool error the model reads, and nothing changes.
+#[tokio::test]
+async fn callers_only_reach_their_own_records() {
+    let h = harness().await;
+    let ana = Some("+1-555-0142");
+    // Ben's appointments, order JF-1002 and Chloe's return of
+    // JF-1007 are not Ana's.
+    let attempts = [
+        ("get_appointments", json!({"customer_id": "C-102"})),
+        (
+            "create_appointment",
+            json!({"customer_id": "C-102", "service": "mens cut", "date": "2026-11-26", "time": "10:00"}),
+        ),
+        ("reschedule_appointment", json!({"appointment_id": "A-502", "date": "2026-11-26", "time": "14:00"})),
+        ("cancel_appointment", json!({"appointment_id": "A-507"})),
+        ("get_order", json!({"order_id": "JF-1002"})),
+        ("track_order", json!({"order_id": "1002"})),
+        ("cancel_order", json!({"order_id": "JF-1003"})),
+        ("initiate_return", json!({"order_id": "JF-1005", "reason": "not mine"})),
+        ("get_return_status", json!({"id": "JF-1007"})),
+    ];
+    let before = (
+        h.store.customer_appointments(102, seed_time()).await.unwrap(),
+        h.store.get_order(1003).await.unwrap().status,
+        h.store.returns_for_order(1005).await.unwrap().len(),
+    );
+    for (tool, args) in &attempts {
+        let e = h.call_as(ana, tool, args.clone()).await.unwrap_err();
+        assert!(not_found(&e) || invalid(&e), "{tool}: {e}");
+        for leak in ["Ben", "Chloe", "Elena", "9400111899223344556677", "1Z84"] {
+            assert!(!e.to_string().contains(leak), "{tool} leaked {leak}: {e}");
+        }
+    }
+    let after = (
+        h.store.customer_appointments(102, seed_time()).await.unwrap(),
+        h.store.get_order(1003).await.unwrap().status,
+        h.store.returns_for_order(1005).await.unwrap().len(),
+    );
+    assert_eq!(before, after, "nothing changed");
+
+    // An anonymous caller reaches nothing until they prove who they are.
+    for (tool, args) in &attempts {
+        let e = h.call_as(None, tool, args.clone()).await.unwrap_err();
+        assert!(invalid(&e) && e.to_string().contains("find_customer"), "{tool}: {e}");
+    }
+    // Proving it with the name and the number on file ties the session to
+    // that customer: their own records, and still nobody else's.
+    let ctx = ToolContext { session_id: Some(uuid::Uuid::now_v7()), ..Default::default() };
+    let e = h.call_in(&ctx, "find_customer", json!({"name": "Ben Carter", "phone": "555-0142"})).await.unwrap_err();
+    assert!(not_found(&e), "{e}");
+    assert!(h.call_in(&ctx, "get_order", json!({"order_id": "JF-1002"})).await.is_err());
+    h.call_in(&ctx, "find_customer", json!({"name": "Ben Carter", "phone": "+1 555 0187"})).await.unwrap();
+    let v = h.call_in(&ctx, "get_order", json!({"order_id": "JF-1002"})).await.unwrap();
+    assert_eq!(v["status"], "shipped");
+    let e = h.call_in(&ctx, "get_order", json!({"order_id": "JF-1001"})).await.unwrap_err();
+    assert!(not_found(&e), "{e}");
 }
