@@ -750,3 +750,62 @@ async fn a_caller_cannot_reach_another_customers_records_whatever_the_model_send
     assert_eq!(result["status"], "shipped", "{result}");
     s.stop().await;
 }
+
+/// "Only for this caller": the answer reaches the caller who asked (here
+/// after they left, as a follow-up), is not learned, and a caller who had
+/// joined the request gets a request of their own instead of someone else's
+/// private answer.
+#[tokio::test]
+async fn an_answer_only_for_this_caller_is_not_learned_and_not_sent_to_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = WebhookReceiver::start(0).await;
+    let model = ScriptedModel::default();
+    let mut cfg = server_config(dir.path(), &model);
+    cfg.webhook_url = Some(hook.url.parse().unwrap());
+    cfg.embedder = switchboard_server::EmbedderChoice::Off;
+    let s = TestServer::start(cfg).await;
+    let a = s.start_session("Ana Reyes", "+1-555-0142").await;
+    let b = s.start_session("Ben Ode", "+1-555-0187").await;
+    let question = "has my parcel with the blue scarf been sent out yet";
+    let first = s.ask(&a, question).await;
+    assert_eq!(decision(&first), "escalated", "{first}");
+    let id = first["reply"]["grounding"]["help_request_id"].as_str().unwrap().to_string();
+    let second = s.ask(&b, question).await;
+    assert_eq!(second["reply"]["grounding"]["help_request_id"], id.as_str(), "joined: {second}");
+    for session in [&a, &b] {
+        s.post_json(&format!("/api/sessions/{session}/end"), &json!({}), 200).await;
+    }
+
+    // Bad input first: not a boolean. Nothing changes.
+    let bad = json!({"answer": "x", "only_for_caller": "yes"});
+    let resp = s.post(&format!("/api/help-requests/{id}/response"), &bad).send().await.unwrap();
+    assert!(resp.status().is_client_error(), "{}", resp.status());
+    assert_eq!(s.get_json(&format!("/api/help-requests/{id}"), 200).await["status"], "pending");
+
+    let answer = "Yes, your scarf shipped yesterday to 12 Elm St.";
+    s.post_json(&format!("/api/help-requests/{id}/response"), &json!({"answer": answer, "only_for_caller": true}), 200)
+        .await;
+    let accepted = eventually(Duration::from_secs(5), || async {
+        let a = hook.accepted.lock().unwrap().clone();
+        (!a.is_empty()).then_some(a)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let accepted_now = hook.accepted.lock().unwrap().clone();
+    assert_eq!(accepted.len(), 1, "{accepted_now:?}");
+    assert_eq!(accepted_now.len(), 1, "only the caller who asked hears it: {accepted_now:?}");
+    assert_eq!(accepted_now[0]["session_id"], a.as_str());
+    assert_eq!(accepted_now[0]["answer"], answer);
+    // Not learned.
+    let kb = s.get_json("/api/knowledge-base", 200).await;
+    assert!(kb.as_array().unwrap().iter().all(|e| e["answer"] != answer), "{kb}");
+    // Ben's question waits for its own answer.
+    let pending = s.get_json("/api/help-requests?status=pending", 200).await;
+    let pending = pending.as_array().unwrap();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!(pending[0]["session_id"], b.as_str());
+    assert_eq!(pending[0]["customer_name"], "Ben Ode");
+    assert_eq!(pending[0]["question"], question);
+    assert_ne!(pending[0]["id"], id.as_str());
+    s.stop().await;
+}

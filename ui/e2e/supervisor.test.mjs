@@ -74,6 +74,24 @@ test('an empty answer is refused in the UI', async () => {
   await page.close();
 });
 
+test('an answer only for this caller reaches them and is not learned', async () => {
+  const { page, errors } = await openApp();
+  const question = 'Did my order with the green kettle ship?';
+  const req = await createRequest(server, question);
+  await page.goto(`${server.base}/#/requests/${req.id}`);
+  await page.getByLabel('Answer').waitFor();
+  const answer = 'Yes, it shipped to 12 Elm St yesterday.';
+  await page.getByLabel('Answer').fill(answer);
+  await page.getByTestId('only-for-caller').check();
+  await page.getByText(/to this caller only/).waitFor();
+  await page.getByTestId('send').click();
+  await waitFor(async () => (await api(server, 'GET', `/api/help-requests/${req.id}`)).body.status === 'resolved');
+  const kb = (await api(server, 'GET', '/api/knowledge-base')).body;
+  assert.equal(kb.some((e) => e.answer === answer), false, 'a private answer is not learned');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('the knowledge base finds what a supervisor taught, with its score and source', async () => {
   const req = await createRequest(server, 'Do you sell gift vouchers for balayage?');
   const done = await api(server, 'POST', `/api/help-requests/${req.id}/response`, { answer: 'Yes, vouchers from $25 cover any service.', supervisor: 'Sam' });

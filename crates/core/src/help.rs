@@ -177,6 +177,11 @@ pub struct RespondInput {
     /// Who is answering; shown to a colleague who loses a race.
     #[serde(default)]
     pub supervisor: Option<String>,
+    /// The answer is private to the caller who asked ("your order shipped to
+    /// 12 Elm St"): it reaches them only, is not learned, and callers who
+    /// joined the request get requests of their own.
+    #[serde(default)]
+    pub only_for_caller: bool,
 }
 
 /// A [`RespondInput`] that passed validation.
@@ -187,6 +192,7 @@ pub struct ValidResponse {
     pub unresolved: bool,
     pub notes: Option<String>,
     pub supervisor: String,
+    pub only_for_caller: bool,
 }
 
 impl RespondInput {
@@ -202,6 +208,7 @@ impl RespondInput {
             notes: optional("notes", self.notes.as_deref(), MAX_NOTES)?,
             supervisor: optional("supervisor", self.supervisor.as_deref(), MAX_NAME)?
                 .unwrap_or_else(|| "supervisor".into()),
+            only_for_caller: self.only_for_caller && !self.unresolved,
         })
     }
 }

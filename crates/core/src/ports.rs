@@ -75,6 +75,9 @@ pub struct Consequences {
     /// the same normalised question.
     pub learn: Option<KnowledgeEntry>,
     pub notifications: Vec<OutboxItem>,
+    /// New pending requests, one per caller who had joined a request whose
+    /// answer was only for its first caller.
+    pub reopen: Vec<HelpRequestRecord>,
 }
 
 /// The result of a committed resolution.
@@ -83,6 +86,7 @@ pub struct Resolved {
     pub request: HelpRequest,
     pub knowledge: Option<KnowledgeEntry>,
     pub notifications: Vec<OutboxItem>,
+    pub reopened: Vec<HelpRequest>,
 }
 
 /// Computes [`Consequences`] inside the store's transaction.

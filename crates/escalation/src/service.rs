@@ -189,7 +189,7 @@ impl Escalation {
                 created_at: at,
             }),
         };
-        self.finish(resolution).await
+        self.finish(resolution, v.only_for_caller).await
     }
 
     /// Adds a caller who asked the same question to a pending request: the
@@ -212,15 +212,20 @@ impl Escalation {
             at: time::now(),
             response: None,
         };
-        Ok(self.finish(resolution).await?.request)
+        Ok(self.finish(resolution, false).await?.request)
     }
 
-    async fn finish(&self, r: Resolution) -> Result<Resolved, EscalationError> {
+    /// `private`: the answer is only for the caller who asked (not learned;
+    /// callers who joined get requests of their own).
+    async fn finish(&self, r: Resolution, private: bool) -> Result<Resolved, EscalationError> {
         let outbox = self.inner.outbox.clone();
         let at = r.at;
+        let deadline = at + chrono::Duration::from_std(self.request_timeout()).unwrap_or(chrono::Duration::hours(1));
         // Decided inside the transaction, from the request as stored: whether
         // its caller is still in the session picks live relay or follow-up.
-        let then = Box::new(move |req: &HelpRequest| consequences(req, |session| outbox.targets_for(session), at));
+        let then = Box::new(move |req: &HelpRequest| {
+            consequences(req, |session| outbox.targets_for(session), At { now: at, deadline }, private)
+        });
         let resolved = self.inner.store.resolve_help_request(r, then).await?;
         if let Some(entry) = &resolved.knowledge {
             // The database already holds the entry; if indexing fails the index
@@ -231,6 +236,12 @@ impl Escalation {
                 Err(e) => tracing::error!(error = %e, id = %entry.id, "learned entry not indexed"),
             }
             self.inner.events.publish(EventKind::KnowledgeUpdated { entry: entry.clone() });
+        }
+        for reopened in &resolved.reopened {
+            self.inner.events.publish(EventKind::HelpRequestCreated { request: reopened.clone() });
+        }
+        if !resolved.reopened.is_empty() {
+            self.inner.sweeper_wake.notify_one();
         }
         let request = resolved.request.clone();
         self.inner.events.publish(match request.status {
@@ -283,13 +294,43 @@ impl Escalation {
 /// answered (once, however many callers waited), and one customer
 /// notification per sink for the caller who asked and for every caller who
 /// joined, each by their own session's delivery.
+/// When a resolution happens, and the deadline of any request it reopens.
+struct At {
+    now: time::Timestamp,
+    deadline: time::Timestamp,
+}
+
 fn consequences(
     req: &HelpRequest,
     targets_for: impl Fn(Option<&str>) -> Vec<String>,
-    at: time::Timestamp,
+    when: At,
+    private: bool,
 ) -> Consequences {
+    let at = when.now;
     let answer = req.answer.as_deref().filter(|_| req.status == HelpStatus::Resolved);
-    let learn = answer.map(|a| KnowledgeEntry {
+    // A private answer reaches its own caller only: the others who joined
+    // asked in their own words, maybe about their own records, so each gets
+    // a request of their own instead.
+    let private = private && answer.is_some();
+    let reopen: Vec<HelpRequestRecord> = if private {
+        req.waiters
+            .iter()
+            .map(|w| HelpRequestRecord {
+                id: Uuid::now_v7(),
+                customer_name: w.customer_name.clone(),
+                customer_contact: w.customer_contact.clone(),
+                channel: w.channel.clone(),
+                question: w.question.clone(),
+                created_at: at,
+                deadline_at: when.deadline,
+                session_id: w.session_id.clone(),
+                history: Vec::new(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let learn = answer.filter(|_| !private).map(|a| KnowledgeEntry {
         id: Uuid::now_v7(),
         question: req.question.clone(),
         answer: a.to_string(),
@@ -307,6 +348,7 @@ fn consequences(
     let joined: Vec<(String, Waiter)> = req
         .waiters
         .iter()
+        .filter(|_| !private)
         .map(|w| {
             let for_them = HelpRequest { customer_name: w.customer_name.clone(), ..req.clone() };
             let m = match answer {
@@ -350,7 +392,7 @@ fn consequences(
             });
         }
     }
-    Consequences { learn, notifications }
+    Consequences { learn, notifications, reopen }
 }
 
 /// The agent opens help requests through this port.

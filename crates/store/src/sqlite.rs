@@ -315,8 +315,14 @@ impl HelpRequestStore for SqliteStore {
             .await
             .map_err(backend)?;
         }
+        // Requests reopened for callers who joined a privately answered one:
+        // in the same transaction, so a crash loses none of them.
+        let mut reopened = Vec::with_capacity(consequences.reopen.len());
+        for r in &consequences.reopen {
+            reopened.push(insert_one(&mut tx, r).await?);
+        }
         tx.commit().await.map_err(backend)?;
-        Ok(Resolved { request, knowledge, notifications: consequences.notifications })
+        Ok(Resolved { request, knowledge, notifications: consequences.notifications, reopened })
     }
 
     async fn overdue_help_requests(&self, now: Timestamp) -> Result<Vec<Uuid>, StoreError> {

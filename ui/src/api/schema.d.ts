@@ -1053,6 +1053,12 @@ export interface components {
         RespondInput: {
             answer?: string | null;
             notes?: string | null;
+            /**
+             * @description The answer is private to the caller who asked ("your order shipped to
+             *     12 Elm St"): it reaches them only, is not learned, and callers who
+             *     joined the request get requests of their own.
+             */
+            only_for_caller?: boolean;
             /** @description Who is answering; shown to a colleague who loses a race. */
             supervisor?: string | null;
             topic?: string | null;
