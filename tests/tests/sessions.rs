@@ -809,3 +809,94 @@ async fn an_answer_only_for_this_caller_is_not_learned_and_not_sent_to_others() 
     assert_ne!(pending[0]["id"], id.as_str());
     s.stop().await;
 }
+
+/// The resident memory of this process (server included), in KiB.
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// A caller who goes quiet has left: after the idle time the session ends,
+/// and the supervisor's answer goes out as a follow-up instead of a "live
+/// relay" into a session nobody is in.
+#[tokio::test]
+async fn an_abandoned_session_ends_and_its_answer_goes_out_as_a_follow_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = WebhookReceiver::start(0).await;
+    let model = ScriptedModel::default();
+    let mut cfg = server_config(dir.path(), &model);
+    cfg.webhook_url = Some(hook.url.parse().unwrap());
+    cfg.session_idle_timeout = Duration::from_secs(1);
+    let s = TestServer::start(cfg).await;
+    let a = s.start_session("Ana Reyes", "+1-555-0142").await;
+    let out = s.ask(&a, "Can I bring my pet iguana to the shop?").await;
+    let id = out["reply"]["grounding"]["help_request_id"].as_str().unwrap().to_string();
+    // Nobody says anything more.
+    let ended = eventually(Duration::from_secs(10), || async {
+        let v = s.get_json(&format!("/api/sessions/{a}"), 200).await;
+        (v["session"]["status"] == "ended").then_some(v)
+    })
+    .await;
+    assert!(ended["session"]["ended_at"].is_string(), "{ended}");
+    let answer = "Iguanas are welcome in a closed carrier.";
+    s.post_json(&format!("/api/help-requests/{id}/response"), &json!({"answer": answer}), 200).await;
+    let accepted = eventually(Duration::from_secs(5), || async {
+        let a = hook.accepted.lock().unwrap().clone();
+        (!a.is_empty()).then_some(a)
+    })
+    .await;
+    assert_eq!(accepted[0]["session_id"], a.as_str());
+    assert_eq!(accepted[0]["answer"], answer);
+    // Not relayed into the ended session.
+    let turns = s.get_json(&format!("/api/sessions/{a}"), 200).await["turns"].clone();
+    assert!(turns.as_array().unwrap().iter().all(|t| t["grounding"]["decision"] != "relay"), "{turns}");
+    // A message to it is refused as ended.
+    let resp = s.post(&format!("/api/sessions/{a}/messages"), &json!({"text": "hello?"})).send().await.unwrap();
+    assert_eq!(resp.status(), 409);
+    s.stop().await;
+}
+
+/// 10,000 one-off messages, each starting a session nobody continues:
+/// memory stays flat (sessions end when idle, and one nobody watches holds
+/// no event buffer meanwhile). Prints the figures.
+#[tokio::test]
+async fn ten_thousand_one_off_messages_keep_memory_flat() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = ScriptedModel::default();
+    let mut cfg = server_config(dir.path(), &model);
+    cfg.session_idle_timeout = Duration::from_secs(1);
+    let s = TestServer::start(cfg).await;
+    let send = |i: usize| {
+        let s = &s;
+        async move {
+            let body = json!({"text": if i % 2 == 0 { "Hello!" } else { "Thanks so much." }});
+            let v = s.post_json("/api/conversation/message", &body, 200).await;
+            assert_eq!(v["decision"], "small_talk", "{v}");
+        }
+    };
+    for i in 0..1_000 {
+        send(i).await;
+    }
+    let before = rss_kib();
+    let started = std::time::Instant::now();
+    for i in 0..10_000 {
+        send(i).await;
+    }
+    let elapsed = started.elapsed();
+    // Let the reaper end the last ones.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let after = rss_kib();
+    let active = s.get_json("/api/sessions?active=true", 200).await;
+    eprintln!(
+        "10,000 one-off messages in {:.1} s: RSS {} MiB before, {} MiB after ({:+} MiB); {} sessions still active",
+        elapsed.as_secs_f64(),
+        before / 1024,
+        after / 1024,
+        (after as i64 - before as i64) / 1024,
+        active.as_array().unwrap().len()
+    );
+    assert!(active.as_array().unwrap().is_empty(), "idle sessions ended");
+    assert!(after < before + 32 * 1024, "memory grew from {before} KiB to {after} KiB");
+    s.stop().await;
+}

@@ -178,8 +178,12 @@ impl App {
             }
             None => Default::default(),
         };
-        let agent =
-            AgentConfig { policy: config.grounding.clone(), llm_timeout: config.llm_timeout, ..AgentConfig::default() };
+        let agent = AgentConfig {
+            policy: config.grounding.clone(),
+            llm_timeout: config.llm_timeout,
+            idle_timeout: config.session_idle_timeout,
+            ..AgentConfig::default()
+        };
         let sessions = Sessions::new(
             session_store,
             index_port,
@@ -208,6 +212,7 @@ impl App {
         let tasks = TaskTracker::new();
         tasks.spawn(escalation.clone().run_sweeper(cancel.clone()));
         tasks.spawn(outbox.run(cancel.clone()));
+        tasks.spawn(sessions.clone().run_idle_reaper(cancel.clone()));
         tasks.close();
 
         let state = AppState {

@@ -19,6 +19,8 @@ pub struct Config {
     pub demo: bool,
     /// How long a help request waits for a supervisor.
     pub request_timeout: Duration,
+    /// A session with no message from its caller for this long ends.
+    pub session_idle_timeout: Duration,
     /// Where customer notifications are POSTed (an SMS gateway, say).
     pub webhook_url: Option<reqwest::Url>,
     /// Overrides the per-install token stored in the data directory.
@@ -52,6 +54,7 @@ impl std::fmt::Debug for Config {
             .field("data_dir", &self.data_dir)
             .field("demo", &self.demo)
             .field("request_timeout", &self.request_timeout)
+            .field("session_idle_timeout", &self.session_idle_timeout)
             .field("webhook_url", &self.webhook_url.as_ref().map(|u| u.as_str()))
             .field("ui_dir", &self.ui_dir)
             .field("llm", &self.llm)
@@ -68,6 +71,7 @@ impl Config {
             data_dir: data_dir.into(),
             demo: false,
             request_timeout: Duration::from_secs(15 * 60),
+            session_idle_timeout: Duration::from_secs(15 * 60),
             webhook_url: None,
             api_token: None,
             ui_dir: None,
@@ -123,6 +127,10 @@ pub struct ServeArgs {
     /// How long a help request waits before timing out, e.g. 15m, 90s
     #[arg(long, env = "SWITCHBOARD_REQUEST_TIMEOUT", value_parser = humantime::parse_duration)]
     pub request_timeout: Option<Duration>,
+    /// How long a session may go without a message from its caller before
+    /// it ends (its answers then go out as follow-ups), e.g. 15m
+    #[arg(long, env = "SWITCHBOARD_SESSION_IDLE_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub session_idle_timeout: Option<Duration>,
     /// POST customer notifications (answers, apologies) to this URL
     #[arg(long, env = "SWITCHBOARD_WEBHOOK_URL")]
     pub webhook_url: Option<String>,
@@ -179,6 +187,12 @@ impl ServeArgs {
             }
             cfg.request_timeout = t;
         }
+        if let Some(t) = self.session_idle_timeout.or(file.session_idle_timeout) {
+            if t < Duration::from_secs(1) {
+                return Err(ConfigError::Invalid("session idle timeout must be at least 1s".into()));
+            }
+            cfg.session_idle_timeout = t;
+        }
         if let Some(u) = self.webhook_url.or(file.webhook_url).filter(|u| !u.trim().is_empty()) {
             cfg.webhook_url = Some(parse_webhook(u.trim())?);
         }
@@ -233,6 +247,8 @@ pub struct FileConfig {
     pub demo: Option<bool>,
     #[serde(default, with = "humantime_serde")]
     pub request_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub session_idle_timeout: Option<Duration>,
     pub webhook_url: Option<String>,
     pub ui_dir: Option<PathBuf>,
     pub body_limit: Option<usize>,

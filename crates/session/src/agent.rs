@@ -197,6 +197,25 @@ impl Turner<'_> {
 
     async fn respond(&mut self, text: &str, history: &[Turn]) {
         let r0 = Instant::now();
+        // Greetings, thanks and goodbyes are known from the words alone: no
+        // search (nor a query embedding) for "Hello!".
+        let polite = match intent(text) {
+            Intent::Greeting => Some(self.rendered.phrases.greeting.clone()),
+            Intent::Thanks => Some(self.rendered.phrases.thanks.clone()),
+            Intent::Goodbye => Some(self.rendered.phrases.goodbye.clone()),
+            _ => None,
+        };
+        if let Some(reply) = polite {
+            let g = Grounding {
+                decision: Decision::SmallTalk,
+                hits: vec![],
+                cited: vec![],
+                help_request_id: None,
+                reason: "small talk".into(),
+            };
+            let timings = TurnTimings { retrieval_ms: Some(0.0), ..Default::default() };
+            return self.say(&reply, g, timings).await;
+        }
         let policy = self.inner.policy.read().unwrap_or_else(|p| p.into_inner()).clone();
         let query = crate::policy::content_terms(self.inner.index.terms(text));
         let hits = match self.inner.index.search(text, policy.top_k).await {
@@ -229,9 +248,6 @@ impl Turner<'_> {
             return self.say(answer, g, timings).await;
         }
         let small_talk = match intent(text) {
-            Intent::Greeting => Some(self.rendered.phrases.greeting.clone()),
-            Intent::Thanks => Some(self.rendered.phrases.thanks.clone()),
-            Intent::Goodbye => Some(self.rendered.phrases.goodbye.clone()),
             Intent::Inquiry if !retrieval.has_content() => Some(self.rendered.phrases.pardon.clone()),
             _ => None,
         };

@@ -35,7 +35,10 @@ pub enum SessionEvent {
 }
 
 /// Live sessions in this process. A session is live from its start until it
-/// ends; the turn lock serialises turns within one session.
+/// ends (by the caller, or after being idle: see `Sessions::run_idle_reaper`);
+/// the turn lock serialises turns within one session. A session's event
+/// stream exists only once someone watches it: thousands of sessions nobody
+/// watches cost a few bytes each, not a stream buffer each.
 #[derive(Clone, Default)]
 pub struct SessionHub {
     inner: Arc<Mutex<HashMap<Uuid, Live>>>,
@@ -43,11 +46,13 @@ pub struct SessionHub {
 
 #[derive(Clone)]
 struct Live {
-    tx: broadcast::Sender<SessionEvent>,
+    tx: Option<broadcast::Sender<SessionEvent>>,
     turn_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The caller's last message (or the start).
+    last_active: std::time::Instant,
 }
 
-const STREAM_CAPACITY: usize = 1024;
+const STREAM_CAPACITY: usize = 256;
 
 impl SessionHub {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Live>> {
@@ -56,15 +61,49 @@ impl SessionHub {
 
     pub fn open(&self, id: Uuid) {
         self.lock().entry(id).or_insert_with(|| Live {
-            tx: broadcast::channel(STREAM_CAPACITY).0,
+            tx: None,
             turn_lock: Arc::new(tokio::sync::Mutex::new(())),
+            last_active: std::time::Instant::now(),
         });
+    }
+
+    /// The caller did something: the session is not idle.
+    pub fn touch(&self, id: Uuid) {
+        if let Some(l) = self.lock().get_mut(&id) {
+            l.last_active = std::time::Instant::now();
+        }
+    }
+
+    /// Live sessions idle for at least `idle`, with no turn in progress.
+    pub fn idle(&self, idle: std::time::Duration) -> Vec<Uuid> {
+        let now = std::time::Instant::now();
+        self.lock()
+            .iter()
+            .filter(|(_, l)| now.duration_since(l.last_active) >= idle && l.turn_lock.try_lock().is_ok())
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Drops a session that ended elsewhere without telling anyone.
+    pub fn forget(&self, id: Uuid) {
+        self.lock().remove(&id);
+    }
+
+    /// Live sessions, for tests and status.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
     }
 
     /// Tells watchers the session ended and forgets it.
     pub fn close(&self, session: &Session) {
-        if let Some(live) = self.lock().remove(&session.id) {
-            let _ = live.tx.send(SessionEvent::Ended { session: session.clone() });
+        if let Some(live) = self.lock().remove(&session.id)
+            && let Some(tx) = live.tx
+        {
+            let _ = tx.send(SessionEvent::Ended { session: session.clone() });
         }
     }
 
@@ -77,12 +116,13 @@ impl SessionHub {
     }
 
     pub fn subscribe(&self, id: Uuid) -> Option<broadcast::Receiver<SessionEvent>> {
-        self.lock().get(&id).map(|l| l.tx.subscribe())
+        self.lock().get_mut(&id).map(|l| l.tx.get_or_insert_with(|| broadcast::channel(STREAM_CAPACITY).0).subscribe())
     }
 
+    /// Sends to the session's watchers, if it has any.
     pub fn publish(&self, id: Uuid, event: SessionEvent) {
-        if let Some(l) = self.lock().get(&id) {
-            let _ = l.tx.send(event);
+        if let Some(tx) = self.lock().get(&id).and_then(|l| l.tx.as_ref()) {
+            let _ = tx.send(event);
         }
     }
 

@@ -35,6 +35,9 @@ pub struct AgentConfig {
     pub max_tokens: u32,
     /// Earlier turns sent to the model as context.
     pub history_turns: usize,
+    /// A session with no message from its caller for this long has been
+    /// abandoned: it ends, and answers to its questions go out as follow-ups.
+    pub idle_timeout: Duration,
 }
 
 impl Default for AgentConfig {
@@ -45,6 +48,7 @@ impl Default for AgentConfig {
             max_tool_rounds: 3,
             max_tokens: 160,
             history_turns: 8,
+            idle_timeout: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -280,6 +284,28 @@ impl Sessions {
         Ok(session)
     }
 
+    /// Ends every session idle for longer than the configured time, until
+    /// `cancel`: an abandoned session must not hold memory or swallow a
+    /// supervisor's answer as a "live relay" nobody hears.
+    pub async fn run_idle_reaper(self, cancel: CancellationToken) {
+        let idle = self.inner.config.idle_timeout;
+        let every = (idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(30));
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+            for id in self.inner.hub.idle(idle) {
+                match self.end(id).await {
+                    Ok(_) => tracing::info!(session = %id, "session ended after being idle"),
+                    // Ended by its caller meanwhile.
+                    Err(SessionError::Ended) => self.inner.hub.forget(id),
+                    Err(e) => tracing::warn!(session = %id, error = %e, "ending an idle session failed"),
+                }
+            }
+        }
+    }
+
     /// Follows a live session: its events from now on.
     pub fn subscribe(&self, id: Uuid) -> Option<broadcast::Receiver<SessionEvent>> {
         self.inner.hub.subscribe(id)
@@ -290,6 +316,7 @@ impl Sessions {
     /// to every watcher). Dropping the stream does not stop the turn.
     pub async fn send(&self, id: Uuid, text: &str) -> Result<mpsc::UnboundedReceiver<SessionEvent>, SessionError> {
         let text = validate_message(text)?;
+        self.inner.hub.touch(id);
         let session = self.inner.store.get_session(id).await?;
         if session.status == SessionStatus::Ended || !self.inner.hub.is_live(id) {
             return Err(SessionError::Ended);
