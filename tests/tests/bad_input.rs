@@ -307,7 +307,28 @@ async fn api_requires_the_bearer_token() {
     let health = server.client.get(server.url("/health")).send().await.unwrap();
     assert_eq!(expect(health, 200).await["status"], "ok");
     expect_error(server.get("/api/no-such-route").send().await.unwrap(), 404, "not_found").await;
+    // Without the token an unknown path answers like a known one: 401, so
+    // the API's routes cannot be mapped without credentials.
+    for path in ["/api/no-such-route", "/api/help-requests/x/y/z", "/api/admin"] {
+        unauthorized(server.client.get(server.url(path))).await;
+    }
 
+    server.stop().await;
+}
+
+/// The UI and the API tell browsers: only this origin's scripts, never in a
+/// frame, no content-type sniffing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browsers_are_told_to_load_only_our_code_and_never_frame_it() {
+    let (_dir, server) = start().await;
+    for path in ["/", "/health", "/api/help-requests"] {
+        let resp = server.get(path).send().await.unwrap();
+        let h = resp.headers();
+        let csp = h.get("content-security-policy").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+        assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"), "{path}: {csp:?}");
+        assert_eq!(h.get("x-frame-options").unwrap(), "DENY", "{path}");
+        assert_eq!(h.get("x-content-type-options").unwrap(), "nosniff", "{path}");
+    }
     server.stop().await;
 }
 
@@ -377,8 +398,12 @@ async fn cors_allows_only_the_apps_own_origins() {
 
     assert_eq!(preflight_allows(&server, "http://evil.example").await, None);
     assert_eq!(preflight_allows(&server, &format!("http://127.0.0.1:{port}0")).await, None, "another port");
-    for own in [server.base.clone(), format!("http://localhost:{port}"), "tauri://localhost".into()] {
+    for own in [server.base.clone(), format!("http://localhost:{port}")] {
         assert_eq!(preflight_allows(&server, &own).await.as_deref(), Some(own.as_str()));
+    }
+    // The desktop window loads the UI from this server: no Tauri origin.
+    for unused in ["tauri://localhost", "http://tauri.localhost"] {
+        assert_eq!(preflight_allows(&server, unused).await, None, "{unused}");
     }
 
     // An actual cross-origin call may run, but its response is not shared.

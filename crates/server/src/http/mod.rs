@@ -62,8 +62,11 @@ pub fn router(state: AppState, addr: SocketAddr) -> Router {
         .merge(settings::router())
         .merge(openapi::router())
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such API route") })
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+        // `layer`, not `route_layer`: the fallback needs the token too, so an
+        // unknown path answers 401 like a known one (no route oracle).
+        .layer(middleware::from_fn_with_state(state.clone(), require_token));
 
+    let csp = content_security_policy(addr);
     Router::new()
         .nest("/api", api)
         .merge(health::router())
@@ -71,22 +74,50 @@ pub fn router(state: AppState, addr: SocketAddr) -> Router {
         .merge(ui::router(state.ui_dir.as_deref()))
         .layer(DefaultBodyLimit::max(state.body_limit))
         .layer(cors(addr))
+        .layer(middleware::map_response(move |res| hardened(res, csp.clone())))
         .with_state(state)
 }
 
-/// Only the app's own origins: the server itself and the Tauri webview.
+/// The policy for this server's pages: scripts, styles and connections only
+/// from this server (its WebSocket origins named too: older WebKit, the
+/// desktop webview's engine, does not count `ws:` as `'self'`); never inside
+/// a frame (clickjacking). Inline styles are allowed for Svelte's `style:`
+/// attributes; inline scripts are not.
+fn content_security_policy(addr: SocketAddr) -> HeaderValue {
+    let port = addr.port();
+    let ws = format!("ws://{addr} ws://127.0.0.1:{port} ws://localhost:{port}");
+    let csp = format!(
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+         connect-src 'self' {ws}; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    );
+    HeaderValue::from_str(&csp).unwrap_or_else(|_| HeaderValue::from_static("frame-ancestors 'none'"))
+}
+
+/// What every response says to the browser: the content policy, no framing,
+/// no content-type sniffing, no referrer (the UI's token lives in the
+/// fragment, which browsers never send, but nothing else leaks either).
+async fn hardened(mut res: Response, csp: HeaderValue) -> Response {
+    let h = res.headers_mut();
+    h.entry(header::CONTENT_SECURITY_POLICY).or_insert(csp);
+    for (name, value) in [
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+    ] {
+        h.entry(name).or_insert(HeaderValue::from_static(value));
+    }
+    res
+}
+
+/// Only the app's own origins: the server itself (the desktop window loads
+/// the UI from it too, so no `tauri://` origin is needed).
 fn cors(addr: SocketAddr) -> CorsLayer {
     let port = addr.port();
-    let origins: Vec<HeaderValue> = [
-        format!("http://{addr}"),
-        format!("http://127.0.0.1:{port}"),
-        format!("http://localhost:{port}"),
-        "tauri://localhost".to_string(),
-        "http://tauri.localhost".to_string(),
-    ]
-    .iter()
-    .filter_map(|o| HeaderValue::from_str(o).ok())
-    .collect();
+    let origins: Vec<HeaderValue> =
+        [format!("http://{addr}"), format!("http://127.0.0.1:{port}"), format!("http://localhost:{port}")]
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
