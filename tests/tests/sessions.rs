@@ -900,3 +900,47 @@ async fn ten_thousand_one_off_messages_keep_memory_flat() {
     assert!(after < before + 32 * 1024, "memory grew from {before} KiB to {after} KiB");
     s.stop().await;
 }
+
+/// A supervisor's answer that arrives while the agent is still replying to
+/// the caller's next message is told after that reply, never between the
+/// caller's words and the agent's answer to them.
+#[tokio::test]
+async fn a_relayed_answer_waits_for_the_turn_in_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = ScriptedModel::default();
+    let cfg = server_config(dir.path(), &model);
+    let s = TestServer::start(cfg).await;
+    let a = s.start_session("Ana Reyes", "+1-555-0142").await;
+    let first = s.ask(&a, "Can I bring my pet iguana to the shop?").await;
+    let id = first["reply"]["grounding"]["help_request_id"].as_str().unwrap().to_string();
+
+    // The next reply takes a while.
+    model.push(vec![Step::Token("Let me see"), Step::Stall(Duration::from_millis(1500)), Step::Token(" about that.")]);
+    let url = s.url(&format!("/api/sessions/{a}/messages"));
+    let req =
+        s.client.post(url).bearer_auth(switchboard_tests::TOKEN).json(&json!({"text": "Can I book a cut for Friday?"}));
+    let slow = tokio::spawn(async move { req.send().await.unwrap().text().await.unwrap() });
+    // Answered meanwhile.
+    eventually(Duration::from_secs(5), || async { (model.calls() >= 1).then_some(()) }).await;
+    s.post_json(&format!("/api/help-requests/{id}/response"), &json!({"answer": "Iguanas are welcome."}), 200).await;
+    slow.await.unwrap();
+    let turns = eventually(Duration::from_secs(10), || async {
+        let v = s.get_json(&format!("/api/sessions/{a}"), 200).await;
+        let turns = v["turns"].as_array().unwrap().clone();
+        turns.iter().any(|t| t["grounding"]["decision"] == "relay").then_some(turns)
+    })
+    .await;
+    let kinds: Vec<String> = turns
+        .iter()
+        .map(|t| match t["grounding"]["decision"].as_str() {
+            Some("relay") => "relay".to_string(),
+            _ => t["role"].as_str().unwrap().to_string(),
+        })
+        .collect();
+    let asked = turns.iter().position(|t| t["text"] == "Can I book a cut for Friday?").unwrap();
+    let replied = (asked + 1..turns.len()).find(|i| turns[*i]["role"] == "agent").unwrap();
+    assert_ne!(kinds[replied], "relay", "{kinds:?}");
+    let relayed = kinds.iter().position(|k| k == "relay").unwrap();
+    assert!(relayed > replied, "the relay came between a question and its answer: {kinds:?}");
+    s.stop().await;
+}

@@ -32,6 +32,9 @@ impl SessionRelay {
     }
 }
 
+/// Longest wait for a session's turn in progress before a relay is retried.
+const TURN_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
 fn first_name(name: &str) -> &str {
     name.split_whitespace().next().unwrap_or(name)
 }
@@ -73,6 +76,18 @@ impl Notifier for SessionRelay {
                 _ => Ok(()),
             };
         }
+        // Never between a caller's turn and the agent's reply to it: wait for
+        // the turn in progress (bounded; the outbox retries later if a turn
+        // runs long).
+        let lock = self.hub.turn_lock(sid);
+        let _turn = match &lock {
+            Some(l) => Some(
+                tokio::time::timeout(TURN_WAIT, l.lock())
+                    .await
+                    .map_err(|_| NotifyError("the session is in a long turn; will retry".into()))?,
+            ),
+            None => None,
+        };
         // At least once: a retry after a lost acknowledgement must not repeat it.
         let turns = self.store.turns(sid).await.map_err(|e| NotifyError(e.to_string()))?;
         let already = turns.iter().any(|t| {
