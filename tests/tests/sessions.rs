@@ -944,3 +944,62 @@ async fn a_relayed_answer_waits_for_the_turn_in_progress() {
     assert!(relayed > replied, "the relay came between a question and its answer: {kinds:?}");
     s.stop().await;
 }
+
+/// On a call with no caller ID, a number the caller only said (the model's
+/// `caller_contact`) gets no follow-up until a supervisor confirms it; and a
+/// follow-up carries the answer, never the caller's own words.
+#[tokio::test]
+async fn a_number_the_caller_only_said_gets_no_text_until_a_supervisor_confirms_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = WebhookReceiver::start(0).await;
+    let model = ScriptedModel::default();
+    let mut cfg = server_config(dir.path(), &model);
+    cfg.webhook_url = Some(hook.url.parse().unwrap());
+    let s = TestServer::start(cfg).await;
+    let spam = "WIN A FREE PHONE at evil dot example";
+    let mut ids = Vec::new();
+    for i in 0..2 {
+        let anon = s.post_json("/api/sessions", &json!({}), 201).await["id"].as_str().unwrap().to_string();
+        let args = format!(
+            r#"{{"question": "Can I book a tandem? {spam} {i}", "caller_contact": "+1-555-0199", "caller_name": "Mallory {spam}"}}"#
+        );
+        model.push(vec![Step::Call("request_help", Box::leak(args.into_boxed_str()))]);
+        model.push(vec![Step::Token("I'll check with a colleague.")]);
+        let out = s.ask(&anon, &format!("Please text me on +1-555-0199 whether I can book a tandem, try {i}.")).await;
+        let id = out["reply"]["grounding"]["help_request_id"]
+            .as_str()
+            .or_else(|| {
+                out["turns"].as_array().unwrap().iter().find_map(|t| t["tool"]["result"]["request_id"].as_str())
+            })
+            .unwrap_or_else(|| panic!("no help request: {out}"))
+            .to_string();
+        let r = s.get_json(&format!("/api/help-requests/{id}"), 200).await;
+        assert_eq!(r["customer_contact"], "+1-555-0199");
+        assert_eq!(r["contact_confirmed"], false, "{r}");
+        s.post_json(&format!("/api/sessions/{anon}/end"), &json!({}), 200).await;
+        ids.push(id);
+    }
+    // Answered without confirming: no text to that number.
+    let answer = "Yes, we have one tandem for hire.";
+    s.post_json(&format!("/api/help-requests/{}/response", ids[0]), &json!({"answer": answer}), 200).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(hook.accepted.lock().unwrap().is_empty(), "texted an unconfirmed number");
+    // Confirmed by the supervisor: the follow-up goes out, with the answer only.
+    s.post_json(
+        &format!("/api/help-requests/{}/response", ids[1]),
+        &json!({"answer": answer, "confirm_contact": true}),
+        200,
+    )
+    .await;
+    let accepted = eventually(Duration::from_secs(5), || async {
+        let a = hook.accepted.lock().unwrap().clone();
+        (!a.is_empty()).then_some(a)
+    })
+    .await;
+    assert_eq!(accepted.len(), 1, "{accepted:?}");
+    assert_eq!(accepted[0]["customer_contact"], "+1-555-0199");
+    let message = accepted[0]["message"].as_str().unwrap();
+    assert!(message.contains(answer) && !message.contains("WIN") && !message.contains("Mallory"), "{message}");
+    assert_eq!(s.get_json(&format!("/api/help-requests/{}", ids[1]), 200).await["contact_confirmed"], true);
+    s.stop().await;
+}

@@ -89,6 +89,14 @@ pub struct HelpRequest {
     /// the answer too (live if still on the line, else a follow-up).
     #[serde(default)]
     pub waiters: Vec<Waiter>,
+    /// False while the contact is only what the caller said on a call with
+    /// no caller ID: follow-ups wait for a supervisor to confirm it.
+    #[serde(default = "confirmed")]
+    pub contact_confirmed: bool,
+}
+
+fn confirmed() -> bool {
+    true
 }
 
 /// A caller waiting on a help request someone else opened.
@@ -116,6 +124,12 @@ pub struct NewHelpRequest {
     pub session_id: Option<String>,
     #[serde(default)]
     pub history: Vec<HistoryTurn>,
+    /// The contact came from the caller's own words (the model's arguments
+    /// on a call with no caller ID), not from the channel: no follow-up goes
+    /// to it until a supervisor confirms it. Never set through the API.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub contact_unconfirmed: bool,
 }
 
 /// A [`NewHelpRequest`] that passed validation (trimmed, within limits).
@@ -127,6 +141,7 @@ pub struct ValidHelpRequest {
     pub customer_contact: String,
     pub session_id: Option<String>,
     pub history: Vec<HistoryTurn>,
+    pub contact_confirmed: bool,
 }
 
 impl NewHelpRequest {
@@ -157,6 +172,7 @@ impl NewHelpRequest {
                 .unwrap_or_default(),
             session_id: optional("session_id", self.session_id.as_deref(), MAX_SESSION_ID)?,
             history,
+            contact_confirmed: !self.contact_unconfirmed,
         })
     }
 }
@@ -182,6 +198,10 @@ pub struct RespondInput {
     /// joined the request get requests of their own.
     #[serde(default)]
     pub only_for_caller: bool,
+    /// The supervisor confirms a contact the caller only said (no caller
+    /// ID): the follow-up may go to it.
+    #[serde(default)]
+    pub confirm_contact: bool,
 }
 
 /// A [`RespondInput`] that passed validation.
@@ -193,6 +213,7 @@ pub struct ValidResponse {
     pub notes: Option<String>,
     pub supervisor: String,
     pub only_for_caller: bool,
+    pub confirm_contact: bool,
 }
 
 impl RespondInput {
@@ -209,6 +230,7 @@ impl RespondInput {
             supervisor: optional("supervisor", self.supervisor.as_deref(), MAX_NAME)?
                 .unwrap_or_else(|| "supervisor".into()),
             only_for_caller: self.only_for_caller && !self.unresolved,
+            confirm_contact: self.confirm_contact,
         })
     }
 }

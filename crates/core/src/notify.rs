@@ -35,8 +35,18 @@ pub struct Notification {
     pub session_id: Option<String>,
     pub question: String,
     pub answer: Option<String>,
-    /// Ready-to-send text for the customer.
+    /// Ready-to-send text for the customer: the answer and nothing the
+    /// caller typed (no name, no question), so it cannot carry a message
+    /// of their making to a number of their choosing.
     pub message: String,
+    /// The contact may receive a follow-up (it came from the channel, or a
+    /// supervisor confirmed it).
+    #[serde(default = "crate::notify::yes")]
+    pub follow_up_allowed: bool,
+}
+
+pub(crate) fn yes() -> bool {
+    true
 }
 
 /// Delivery state of an outbox row.

@@ -51,6 +51,7 @@ pub struct HelpRequestRecord {
     pub deadline_at: chrono::DateTime<chrono::Utc>,
     pub session_id: Option<String>,
     pub history: Vec<HistoryTurn>,
+    pub contact_confirmed: bool,
 }
 
 /// Moving a pending request to a final state.
@@ -65,6 +66,8 @@ pub struct Resolution {
     pub at: chrono::DateTime<chrono::Utc>,
     /// `None` for a timeout, which is not a supervisor's response.
     pub response: Option<SupervisorResponse>,
+    /// A supervisor confirmed the contact the caller gave.
+    pub confirm_contact: bool,
 }
 
 /// What else must be written in the same transaction as a [`Resolution`],

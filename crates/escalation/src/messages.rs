@@ -2,18 +2,14 @@
 
 use switchboard_core::help::HelpRequest;
 
-pub fn answered(r: &HelpRequest, answer: &str) -> String {
-    format!("Hi {}, thanks for waiting. About \"{}\": {}", first_name(&r.customer_name), r.question, answer)
+/// Follow-up texts carry the supervisor's answer and fixed words only: the
+/// caller's name and question are the caller's own (possibly the model's)
+/// text, and a follow-up must not relay a message of a caller's making to
+/// whatever number they gave.
+pub fn answered(_r: &HelpRequest, answer: &str) -> String {
+    format!("Thanks for waiting. {answer}")
 }
 
-pub fn unresolved(r: &HelpRequest) -> String {
-    format!(
-        "Hi {}, we're sorry we couldn't answer \"{}\" yet. Someone from our team will contact you directly.",
-        first_name(&r.customer_name),
-        r.question
-    )
-}
-
-fn first_name(name: &str) -> &str {
-    name.split_whitespace().next().unwrap_or(name)
+pub fn unresolved(_r: &HelpRequest) -> String {
+    "We're sorry we couldn't answer your question yet. Someone from our team will contact you directly.".to_string()
 }

@@ -59,14 +59,16 @@ impl Outbox {
     /// The sinks a new notification without a live session is enqueued for
     /// now, sorted.
     pub fn targets(&self) -> Vec<String> {
-        self.targets_for(None)
+        self.targets_for(None, true)
     }
 
     /// The sinks a new notification about `session_id` is enqueued for now,
     /// sorted: observers always; live sinks when one reaches the customer in
     /// that session, follow-up sinks (SMS) otherwise, so a caller still on the
     /// line hears the answer instead of also getting a text.
-    pub fn targets_for(&self, session_id: Option<&str>) -> Vec<String> {
+    /// `follow_up`: whether follow-up sinks (SMS, webhook) may be used at all
+    /// (not for a contact nobody confirmed).
+    pub fn targets_for(&self, session_id: Option<&str>, follow_up: bool) -> Vec<String> {
         let enabled = || self.sinks.values().filter(|s| s.enabled());
         let live: Vec<&Arc<dyn Notifier>> = match session_id {
             Some(sid) => enabled().filter(|s| s.delivery() == Delivery::Live && s.reaches(sid)).collect(),
@@ -76,7 +78,7 @@ impl Outbox {
             .filter(|s| match s.delivery() {
                 Delivery::Observer => true,
                 Delivery::Live => live.iter().any(|l| l.target() == s.target()),
-                Delivery::FollowUp => live.is_empty(),
+                Delivery::FollowUp => follow_up && live.is_empty(),
             })
             .map(|s| s.target().to_string())
             .collect();

@@ -145,6 +145,7 @@ impl Escalation {
             deadline_at: crate::later(now, self.request_timeout()),
             session_id: v.session_id,
             history: v.history,
+            contact_confirmed: v.contact_confirmed,
         };
         let request = self.inner.store.insert_help_request(&record).await?;
         // The sweeper may be sleeping towards a later deadline.
@@ -188,6 +189,7 @@ impl Escalation {
                 supervisor: v.supervisor.clone(),
                 created_at: at,
             }),
+            confirm_contact: v.confirm_contact,
         };
         self.finish(resolution, v.only_for_caller).await
     }
@@ -211,6 +213,7 @@ impl Escalation {
             resolved_by: "system".into(),
             at: time::now(),
             response: None,
+            confirm_contact: false,
         };
         Ok(self.finish(resolution, false).await?.request)
     }
@@ -224,7 +227,12 @@ impl Escalation {
         // Decided inside the transaction, from the request as stored: whether
         // its caller is still in the session picks live relay or follow-up.
         let then = Box::new(move |req: &HelpRequest| {
-            consequences(req, |session| outbox.targets_for(session), At { now: at, deadline }, private)
+            consequences(
+                req,
+                |session, follow_up| outbox.targets_for(session, follow_up),
+                At { now: at, deadline },
+                private,
+            )
         });
         let resolved = self.inner.store.resolve_help_request(r, then).await?;
         if let Some(entry) = &resolved.knowledge {
@@ -302,7 +310,7 @@ struct At {
 
 fn consequences(
     req: &HelpRequest,
-    targets_for: impl Fn(Option<&str>) -> Vec<String>,
+    targets_for: impl Fn(Option<&str>, bool) -> Vec<String>,
     when: At,
     private: bool,
 ) -> Consequences {
@@ -325,6 +333,8 @@ fn consequences(
                 deadline_at: when.deadline,
                 session_id: w.session_id.clone(),
                 history: Vec::new(),
+                // A waiter's contact is their session's (the channel's).
+                contact_confirmed: true,
             })
             .collect()
     } else {
@@ -363,7 +373,10 @@ fn consequences(
     );
     let mut notifications = Vec::new();
     for (i, (name, contact, channel, session, message)) in callers.enumerate() {
-        for target in targets_for(session.map(String::as_str)) {
+        // The asker's contact may be only what they said; waiters' come
+        // from their sessions.
+        let allowed = i > 0 || req.contact_confirmed;
+        for target in targets_for(session.map(String::as_str), allowed) {
             // Observers (the event stream) hear of the resolution once.
             if i > 0 && target == crate::sinks::EVENT_STREAM_TARGET {
                 continue;
@@ -383,6 +396,7 @@ fn consequences(
                     question: req.question.clone(),
                     answer: answer.map(str::to_string),
                     message: message.clone(),
+                    follow_up_allowed: allowed,
                 },
                 status: OutboxStatus::Pending,
                 attempts: 0,

@@ -49,6 +49,7 @@ pub async fn seed(kb: &KnowledgeBase, escalation: &Escalation, business: &dyn Bu
                 customer_contact: Some(r.customer_contact),
                 session_id: None,
                 history: r.history,
+                ..Default::default()
             };
             escalation.create(&input).await.map_err(|e| demo(&e))?;
         }

@@ -72,7 +72,7 @@ impl Notifier for SessionRelay {
         };
         if !self.hub.is_live(sid) {
             return match &self.follow_up {
-                Some(f) if f.enabled() => f.deliver(n).await,
+                Some(f) if f.enabled() && n.follow_up_allowed => f.deliver(n).await,
                 _ => Ok(()),
             };
         }
@@ -125,7 +125,7 @@ impl Notifier for SessionRelay {
             }
             // Ended just now: the caller gets the follow-up instead.
             Err(switchboard_core::ports::StoreError::Conflict(_)) => match &self.follow_up {
-                Some(f) if f.enabled() => f.deliver(n).await,
+                Some(f) if f.enabled() && n.follow_up_allowed => f.deliver(n).await,
                 _ => Ok(()),
             },
             Err(e) => Err(NotifyError(e.to_string())),

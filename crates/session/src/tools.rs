@@ -188,6 +188,16 @@ impl RequestHelpTool {
 
     /// Opens a help request for `question` on behalf of the session in `ctx`.
     pub async fn open(&self, ctx: &ToolContext, question: &str, history: Vec<HistoryTurn>) -> Result<Value, ToolError> {
+        self.open_with(ctx, question, history, false).await
+    }
+
+    async fn open_with(
+        &self,
+        ctx: &ToolContext,
+        question: &str,
+        history: Vec<HistoryTurn>,
+        contact_unconfirmed: bool,
+    ) -> Result<Value, ToolError> {
         let request = self
             .desk
             .open(NewHelpRequest {
@@ -197,6 +207,7 @@ impl RequestHelpTool {
                 customer_contact: ctx.caller_contact.clone(),
                 session_id: ctx.session_id.map(|s| s.to_string()),
                 history,
+                contact_unconfirmed,
             })
             .await
             .map_err(|e| ToolError::Failed(e.to_string()))?;
@@ -230,10 +241,14 @@ impl Tool for RequestHelpTool {
         if ctx.caller_name.is_none() {
             ctx.caller_name = string_arg(&args, "caller_name", 120)?;
         }
+        // A contact from the model's arguments is only what the caller said:
+        // no follow-up goes to it until a supervisor confirms it.
+        let mut unconfirmed = false;
         if ctx.caller_contact.is_none() {
             ctx.caller_contact = string_arg(&args, "caller_contact", 200)?;
+            unconfirmed = ctx.caller_contact.is_some();
         }
-        self.open(&ctx, &question, Vec::new()).await
+        self.open_with(&ctx, &question, Vec::new(), unconfirmed).await
     }
 }
 

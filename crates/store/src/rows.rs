@@ -53,6 +53,7 @@ pub fn help_request(row: &SqliteRow) -> Result<HelpRequest, StoreError> {
         session_id: get(row, "session_id")?,
         history,
         waiters: serde_json::from_str(&get::<String>(row, "waiters")?).map_err(|e| corrupt(format!("waiters: {e}")))?,
+        contact_confirmed: get(row, "contact_confirmed")?,
     })
 }
 

@@ -136,8 +136,8 @@ async fn insert_one(tx: &mut sqlx::SqliteConnection, r: &HelpRequestRecord) -> R
     let history = serde_json::to_string(&r.history).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     sqlx::query(
         "INSERT INTO help_requests (id, customer_name, customer_contact, channel, question, status,
-             created_at, updated_at, deadline_at, session_id, history)
-         VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
+             created_at, updated_at, deadline_at, session_id, history, contact_confirmed)
+         VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
     )
     .bind(r.id.to_string())
     .bind(&r.customer_name)
@@ -149,6 +149,7 @@ async fn insert_one(tx: &mut sqlx::SqliteConnection, r: &HelpRequestRecord) -> R
     .bind(to_millis(r.deadline_at))
     .bind(&r.session_id)
     .bind(history)
+    .bind(r.contact_confirmed)
     .execute(&mut *tx)
     .await
     .map_err(backend)?;
@@ -171,6 +172,7 @@ async fn insert_one(tx: &mut sqlx::SqliteConnection, r: &HelpRequestRecord) -> R
         session_id: r.session_id.clone(),
         history: r.history.clone(),
         waiters: Vec::new(),
+        contact_confirmed: r.contact_confirmed,
     })
 }
 
@@ -227,7 +229,7 @@ impl HelpRequestStore for SqliteStore {
         // the first to reach the single writer matches a pending row.
         let row = sqlx::query(
             "UPDATE help_requests SET status = ?, answer = ?, topic = ?, notes = ?, resolved_by = ?,
-                 resolved_at = ?, updated_at = ?
+                 resolved_at = ?, updated_at = ?, contact_confirmed = MAX(contact_confirmed, ?)
              WHERE id = ? AND status = 'pending' RETURNING *",
         )
         .bind(r.status.as_str())
@@ -237,6 +239,7 @@ impl HelpRequestStore for SqliteStore {
         .bind(&r.resolved_by)
         .bind(at)
         .bind(at)
+        .bind(r.confirm_contact)
         .bind(r.id.to_string())
         .fetch_optional(&mut *tx)
         .await

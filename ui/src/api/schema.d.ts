@@ -748,6 +748,11 @@ export interface components {
         HelpRequest: {
             answer?: string | null;
             channel: string;
+            /**
+             * @description False while the contact is only what the caller said on a call with
+             *     no caller ID: follow-ups wait for a supervisor to confirm it.
+             */
+            contact_confirmed?: boolean;
             /** Format: date-time */
             created_at: string;
             customer_contact: string;
@@ -992,12 +997,21 @@ export interface components {
             customer_contact: string;
             customer_name: string;
             /**
+             * @description The contact may receive a follow-up (it came from the channel, or a
+             *     supervisor confirmed it).
+             */
+            follow_up_allowed?: boolean;
+            /**
              * Format: uuid
              * @description The outbox id; stable across retries, usable as an idempotency key.
              */
             id: string;
             kind: components["schemas"]["NotificationKind"];
-            /** @description Ready-to-send text for the customer. */
+            /**
+             * @description Ready-to-send text for the customer: the answer and nothing the
+             *     caller typed (no name, no question), so it cannot carry a message
+             *     of their making to a number of their choosing.
+             */
             message: string;
             question: string;
             /** Format: uuid */
@@ -1052,6 +1066,11 @@ export interface components {
         /** @description A supervisor's response: an answer, or "can't answer" with notes. */
         RespondInput: {
             answer?: string | null;
+            /**
+             * @description The supervisor confirms a contact the caller only said (no caller
+             *     ID): the follow-up may go to it.
+             */
+            confirm_contact?: boolean;
             notes?: string | null;
             /**
              * @description The answer is private to the caller who asked ("your order shipped to
