@@ -431,3 +431,118 @@ async fn settings_apply_at_once_and_survive_a_restart() {
     assert_eq!(server.get_json("/api/settings", 200).await, saved);
     server.stop().await;
 }
+
+/// The webhook goes to the configured URL only: a redirect is not followed
+/// (the delivery fails and is retried), and the URL's credentials appear
+/// neither in what is stored nor in the logs' error text.
+#[tokio::test]
+async fn the_webhook_follows_no_redirect_and_keeps_its_credentials_out_of_errors() {
+    use axum::http::{StatusCode, header};
+    const SECRET: &str = "s3cret-pa55";
+    // Where a redirect would lead.
+    let elsewhere = WebhookReceiver::start(0).await;
+    let target = elsewhere.url.clone();
+    let redirector = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = redirector.local_addr().unwrap();
+    let app = axum::Router::new().route(
+        "/sms",
+        axum::routing::post(move || {
+            let target = target.clone();
+            async move { (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, target)]) }
+        }),
+    );
+    let server = tokio::spawn(async move { axum::serve(redirector, app).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.webhook_url = Some(format!("http://gateway:{SECRET}@{addr}/sms").parse().unwrap());
+    let s = TestServer::start(cfg).await;
+    let r = s.create_request("Do you validate parking?").await;
+    let id = r["id"].as_str().unwrap();
+    s.post_json(&format!("/api/help-requests/{id}/response"), &json!({"answer": "Yes, two hours."}), 200).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(elsewhere.attempts.lock().unwrap().is_empty(), "the redirect was followed");
+    s.stop().await;
+    server.abort();
+
+    // Nothing in the data directory holds the password (the outbox row's
+    // error included).
+    let mut stack = vec![dir.path().to_path_buf()];
+    while let Some(p) = stack.pop() {
+        if p.is_dir() {
+            stack.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            let bytes = std::fs::read(&p).unwrap();
+            assert!(!bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()), "the password is in {}", p.display());
+        }
+    }
+}
+
+/// A delivery that fails before any answer (nothing listens) reports an
+/// error without the URL, so its credentials cannot reach the logs.
+#[tokio::test]
+async fn a_failed_webhook_delivery_error_names_no_url() {
+    use switchboard_core::notify::{Notification, NotificationKind, Notifier};
+    let hook = switchboard_escalation::WebhookNotifier::new(
+        Some("http://gateway:s3cret@127.0.0.1:9/sms".parse().unwrap()),
+        Duration::from_secs(2),
+    )
+    .unwrap();
+    let n = Notification {
+        id: uuid::Uuid::now_v7(),
+        kind: NotificationKind::Answered,
+        request_id: uuid::Uuid::now_v7(),
+        customer_name: "Ana".into(),
+        customer_contact: "+1-555-0142".into(),
+        channel: "phone".into(),
+        session_id: None,
+        question: "q".into(),
+        answer: Some("a".into()),
+        message: "Thanks for waiting. a".into(),
+        follow_up_allowed: true,
+    };
+    let e = hook.deliver(&n).await.unwrap_err();
+    assert!(!e.0.contains("s3cret") && !e.0.contains("127.0.0.1"), "{}", e.0);
+}
+
+/// Slowloris: a client that trickles its request headers a byte at a time
+/// is cut off after the header read timeout instead of holding a
+/// connection open for as long as it likes; a normal request still works.
+#[tokio::test]
+async fn a_client_trickling_its_headers_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(config(dir.path())).await;
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    tcp.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    let started = std::time::Instant::now();
+    let mut closed = false;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if tcp.write_all(b"X").await.is_err() {
+            closed = true;
+            break;
+        }
+        let mut buf = [0u8; 256];
+        match tokio::time::timeout(Duration::from_millis(10), tcp.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                closed = true;
+                break;
+            }
+            Ok(Ok(_)) => {
+                // An error response (408) before closing counts as cut off.
+                closed = true;
+                break;
+            }
+            Err(_) => {}
+        }
+    }
+    let held = started.elapsed();
+    eprintln!("a trickling client was cut off after {:.1} s", held.as_secs_f64());
+    assert!(closed, "still open after {held:?}");
+    assert!(held < Duration::from_secs(15), "held {held:?}");
+    let ok = s.client.get(s.url("/health")).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+    s.stop().await;
+}

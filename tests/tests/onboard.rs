@@ -530,3 +530,55 @@ async fn the_demo_site_is_onboarded_on_demo() {
     assert_eq!(server.get_json("/api/jobs", 200).await.as_array().unwrap().len(), 1);
     server.stop().await;
 }
+
+/// A page with 20,000 links to pages that all say the same: the job
+/// finishes after a bounded number of fetches, writes a bounded sample of
+/// the URLs it skipped (the counts are exact), and the job's pages are
+/// listed a page at a time with limits checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_with_endless_links_costs_bounded_rows_and_lists_by_page() {
+    const LINKS: usize = 20_000;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Router::new().fallback(|req: Request| async move {
+        if req.uri().path() == "/" {
+            let links: String = (0..LINKS).map(|i| format!("<a href=\"/p/{i}\">page {i}</a> ")).collect();
+            html("Links", &format!("{}<p>{links}</p>", para("A page of many links.")))
+        } else {
+            html("Page", &para("One of many pages, each with a little text to index."))
+        }
+    });
+    let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(crawl_config(dir.path(), true)).await;
+    let id = onboard(&server, &format!("http://{addr}/")).await;
+    let job = wait_state(&server, &id, &["done"]).await;
+    let skipped: u64 = job["counts"]["skipped"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    assert!(skipped as usize >= LINKS - 500, "{job}");
+    // Every page has the same text, so none counts toward the page limit:
+    // the fetches are bounded instead (10 per page the job may keep).
+    assert!(job["counts"]["fetched"].as_u64().unwrap() <= 500, "{job}");
+
+    // A page at a time, in URL order, never more than 1000.
+    let mut listed = 0;
+    let mut offset = 0;
+    loop {
+        let page = server.get_json(&format!("/api/job/{id}/pages?offset={offset}&limit=1000"), 200).await;
+        let n = page.as_array().unwrap().len();
+        assert!(n <= 1000);
+        listed += n;
+        if n < 1000 {
+            break;
+        }
+        offset += 1000;
+    }
+    assert!(listed <= 5_000 + 60, "stored {listed} rows for one job");
+    assert!(listed > 50, "{listed}");
+    assert_eq!(server.get_json(&format!("/api/job/{id}/pages"), 200).await.as_array().unwrap().len(), 500);
+    for bad in ["limit=0", "limit=1001", "offset=-1", "limit=ten", "page=2"] {
+        let resp = server.get(&format!("/api/job/{id}/pages?{bad}")).send().await.unwrap();
+        assert!(resp.status().is_client_error(), "{bad}: {}", resp.status());
+    }
+    server.stop().await;
+    task.abort();
+}

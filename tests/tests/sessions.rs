@@ -1003,3 +1003,77 @@ async fn a_number_the_caller_only_said_gets_no_text_until_a_supervisor_confirms_
     assert_eq!(s.get_json(&format!("/api/help-requests/{}", ids[1]), 200).await["contact_confirmed"], true);
     s.stop().await;
 }
+
+/// Messages a session takes running or waiting (the session crate's
+/// `MAX_QUEUED`).
+const MAX_QUEUED: usize = 4;
+
+/// A flood of messages into one session is refused beyond a few waiting
+/// (409 with a clear message); those accepted are all answered.
+#[tokio::test]
+async fn a_session_takes_only_a_few_waiting_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = ScriptedModel::default();
+    // The first reply is slow, so the others wait behind it.
+    model.push(vec![Step::Token("One"), Step::Stall(Duration::from_millis(1500)), Step::Token(" moment.")]);
+    let s = TestServer::start(server_config(dir.path(), &model)).await;
+    let a = s.start_session("Ana", "+1-555-0142").await;
+    let url = s.url(&format!("/api/sessions/{a}/messages"));
+    let mut statuses = Vec::new();
+    let mut accepted = Vec::new();
+    for i in 0..8 {
+        let resp = s
+            .client
+            .post(&url)
+            .bearer_auth(switchboard_tests::TOKEN)
+            .json(&json!({"text": format!("Can I book slot number {i} please?")}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(resp.status().as_u16());
+        if resp.status() == 200 {
+            // Read the stream later, concurrently.
+            accepted.push(tokio::spawn(async move { resp.text().await.unwrap() }));
+        } else {
+            let body: Value = resp.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "conflict", "{body}");
+            assert!(body["error"]["message"].as_str().unwrap().contains("wait"), "{body}");
+        }
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), MAX_QUEUED, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 200 || *s == 409), "{statuses:?}");
+    for t in accepted {
+        t.await.unwrap();
+    }
+    let view = s.get_json(&format!("/api/sessions/{a}"), 200).await;
+    let turns = view["turns"].as_array().unwrap();
+    let callers = turns.iter().filter(|t| t["role"] == "caller").count();
+    let agents = turns.iter().filter(|t| t["role"] == "agent").count();
+    assert_eq!((callers, agents), (MAX_QUEUED, MAX_QUEUED));
+    // Once the queue drains, messages are taken again.
+    assert_eq!(decision(&s.ask(&a, "Thanks!").await), "small_talk");
+    s.stop().await;
+}
+
+/// A model asking for many tools in one reply gets a few run; the rest are
+/// refused with a reason it reads.
+#[tokio::test]
+async fn a_model_reply_runs_only_a_few_tool_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = ScriptedModel::default();
+    let mut cfg = server_config(dir.path(), &model);
+    cfg.demo = true;
+    let s = TestServer::start(cfg).await;
+    let a = s.start_session("Ana Ruiz", "+1-555-0142").await;
+    model.push((0..10).map(|_| Step::Call("get_appointments", "{}")).collect());
+    model.push(vec![Step::Token("You have one appointment.")]);
+    let out = s.ask(&a, "Can you check my appointments please?").await;
+    let tools: Vec<&Value> = out["turns"].as_array().unwrap().iter().filter(|t| t["role"] == "tool").collect();
+    assert_eq!(tools.len(), 10, "{out}");
+    let ran = tools.iter().filter(|t| t["tool"]["ok"] == true).count();
+    assert_eq!(ran, 4, "{out}");
+    for t in &tools[4..] {
+        assert!(t["tool"]["result"]["error"].as_str().unwrap().contains("at most 4"), "{t}");
+    }
+    s.stop().await;
+}

@@ -250,8 +250,8 @@ pub trait CrawlStore: Send + Sync {
     async fn interrupt_active_jobs(&self, at: Timestamp) -> Result<u64, StoreError>;
     /// Whether a job of `site` is queued or running.
     async fn site_busy(&self, site: &str) -> Result<bool, StoreError>;
-    /// Pages last touched by the job, by URL.
-    async fn job_pages(&self, job: Uuid) -> Result<Vec<CrawledPage>, StoreError>;
+    /// Pages last touched by the job, by URL: `limit` of them from `offset`.
+    async fn job_pages(&self, job: Uuid, offset: u32, limit: u32) -> Result<Vec<CrawledPage>, StoreError>;
     /// Canonical URL → content hash of the site's pages that have passages;
     /// with `kept_by`, only those the given job indexed or found unchanged.
     async fn site_baseline(&self, site: &str, kept_by: Option<Uuid>) -> Result<Vec<(String, String)>, StoreError>;

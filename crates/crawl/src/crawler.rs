@@ -352,6 +352,15 @@ impl TaskCtx {
 /// The longest robots.txt `Crawl-delay` obeyed: a site asking for more is
 /// still crawled at this pace.
 const MAX_CRAWL_DELAY: Duration = Duration::from_secs(10);
+/// Distinct URLs one job remembers (a page of 100,000 links must not grow
+/// the job's memory without end); beyond it new URLs are only counted.
+pub const MAX_SEEN: usize = 100_000;
+/// Skipped URLs one job writes to the store; beyond it they are counted only.
+pub const MAX_SKIPPED_ROWS: u64 = 5_000;
+/// Fetches one job may make per page it may keep (duplicates and failures
+/// included), and at least [`MIN_FETCH_BUDGET`].
+const FETCHES_PER_PAGE: u64 = 10;
+const MIN_FETCH_BUDGET: u64 = 200;
 
 /// Why the crawl loop stopped early.
 enum Halt {
@@ -403,6 +412,9 @@ struct Run<'a> {
     outcomes: HashMap<String, Outcome>,
     /// Some URL went unfetched for the page limit: absence proves nothing.
     truncated: bool,
+    /// Skipped URLs written to the store so far (bounded by
+    /// [`MAX_SKIPPED_ROWS`]; the counts go on).
+    skipped_rows: u64,
     progress: CrawlProgress,
     changes: PageChanges,
 }
@@ -447,6 +459,7 @@ impl<'a> Run<'a> {
             next: VecDeque::new(),
             kept: BTreeMap::new(),
             outcomes: HashMap::new(),
+            skipped_rows: 0,
             truncated: false,
             progress: CrawlProgress { discovered: 1, ..Default::default() },
             changes: PageChanges::default(),
@@ -498,11 +511,18 @@ impl<'a> Run<'a> {
 
         let mut tasks: JoinSet<(Entry, Result<PageData, SkipReason>)> = JoinSet::new();
         let mut level = 0u32;
+        // Pages that are all duplicates (or all fail) never reach the page
+        // limit: fetches are bounded too.
+        let budget = (self.cfg.max_pages as u64).saturating_mul(FETCHES_PER_PAGE).max(MIN_FETCH_BUDGET);
         loop {
             if cancel.is_cancelled() {
                 return Err(Halt::Cancelled);
             }
-            while tasks.len() < self.cfg.concurrency && self.kept.len() + tasks.len() < self.cfg.max_pages {
+            let spent = |run: &Self, running: usize| run.progress.fetched + running as u64 >= budget;
+            while tasks.len() < self.cfg.concurrency
+                && self.kept.len() + tasks.len() < self.cfg.max_pages
+                && !spent(self, tasks.len())
+            {
                 let Some(entry) = self.current.pop_front() else { break };
                 if self.claimed.contains(&entry.key) {
                     self.skip(&entry.key, SkipReason::DuplicateUrl, entry.depth).await?;
@@ -516,7 +536,7 @@ impl<'a> Run<'a> {
                     (entry, r)
                 });
             }
-            if self.kept.len() >= self.cfg.max_pages {
+            if self.kept.len() >= self.cfg.max_pages || spent(self, 0) {
                 let rest: Vec<Entry> = self.current.drain(..).chain(self.next.drain(..)).collect();
                 for e in rest {
                     self.truncated = true;
@@ -624,6 +644,12 @@ impl<'a> Run<'a> {
         let Some(fetch) = canon::clean(url).and_then(|u| self.ctx.site.adopt(&u)) else { return Ok(()) };
         let canonical = canon::canonical(&fetch);
         let key = canonical.to_string();
+        if self.seen.len() >= MAX_SEEN && !self.seen.contains(&key) {
+            // A site of endless links: counted, not remembered.
+            self.truncated = true;
+            *self.progress.skipped.entry(SkipReason::PageLimit.to_string()).or_insert(0) += 1;
+            return Ok(());
+        }
         if !self.seen.insert(key.clone()) {
             return Ok(());
         }
@@ -659,8 +685,16 @@ impl<'a> Run<'a> {
         if reason.is_error() {
             self.progress.errors += 1;
         }
-        self.outcomes.entry(key.to_string()).or_insert(Outcome::Skipped(reason));
+        if self.outcomes.len() < MAX_SEEN {
+            self.outcomes.entry(key.to_string()).or_insert(Outcome::Skipped(reason));
+        }
         self.report();
+        if self.skipped_rows >= MAX_SKIPPED_ROWS {
+            // The store keeps a sample; what was not kept proves nothing.
+            self.truncated = true;
+            return Ok(());
+        }
+        self.skipped_rows += 1;
         self.sink.page_skipped(SkippedPage { url: key.to_string(), reason, depth }).await.map_err(CrawlError::Sink)
     }
 

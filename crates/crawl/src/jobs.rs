@@ -44,6 +44,9 @@ const CANCEL_WAIT: Duration = Duration::from_secs(10);
 /// Most jobs listed.
 const LIST_LIMIT: u32 = 500;
 
+/// Most pages one `pages` call lists.
+pub const MAX_PAGES_LISTED: u32 = 1000;
+
 /// Errors of the crawl service.
 #[derive(Debug, thiserror::Error)]
 pub enum JobsError {
@@ -175,10 +178,19 @@ impl Jobs {
         Ok(self.inner.store.list_jobs(LIST_LIMIT).await?)
     }
 
-    /// The pages the job touched, with their status.
-    pub async fn pages(&self, id: Uuid) -> Result<Vec<switchboard_core::crawl::CrawledPage>, JobsError> {
+    /// The pages the job touched, with their status, by URL: `limit` (at
+    /// most [`MAX_PAGES_LISTED`]) from `offset`.
+    pub async fn pages(
+        &self,
+        id: Uuid,
+        offset: u32,
+        limit: u32,
+    ) -> Result<Vec<switchboard_core::crawl::CrawledPage>, JobsError> {
+        if !(1..=MAX_PAGES_LISTED).contains(&limit) {
+            return Err(ValidationError::new("limit", format!("must be between 1 and {MAX_PAGES_LISTED}")).into());
+        }
         self.inner.store.get_job(id).await?;
-        Ok(self.inner.store.job_pages(id).await?)
+        Ok(self.inner.store.job_pages(id, offset, limit).await?)
     }
 
     /// Stops a queued or running job; answers once it is stored `cancelled`.

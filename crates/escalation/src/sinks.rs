@@ -22,7 +22,14 @@ pub struct WebhookNotifier {
 
 impl WebhookNotifier {
     pub fn new(url: Option<reqwest::Url>, timeout: Duration) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder().timeout(timeout).build()?;
+        // Straight to the configured URL: a redirect could send a customer's
+        // details to another host, and a proxy from the environment is not
+        // the owner's choice for this traffic.
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()?;
         Ok(Self { client, url: RwLock::new(url) })
     }
 
@@ -54,7 +61,9 @@ impl Notifier for WebhookNotifier {
             .json(n)
             .send()
             .await
-            .map_err(|e| NotifyError(format!("webhook request failed: {e}")))?;
+            // Without the URL: it may hold credentials, and this text is
+            // logged and stored with the outbox row.
+            .map_err(|e| NotifyError(format!("webhook request failed: {}", e.without_url())))?;
         if resp.status().is_success() {
             Ok(())
         } else {

@@ -219,6 +219,9 @@ async fn pump(
             Some(bytes) => sse.push(bytes),
             None => sse.finish(),
         };
+        if sse.overflowed() {
+            return Err(LlmError::Protocol(format!("the model server sent a line longer than {MAX_EVENT} bytes")));
+        }
         for data in events {
             if data == "[DONE]" {
                 state.done = true;
@@ -251,7 +254,14 @@ async fn pump(
 pub(crate) struct SseParser {
     line: Vec<u8>,
     data: Option<String>,
+    /// A line or an event grew past [`MAX_EVENT`]: the stream is broken
+    /// (or hostile) and is abandoned rather than buffered without end.
+    overflow: bool,
 }
+
+/// Longest line or event accepted from a model server, in bytes: a streamed
+/// delta is a few hundred bytes.
+pub(crate) const MAX_EVENT: usize = 1 << 20;
 
 impl SseParser {
     pub(crate) fn push(&mut self, bytes: &[u8]) -> Vec<String> {
@@ -263,11 +273,21 @@ impl SseParser {
                     line.pop();
                 }
                 self.line_done(&line, &mut out);
-            } else {
+            } else if self.line.len() < MAX_EVENT {
                 self.line.push(b);
+            } else {
+                self.overflow = true;
             }
         }
+        if self.data.as_ref().is_some_and(|d| d.len() > MAX_EVENT) {
+            self.overflow = true;
+            self.data = None;
+        }
         out
+    }
+
+    pub(crate) fn overflowed(&self) -> bool {
+        self.overflow
     }
 
     pub(crate) fn finish(&mut self) -> Vec<String> {
@@ -486,6 +506,24 @@ mod tests {
             got.extend(p.finish());
             assert_eq!(got, vec!["{\"a\":1}", "{\"b\":\n2}", "[DONE]"], "chunk size {n}");
         }
+    }
+
+    #[test]
+    fn an_endless_line_is_refused_not_buffered() {
+        let mut p = SseParser::default();
+        let chunk = vec![b'x'; 64 * 1024];
+        for _ in 0..(MAX_EVENT / chunk.len() + 2) {
+            assert!(p.push(&chunk).is_empty());
+        }
+        assert!(p.overflowed());
+        assert!(p.line.len() <= MAX_EVENT);
+        // An event of many short lines, too.
+        let mut p = SseParser::default();
+        let line = format!("data: {}\n", "y".repeat(1000));
+        for _ in 0..(MAX_EVENT / 1000 + 2) {
+            p.push(line.as_bytes());
+        }
+        assert!(p.overflowed());
     }
 
     #[test]

@@ -55,7 +55,7 @@ impl std::fmt::Debug for Config {
             .field("demo", &self.demo)
             .field("request_timeout", &self.request_timeout)
             .field("session_idle_timeout", &self.session_idle_timeout)
-            .field("webhook_url", &self.webhook_url.as_ref().map(|u| u.as_str()))
+            .field("webhook_url", &self.webhook_url.as_ref().map(without_credentials))
             .field("ui_dir", &self.ui_dir)
             .field("llm", &self.llm)
             .field("prompts_dir", &self.prompts_dir)
@@ -345,6 +345,18 @@ mod tests {
         assert!(parse_webhook("ftp://x").is_err());
         assert!(parse_webhook("not a url").is_err());
     }
+}
+
+/// A URL as it may be logged: user name and password replaced.
+pub fn without_credentials(u: &reqwest::Url) -> String {
+    let mut u = u.clone();
+    if !u.username().is_empty() {
+        let _ = u.set_username("redacted");
+    }
+    if u.password().is_some() {
+        let _ = u.set_password(Some("redacted"));
+    }
+    u.to_string()
 }
 
 /// The model's API key from the environment (`SWITCHBOARD_LLM_API_KEY`, else

@@ -54,18 +54,71 @@ pub async fn serve(
             cancel.cancel();
         }
     };
-    // Replies stream token by token: without TCP_NODELAY, Nagle's algorithm
-    // holds each small write back until the previous one is acknowledged
-    // (about 40 ms with delayed ACKs), which dominated a learned answer's
-    // first-token time.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+    accept_loop(listener, router, signal).await;
+    app.shutdown().await;
+    Ok(())
+}
+
+/// A client has this long to send a request's headers (slowloris: a
+/// connection that trickles bytes must not be held open forever).
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serves HTTP/1.1 (with WebSocket upgrades) until `signal`, then waits for
+/// the open connections to finish. Hand-rolled rather than `axum::serve`
+/// for the limit it does not set: a header read timeout.
+async fn accept_loop(listener: TcpListener, router: axum::Router, signal: impl Future<Output = ()> + Send + 'static) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    // Open connections finish their request in progress, then close.
+    let closing = tokio_util::sync::CancellationToken::new();
+    let connections = tokio_util::task::TaskTracker::new();
+    let mut signal = std::pin::pin!(signal);
+    loop {
+        let tcp = tokio::select! {
+            _ = &mut signal => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(e) => {
+                    // Out of file descriptors, say: wait rather than spin.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        // Replies stream token by token: without TCP_NODELAY, Nagle's
+        // algorithm holds each small write back until the previous one is
+        // acknowledged (about 40 ms with delayed ACKs), which dominated a
+        // learned answer's first-token time.
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
-    });
-    let served = axum::serve(listener, router).with_graceful_shutdown(signal).await;
-    app.shutdown().await;
-    served.map_err(StartError::Io)
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let conn = builder.serve_connection(TokioIo::new(tcp), service).with_upgrades();
+        let closing = closing.clone();
+        connections.spawn(async move {
+            let mut conn = std::pin::pin!(conn);
+            let ended = tokio::select! {
+                r = conn.as_mut() => Some(r),
+                _ = closing.cancelled() => None,
+            };
+            let result = match ended {
+                Some(r) => r,
+                None => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    closing.cancel();
+    connections.close();
+    connections.wait().await;
 }
 
 /// Completes on Ctrl+C (SIGINT) or SIGTERM: the shutdown signal of both shells.

@@ -24,6 +24,8 @@ use crate::service::Inner;
 const ANSWERABLE_GRAMMAR: &str = r#"root ::= "NO" | "YES: " [^\n]+"#;
 /// Pending help requests a new question is compared with (the newest).
 const JOIN_CANDIDATES: u32 = 100;
+/// Tool calls run per model reply; more are refused.
+const MAX_CALLS_PER_ROUND: usize = 4;
 /// A caller hears at most this many sentences of one answer.
 const MAX_SENTENCES: usize = 3;
 
@@ -537,8 +539,16 @@ impl Turner<'_> {
             }
             messages.push(ChatMessage::assistant(text_part, calls.clone()));
             let mut tool_turns = Vec::new();
-            for call in &calls {
-                let result = self.inner.toolbox.call(&self.ctx, call).await;
+            for (i, call) in calls.iter().enumerate() {
+                // A model that asks for a dozen tools at once is looping, not
+                // helping: the rest are refused (and the model reads why).
+                let result = if i < MAX_CALLS_PER_ROUND {
+                    self.inner.toolbox.call(&self.ctx, call).await
+                } else {
+                    Err(switchboard_core::tool::ToolError::InvalidArguments(format!(
+                        "not run: at most {MAX_CALLS_PER_ROUND} tool calls per reply"
+                    )))
+                };
                 let (ok, value) = match result {
                     Ok(v) => (true, v),
                     Err(e) => (false, json!({ "error": e.to_string() })),

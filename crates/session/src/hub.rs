@@ -50,6 +50,21 @@ struct Live {
     turn_lock: Arc<tokio::sync::Mutex<()>>,
     /// The caller's last message (or the start).
     last_active: std::time::Instant,
+    /// Messages running or waiting for the turn lock.
+    queued: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Messages one session may have running or waiting at once: a caller
+/// speaks one turn at a time; more is a client gone wrong (or a flood).
+pub const MAX_QUEUED: usize = 4;
+
+/// A message's place in its session's queue, given back when dropped.
+pub(crate) struct QueueSlot(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for QueueSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 const STREAM_CAPACITY: usize = 256;
@@ -64,7 +79,20 @@ impl SessionHub {
             tx: None,
             turn_lock: Arc::new(tokio::sync::Mutex::new(())),
             last_active: std::time::Instant::now(),
+            queued: Arc::default(),
         });
+    }
+
+    /// A place in the session's message queue, or `None` when it is full
+    /// (or the session is not live).
+    pub(crate) fn enqueue(&self, id: Uuid) -> Option<QueueSlot> {
+        use std::sync::atomic::Ordering;
+        let queued = self.lock().get(&id)?.queued.clone();
+        if queued.fetch_add(1, Ordering::SeqCst) >= MAX_QUEUED {
+            queued.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(QueueSlot(queued))
     }
 
     /// The caller did something: the session is not idle.

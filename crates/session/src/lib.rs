@@ -29,7 +29,7 @@ mod speak;
 mod tools;
 
 pub use export::{to_json as export_json, to_markdown as export_markdown};
-pub use hub::{SessionEvent, SessionHub};
+pub use hub::{MAX_QUEUED, SessionEvent, SessionHub};
 pub use policy::{GroundingPolicy, Intent, Retrieval};
 pub use prompts::{Phrases, Prompt, PromptError, Prompts, Rendered};
 pub use relay::SessionRelay;

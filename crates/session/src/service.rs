@@ -82,6 +82,8 @@ pub enum SessionError {
     Ended,
     #[error("the agent is shutting down")]
     ShuttingDown,
+    #[error("too many messages are waiting in this session; wait for the agent's reply")]
+    Busy,
     #[error(transparent)]
     Store(StoreError),
 }
@@ -103,6 +105,7 @@ impl Coded for SessionError {
             SessionError::NotFound => ErrorCode::NotFound,
             SessionError::Ended => ErrorCode::Conflict,
             SessionError::ShuttingDown => ErrorCode::Unavailable,
+            SessionError::Busy => ErrorCode::Conflict,
             SessionError::Store(_) => ErrorCode::Internal,
         }
     }
@@ -324,9 +327,11 @@ impl Sessions {
         if self.inner.cancel.is_cancelled() {
             return Err(SessionError::ShuttingDown);
         }
+        let slot = self.inner.hub.enqueue(id).ok_or(SessionError::Busy)?;
         let (tx, rx) = mpsc::unbounded_channel();
         let inner = self.inner.clone();
         self.inner.tasks.spawn(async move {
+            let _slot = slot;
             let Some(lock) = inner.hub.turn_lock(id) else {
                 let _ = tx.send(SessionEvent::Error { code: ErrorCode::Conflict, message: "session has ended".into() });
                 return;

@@ -169,9 +169,11 @@ impl CrawlStore for SqliteStore {
         Ok(n > 0)
     }
 
-    async fn job_pages(&self, job: Uuid) -> Result<Vec<CrawledPage>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM crawl_pages WHERE job_id = ? ORDER BY url")
+    async fn job_pages(&self, job: Uuid, offset: u32, limit: u32) -> Result<Vec<CrawledPage>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM crawl_pages WHERE job_id = ? ORDER BY url LIMIT ? OFFSET ?")
             .bind(job.to_string())
+            .bind(limit)
+            .bind(offset)
             .fetch_all(&self.reader)
             .await
             .map_err(backend)?;
@@ -408,7 +410,7 @@ mod tests {
             assert_eq!(store.remove_page(site, job, url, now()).await.unwrap(), vec![three[0].id.clone()]);
             assert_eq!(store.count_page_docs().await.unwrap(), 0);
             assert!(store.site_baseline(site, None).await.unwrap().is_empty());
-            let pages = store.job_pages(job).await.unwrap();
+            let pages = store.job_pages(job, 0, 10_000).await.unwrap();
             assert_eq!(pages.len(), 1);
             assert_eq!((pages[0].status, pages[0].chunks), (PageStatus::Removed, 0));
 

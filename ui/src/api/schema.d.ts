@@ -1631,7 +1631,12 @@ export interface operations {
     };
     job_pages: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Pages to skip (by URL order); 0 when absent. */
+                offset?: number;
+                /** @description Pages to list, 1 to 1000; 500 when absent. */
+                limit?: number;
+            };
             header?: never;
             path: {
                 id: string;
@@ -1648,7 +1653,23 @@ export interface operations {
                     "application/json": components["schemas"]["CrawledPage"][];
                 };
             };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

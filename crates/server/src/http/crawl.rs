@@ -4,12 +4,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use switchboard_core::crawl::{CrawledPage, Job, OnboardInput};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::error::ErrorBody;
-use super::extract::{ApiJson, parse_id};
+use super::extract::{ApiJson, ApiQuery, parse_id};
 use super::{ApiError, AppState};
 
 pub fn router() -> Router<AppState> {
@@ -52,10 +52,33 @@ pub async fn show(State(s): State<AppState>, Path(id): Path<String>) -> Result<J
     Ok(Json(s.crawl.get(parse_id(&id, "crawl job")?).await?))
 }
 
-#[utoipa::path(get, operation_id = "job_pages", path = "/api/job/{id}/pages", tag = "crawl", params(("id" = String, Path)),
-    responses((status = 200, body = [CrawledPage]), (status = 404, body = ErrorBody)))]
-pub async fn pages(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Vec<CrawledPage>>, ApiError> {
-    Ok(Json(s.crawl.pages(parse_id(&id, "crawl job")?).await?))
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PagesQuery {
+    /// Pages to skip (by URL order); 0 when absent.
+    #[serde(default)]
+    offset: u32,
+    /// Pages to list, 1 to 1000; 500 when absent.
+    #[param(minimum = 1, maximum = 1000)]
+    #[serde(default = "default_page_limit")]
+    limit: u32,
+}
+
+fn default_page_limit() -> u32 {
+    500
+}
+
+#[utoipa::path(get, operation_id = "job_pages", path = "/api/job/{id}/pages", tag = "crawl",
+    params(("id" = String, Path), PagesQuery),
+    responses((status = 200, body = [CrawledPage]), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn pages(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<PagesQuery>,
+) -> Result<Json<Vec<CrawledPage>>, ApiError> {
+    Ok(Json(s.crawl.pages(parse_id(&id, "crawl job")?, q.offset, q.limit).await?))
 }
 
 #[utoipa::path(post, operation_id = "cancel_job", path = "/api/job/{id}/cancel", tag = "crawl", params(("id" = String, Path)),
