@@ -531,13 +531,13 @@ async fn the_demo_site_is_onboarded_on_demo() {
     server.stop().await;
 }
 
-/// A page with 20,000 links to pages that all say the same: the job
+/// A page with 8,000 links to pages that all say the same: the job
 /// finishes after a bounded number of fetches, writes a bounded sample of
 /// the URLs it skipped (the counts are exact), and the job's pages are
 /// listed a page at a time with limits checked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_with_endless_links_costs_bounded_rows_and_lists_by_page() {
-    const LINKS: usize = 20_000;
+    const LINKS: usize = 8_000;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = Router::new().fallback(|req: Request| async move {
