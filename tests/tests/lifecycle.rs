@@ -546,3 +546,62 @@ async fn a_client_trickling_its_headers_is_cut_off() {
     assert_eq!(ok.status(), 200);
     s.stop().await;
 }
+
+/// With "review answers before the agent learns them" on, an answer reaches
+/// the caller at once but teaches the agent only once a supervisor
+/// approves it; a dismissed one never does.
+#[tokio::test]
+async fn answers_can_wait_for_review_before_the_agent_learns_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(config(dir.path())).await;
+    let mut settings = s.get_json("/api/settings", 200).await;
+    assert_eq!(settings["review_learned"], false, "off by default: answers teach at once");
+    settings["review_learned"] = json!(true);
+    let resp = s.put("/api/settings", &settings).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+
+    let taught = "Yes, we validate two hours of parking at the desk.";
+    let r = s.create_request("Do you validate parking tickets?").await;
+    let id = r["id"].as_str().unwrap().to_string();
+    // Not pending review yet: nothing to decide.
+    let early = s.post(&format!("/api/help-requests/{id}/learning"), &json!({"approve": true})).send().await.unwrap();
+    assert_eq!(early.status(), 409);
+    let out = s.post_json(&format!("/api/help-requests/{id}/response"), &json!({"answer": taught}), 200).await;
+    assert!(out["knowledge_entry"].is_null(), "{out}");
+    assert_eq!(out["request"]["status"], "resolved");
+    assert_eq!(out["request"]["learn_pending"], true);
+    let kb = s.get_json("/api/knowledge-base?q=validate%20parking", 200).await;
+    assert!(kb.as_array().unwrap().iter().all(|e| e["answer"] != taught), "learned before review: {kb}");
+
+    // Bad input changes nothing.
+    for bad in [json!({"approve": "yes"}), json!({}), json!({"approve": true, "extra": 1})] {
+        let resp = s.post(&format!("/api/help-requests/{id}/learning"), &bad).send().await.unwrap();
+        assert!(resp.status().is_client_error(), "{bad}: {}", resp.status());
+    }
+    let unknown = uuid::Uuid::now_v7();
+    let resp =
+        s.post(&format!("/api/help-requests/{unknown}/learning"), &json!({"approve": true})).send().await.unwrap();
+    assert_eq!(resp.status(), 404);
+    assert_eq!(s.get_json(&format!("/api/help-requests/{id}"), 200).await["learn_pending"], true);
+
+    // Approved: learned and searchable at once; a second decision is refused.
+    let ok = s.post_json(&format!("/api/help-requests/{id}/learning"), &json!({"approve": true}), 200).await;
+    assert_eq!(ok["knowledge_entry"]["answer"], taught);
+    assert_eq!(ok["knowledge_entry"]["source"], "learned");
+    assert_eq!(ok["request"]["learn_pending"], false);
+    let kb = s.get_json("/api/knowledge-base?q=validate%20parking", 200).await;
+    assert!(kb.as_array().unwrap().iter().any(|e| e["answer"] == taught), "{kb}");
+    let again = s.post(&format!("/api/help-requests/{id}/learning"), &json!({"approve": true})).send().await.unwrap();
+    assert_eq!(again.status(), 409);
+
+    // Dismissed: never learned.
+    let private = "Your booking is under the name Reyes.";
+    let r = s.create_request("What name is my booking under?").await;
+    let id = r["id"].as_str().unwrap().to_string();
+    s.post_json(&format!("/api/help-requests/{id}/response"), &json!({"answer": private}), 200).await;
+    let no = s.post_json(&format!("/api/help-requests/{id}/learning"), &json!({"approve": false}), 200).await;
+    assert!(no["knowledge_entry"].is_null());
+    let kb = s.get_json("/api/knowledge-base", 200).await;
+    assert!(kb.as_array().unwrap().iter().all(|e| e["answer"] != private), "{kb}");
+    s.stop().await;
+}

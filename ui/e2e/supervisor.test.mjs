@@ -174,6 +174,26 @@ test('a narrow window still shows the queue', async () => {
   await page.close();
 });
 
+test('with review on, an answer teaches the agent only when approved on the request', async () => {
+  const settings = (await api(server, 'GET', '/api/settings')).body;
+  assert.equal((await api(server, 'PUT', '/api/settings', { ...settings, review_learned: true })).status, 200);
+  const req = await createRequest(server, 'Do you sell hair vitamins?');
+  const answer = 'Yes, a one-month pack is at the front desk.';
+  const done = await api(server, 'POST', `/api/help-requests/${req.id}/response`, { answer });
+  assert.equal(done.status, 200);
+  assert.equal(done.body.knowledge_entry, null);
+  const { page, errors } = await openApp();
+  await page.goto(`${server.base}/#/requests/${req.id}`);
+  await page.getByTestId('learn-review').waitFor();
+  await page.getByRole('button', { name: 'Teach the agent' }).click();
+  await page.getByTestId('learn-review').waitFor({ state: 'detached' });
+  const kb = (await api(server, 'GET', '/api/knowledge-base')).body;
+  assert.equal(kb.some((e) => e.answer === answer && e.source === 'learned'), true);
+  assert.equal((await api(server, 'PUT', '/api/settings', { ...settings, review_learned: false })).status, 200);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('when the server goes away the UI says so and keeps what was typed', async () => {
   const req = await createRequest(server, 'Do you sell wigs?');
   const { page } = await openApp();

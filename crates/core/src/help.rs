@@ -93,6 +93,18 @@ pub struct HelpRequest {
     /// no caller ID: follow-ups wait for a supervisor to confirm it.
     #[serde(default = "confirmed")]
     pub contact_confirmed: bool,
+    /// Answered while answers are reviewed before the agent learns them:
+    /// waiting for a supervisor to approve (or dismiss) the lesson.
+    #[serde(default)]
+    pub learn_pending: bool,
+}
+
+/// A supervisor's decision on an answer waiting for review.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LearningDecision {
+    /// True: the agent learns the answer; false: it is not learned.
+    pub approve: bool,
 }
 
 fn confirmed() -> bool {

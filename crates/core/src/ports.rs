@@ -68,6 +68,8 @@ pub struct Resolution {
     pub response: Option<SupervisorResponse>,
     /// A supervisor confirmed the contact the caller gave.
     pub confirm_contact: bool,
+    /// The answer waits for review before it is learned.
+    pub learn_pending: bool,
 }
 
 /// What else must be written in the same transaction as a [`Resolution`],
@@ -128,6 +130,14 @@ pub trait HelpRequestStore: Send + Sync {
     async fn join_help_request(&self, id: Uuid, waiter: &Waiter) -> Result<HelpRequest, StoreError>;
     /// Pending requests opened from, or joined by, a session.
     async fn pending_for_session(&self, session_id: &str) -> Result<Vec<HelpRequest>, StoreError>;
+    /// Ends a request's review: with `learn`, the entry is learned (merged
+    /// by question like any learned entry), in the same transaction.
+    /// `Conflict` when the request has no answer waiting for review.
+    async fn finish_review(
+        &self,
+        id: Uuid,
+        learn: Option<KnowledgeEntry>,
+    ) -> Result<(HelpRequest, Option<KnowledgeEntry>), StoreError>;
 }
 
 #[async_trait]

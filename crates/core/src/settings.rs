@@ -22,6 +22,10 @@ pub struct Settings {
     /// site on the local network). Off: such targets fail `blocked_address`.
     #[serde(default)]
     pub crawl_allow_private: bool,
+    /// A supervisor's answer teaches the agent only once someone approves
+    /// it (`POST /api/help-requests/{id}/learning`); off: it teaches at once.
+    #[serde(default)]
+    pub review_learned: bool,
 }
 
 impl Settings {

@@ -43,6 +43,9 @@ pub enum EscalationError {
     /// The request already left `pending`.
     #[error("{}", already_final_message(.0))]
     AlreadyFinal(Box<HelpRequest>),
+    /// No answer of this request is waiting for review.
+    #[error("{0}")]
+    NotInReview(String),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -61,6 +64,7 @@ impl From<StoreError> for EscalationError {
         match e {
             StoreError::NotFound => EscalationError::NotFound,
             StoreError::AlreadyFinal(r) => EscalationError::AlreadyFinal(r),
+            StoreError::Conflict(why) => EscalationError::NotInReview(why),
             other => EscalationError::Store(other),
         }
     }
@@ -72,6 +76,7 @@ impl Coded for EscalationError {
             EscalationError::Invalid(_) => ErrorCode::ValidationFailed,
             EscalationError::NotFound => ErrorCode::NotFound,
             EscalationError::AlreadyFinal(_) => ErrorCode::Conflict,
+            EscalationError::NotInReview(_) => ErrorCode::Conflict,
             EscalationError::Store(_) => ErrorCode::Internal,
         }
     }
@@ -100,6 +105,8 @@ struct Inner {
     /// Decides which sinks each notification is enqueued for.
     outbox: Outbox,
     sweeper_wake: Notify,
+    /// Answers wait for a supervisor's review before the agent learns them.
+    review_learned: std::sync::atomic::AtomicBool,
 }
 
 impl Escalation {
@@ -118,12 +125,55 @@ impl Escalation {
                 request_timeout: RwLock::new(config.request_timeout),
                 outbox: outbox.clone(),
                 sweeper_wake: Notify::new(),
+                review_learned: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
 
     pub fn request_timeout(&self) -> Duration {
         *self.inner.request_timeout.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Answers given from now on wait for review before they are learned.
+    pub fn set_review_learned(&self, on: bool) {
+        self.inner.review_learned.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn review_learned(&self) -> bool {
+        self.inner.review_learned.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Ends the review of a request's answer: approved, the agent learns it
+    /// (indexed before this returns); dismissed, it is not learned.
+    pub async fn review(
+        &self,
+        id: Uuid,
+        approve: bool,
+    ) -> Result<(HelpRequest, Option<KnowledgeEntry>), EscalationError> {
+        let req = self.inner.store.get_help_request(id).await?;
+        let at = time::now();
+        let entry = match (&req.answer, approve) {
+            (Some(answer), true) => Some(KnowledgeEntry {
+                id: Uuid::now_v7(),
+                question: req.question.clone(),
+                answer: answer.clone(),
+                topic: req.topic.clone(),
+                source: KnowledgeSource::Learned,
+                source_request_id: Some(req.id),
+                created_at: at,
+                updated_at: at,
+            }),
+            _ => None,
+        };
+        let (request, learned) = self.inner.store.finish_review(id, entry).await?;
+        if let Some(entry) = &learned {
+            match self.inner.index.upsert(vec![IndexDoc::from(entry)]).await {
+                Ok(()) => {}
+                Err(e) => tracing::error!(error = %e, id = %entry.id, "learned entry not indexed"),
+            }
+            self.inner.events.publish(EventKind::KnowledgeUpdated { entry: entry.clone() });
+        }
+        Ok((request, learned))
     }
 
     /// Applies to requests opened from now on; existing deadlines stand.
@@ -190,6 +240,7 @@ impl Escalation {
                 created_at: at,
             }),
             confirm_contact: v.confirm_contact,
+            learn_pending: !v.unresolved && !v.only_for_caller && self.review_learned(),
         };
         self.finish(resolution, v.only_for_caller).await
     }
@@ -214,6 +265,7 @@ impl Escalation {
             at: time::now(),
             response: None,
             confirm_contact: false,
+            learn_pending: false,
         };
         Ok(self.finish(resolution, false).await?.request)
     }
@@ -224,6 +276,8 @@ impl Escalation {
         let outbox = self.inner.outbox.clone();
         let at = r.at;
         let deadline = at + chrono::Duration::from_std(self.request_timeout()).unwrap_or(chrono::Duration::hours(1));
+        // Waiting for review: learned (or not) when a supervisor decides.
+        let review = r.learn_pending;
         // Decided inside the transaction, from the request as stored: whether
         // its caller is still in the session picks live relay or follow-up.
         let then = Box::new(move |req: &HelpRequest| {
@@ -231,6 +285,7 @@ impl Escalation {
                 req,
                 |session, follow_up| outbox.targets_for(session, follow_up),
                 At { now: at, deadline },
+                private || review,
                 private,
             )
         });
@@ -308,10 +363,13 @@ struct At {
     deadline: time::Timestamp,
 }
 
+/// `unlearned`: the answer is not learned now (private, or waiting for
+/// review); `private`: it is for the asker alone.
 fn consequences(
     req: &HelpRequest,
     targets_for: impl Fn(Option<&str>, bool) -> Vec<String>,
     when: At,
+    unlearned: bool,
     private: bool,
 ) -> Consequences {
     let at = when.now;
@@ -340,7 +398,7 @@ fn consequences(
     } else {
         Vec::new()
     };
-    let learn = answer.filter(|_| !private).map(|a| KnowledgeEntry {
+    let learn = answer.filter(|_| !unlearned).map(|a| KnowledgeEntry {
         id: Uuid::now_v7(),
         question: req.question.clone(),
         answer: a.to_string(),

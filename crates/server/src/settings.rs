@@ -146,6 +146,7 @@ impl SettingsService {
             request_timeout_secs: self.escalation.request_timeout().as_secs(),
             webhook_url: self.webhook.url().map(|u| u.to_string()),
             crawl_allow_private: self.crawl.allow_private(),
+            review_learned: self.escalation.review_learned(),
         }
     }
 
@@ -172,6 +173,7 @@ impl SettingsService {
         self.escalation.set_request_timeout(Duration::from_secs(s.request_timeout_secs));
         self.webhook.set_url(url);
         self.crawl.set_allow_private(s.crawl_allow_private);
+        self.escalation.set_review_learned(s.review_learned);
     }
 }
 

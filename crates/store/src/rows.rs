@@ -54,6 +54,7 @@ pub fn help_request(row: &SqliteRow) -> Result<HelpRequest, StoreError> {
         history,
         waiters: serde_json::from_str(&get::<String>(row, "waiters")?).map_err(|e| corrupt(format!("waiters: {e}")))?,
         contact_confirmed: get(row, "contact_confirmed")?,
+        learn_pending: get(row, "learn_pending")?,
     })
 }
 

@@ -132,6 +132,35 @@ async fn insert_batch(writer: &SqlitePool, batch: &[PendingInsert]) -> Vec<Resul
     }
 }
 
+/// A learned entry, merged by normalised question into any existing one.
+async fn upsert_learned(tx: &mut sqlx::SqliteConnection, e: &KnowledgeEntry) -> Result<KnowledgeEntry, StoreError> {
+    let row = sqlx::query(
+        "INSERT INTO knowledge_entries (id, question, question_key, answer, topic, source,
+             source_request_id, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (question_key) DO UPDATE SET
+             answer = excluded.answer,
+             topic = COALESCE(excluded.topic, knowledge_entries.topic),
+             source = excluded.source,
+             source_request_id = excluded.source_request_id,
+             updated_at = excluded.updated_at
+         RETURNING *",
+    )
+    .bind(e.id.to_string())
+    .bind(&e.question)
+    .bind(question_key(&e.question))
+    .bind(&e.answer)
+    .bind(&e.topic)
+    .bind(e.source.as_str())
+    .bind(e.source_request_id.map(|u| u.to_string()))
+    .bind(to_millis(e.created_at))
+    .bind(to_millis(e.updated_at))
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(backend)?;
+    rows::knowledge(&row)
+}
+
 async fn insert_one(tx: &mut sqlx::SqliteConnection, r: &HelpRequestRecord) -> Result<HelpRequest, StoreError> {
     let history = serde_json::to_string(&r.history).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     sqlx::query(
@@ -173,6 +202,7 @@ async fn insert_one(tx: &mut sqlx::SqliteConnection, r: &HelpRequestRecord) -> R
         history: r.history.clone(),
         waiters: Vec::new(),
         contact_confirmed: r.contact_confirmed,
+        learn_pending: false,
     })
 }
 
@@ -229,7 +259,8 @@ impl HelpRequestStore for SqliteStore {
         // the first to reach the single writer matches a pending row.
         let row = sqlx::query(
             "UPDATE help_requests SET status = ?, answer = ?, topic = ?, notes = ?, resolved_by = ?,
-                 resolved_at = ?, updated_at = ?, contact_confirmed = MAX(contact_confirmed, ?)
+                 resolved_at = ?, updated_at = ?, contact_confirmed = MAX(contact_confirmed, ?),
+                 learn_pending = ?
              WHERE id = ? AND status = 'pending' RETURNING *",
         )
         .bind(r.status.as_str())
@@ -240,6 +271,7 @@ impl HelpRequestStore for SqliteStore {
         .bind(at)
         .bind(at)
         .bind(r.confirm_contact)
+        .bind(r.learn_pending)
         .bind(r.id.to_string())
         .fetch_optional(&mut *tx)
         .await
@@ -272,33 +304,7 @@ impl HelpRequestStore for SqliteStore {
 
         let consequences = then(&request);
         let knowledge = match &consequences.learn {
-            Some(e) => {
-                let row = sqlx::query(
-                    "INSERT INTO knowledge_entries (id, question, question_key, answer, topic, source,
-                         source_request_id, created_at, updated_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                     ON CONFLICT (question_key) DO UPDATE SET
-                         answer = excluded.answer,
-                         topic = COALESCE(excluded.topic, knowledge_entries.topic),
-                         source = excluded.source,
-                         source_request_id = excluded.source_request_id,
-                         updated_at = excluded.updated_at
-                     RETURNING *",
-                )
-                .bind(e.id.to_string())
-                .bind(&e.question)
-                .bind(question_key(&e.question))
-                .bind(&e.answer)
-                .bind(&e.topic)
-                .bind(e.source.as_str())
-                .bind(e.source_request_id.map(|u| u.to_string()))
-                .bind(to_millis(e.created_at))
-                .bind(to_millis(e.updated_at))
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(backend)?;
-                Some(rows::knowledge(&row)?)
-            }
+            Some(e) => Some(upsert_learned(&mut tx, e).await?),
             None => None,
         };
 
@@ -382,6 +388,36 @@ impl HelpRequestStore for SqliteStore {
         .await
         .map_err(backend)?;
         rows.iter().map(rows::help_request).collect()
+    }
+
+    async fn finish_review(
+        &self,
+        id: Uuid,
+        learn: Option<KnowledgeEntry>,
+    ) -> Result<(HelpRequest, Option<KnowledgeEntry>), StoreError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        // The conditional update is the arbiter: of two reviewers one wins.
+        let row = sqlx::query(
+            "UPDATE help_requests SET learn_pending = 0, updated_at = ?
+             WHERE id = ? AND learn_pending = 1 RETURNING *",
+        )
+        .bind(to_millis(switchboard_core::time::now()))
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let Some(row) = row else {
+            drop(tx);
+            self.get_help_request(id).await?;
+            return Err(StoreError::Conflict("no answer of this request is waiting for review".into()));
+        };
+        let request = rows::help_request(&row)?;
+        let learned = match &learn {
+            Some(e) => Some(upsert_learned(&mut tx, e).await?),
+            None => None,
+        };
+        tx.commit().await.map_err(backend)?;
+        Ok((request, learned))
     }
 
     async fn count_help_requests(&self, status: Option<HelpStatus>) -> Result<u64, StoreError> {

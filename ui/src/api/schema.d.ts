@@ -97,6 +97,22 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/help-requests/{id}/learning": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["review_learning"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/help-requests/{id}/response": {
         parameters: {
             query?: never;
@@ -765,6 +781,11 @@ export interface components {
             history: components["schemas"]["HistoryTurn"][];
             /** Format: uuid */
             id: string;
+            /**
+             * @description Answered while answers are reviewed before the agent learns them:
+             *     waiting for a supervisor to approve (or dismiss) the lesson.
+             */
+            learn_pending?: boolean;
             notes?: string | null;
             question: string;
             /** Format: date-time */
@@ -934,6 +955,11 @@ export interface components {
          * @enum {string}
          */
         KnowledgeSource: "manual" | "learned" | "seed" | "page" | "profile";
+        /** @description A supervisor's decision on an answer waiting for review. */
+        LearningDecision: {
+            /** @description True: the agent learns the answer; false: it is not learned. */
+            approve: boolean;
+        };
         MessageInput: {
             text: string;
         };
@@ -1159,6 +1185,11 @@ export interface components {
              * @description How long a help request waits for a supervisor before it times out.
              */
             request_timeout_secs: number;
+            /**
+             * @description A supervisor's answer teaches the agent only once someone approves
+             *     it (`POST /api/help-requests/{id}/learning`); off: it teaches at once.
+             */
+            review_learned?: boolean;
             /** @description Where customer notifications are POSTed (an SMS gateway); none when null. */
             webhook_url?: string | null;
         };
@@ -1467,6 +1498,56 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    review_learning: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LearningDecision"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RespondResult"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no answer of this request is waiting for review */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -6,7 +6,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use switchboard_core::ErrorCode;
-use switchboard_core::help::{HelpRequest, HelpStatus, NewHelpRequest, RespondInput};
+use switchboard_core::help::{HelpRequest, HelpStatus, LearningDecision, NewHelpRequest, RespondInput};
 use switchboard_core::knowledge::KnowledgeEntry;
 use utoipa::{IntoParams, ToSchema};
 
@@ -20,6 +20,7 @@ pub fn router() -> Router<AppState> {
         .route("/help-requests/{id}", get(show))
         .route("/help-requests/{id}/response", post(respond))
         .route("/help-requests/{id}/timeout", post(time_out))
+        .route("/help-requests/{id}/learning", post(learning))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -85,6 +86,21 @@ pub async fn respond(
     let id = parse_id(&id, "help request")?;
     let r = s.escalation.respond(id, &input).await?;
     Ok(Json(RespondResult { request: r.request, knowledge_entry: r.knowledge }))
+}
+
+#[utoipa::path(post, operation_id = "review_learning", path = "/api/help-requests/{id}/learning", tag = "help-requests",
+    params(("id" = String, Path)),
+    request_body = LearningDecision,
+    responses((status = 200, body = RespondResult), (status = 404, body = ErrorBody),
+        (status = 409, description = "no answer of this request is waiting for review", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn learning(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<LearningDecision>,
+) -> Result<Json<RespondResult>, ApiError> {
+    let (request, knowledge_entry) = s.escalation.review(parse_id(&id, "help request")?, input.approve).await?;
+    Ok(Json(RespondResult { request, knowledge_entry }))
 }
 
 #[utoipa::path(post, operation_id = "time_out_help_request", path = "/api/help-requests/{id}/timeout", tag = "help-requests", params(("id" = String, Path)),

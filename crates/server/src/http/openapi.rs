@@ -16,6 +16,7 @@ use super::AppState;
         super::escalation::create,
         super::escalation::show,
         super::escalation::respond,
+        super::escalation::learning,
         super::escalation::time_out,
         super::knowledge::list,
         super::knowledge::create,
