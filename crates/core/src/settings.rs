@@ -117,7 +117,12 @@ mod tests {
     use super::*;
 
     fn s(secs: u64, url: Option<&str>) -> Settings {
-        Settings { request_timeout_secs: secs, webhook_url: url.map(str::to_string), crawl_allow_private: false }
+        Settings {
+            request_timeout_secs: secs,
+            webhook_url: url.map(str::to_string),
+            crawl_allow_private: false,
+            review_learned: false,
+        }
     }
 
     #[test]
