@@ -393,7 +393,10 @@ async fn settings_apply_at_once_and_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(config(dir.path())).await;
     let initial = server.get_json("/api/settings", 200).await;
-    assert_eq!(initial, json!({"request_timeout_secs": 900, "webhook_url": null, "crawl_allow_private": false}));
+    assert_eq!(
+        initial,
+        json!({"request_timeout_secs": 900, "webhook_url": null, "crawl_allow_private": false, "review_learned": false})
+    );
 
     // Invalid input: 422, nothing changes.
     for bad in [

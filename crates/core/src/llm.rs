@@ -154,4 +154,9 @@ pub trait LanguageModel: Send + Sync {
     }
     /// Starts generating; events arrive on the returned stream.
     async fn chat(&self, req: ChatRequest) -> Result<LlmStream, LlmError>;
+    /// Waits (bounded) until work the engine runs on its own threads has
+    /// stopped, so the process may exit: a native engine still decoding
+    /// when the process tears down its globals crashes it. Engines with no
+    /// such threads return at once.
+    async fn quiesce(&self) {}
 }

@@ -110,10 +110,15 @@ struct Job {
     tx: Events,
 }
 
+/// Longest wait at shutdown for the worker to finish its job.
+const QUIESCE_LIMIT: Duration = Duration::from_secs(30);
+
 /// The embedded llama.cpp engine. Cheap to share behind an `Arc`; dropping
 /// the last handle stops the worker after its current generation.
 pub struct LlamaEngine {
     jobs: std_mpsc::Sender<Job>,
+    /// The worker is inside a job (decoding).
+    busy: Arc<std::sync::atomic::AtomicBool>,
     model_name: String,
     path: PathBuf,
     stats: Arc<Stats>,
@@ -183,6 +188,8 @@ impl LlamaEngine {
         let (jobs_tx, jobs_rx) = std_mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = std_mpsc::sync_channel::<Result<(), LlmError>>(1);
         let worker_stats = stats.clone();
+        let busy = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let worker_busy = busy.clone();
         let worker_path = path.clone();
         let threads = opts.threads;
         let tool_grammar = opts.tool_grammar;
@@ -205,13 +212,15 @@ impl LlamaEngine {
                 };
                 let _ = ready_tx.send(Ok(()));
                 for job in jobs_rx {
+                    worker_busy.store(true, Ordering::SeqCst);
                     worker.run(job);
+                    worker_busy.store(false, Ordering::SeqCst);
                 }
             })
             .map_err(|e| LlmError::Backend(Box::new(e)))?;
         ready_rx.recv().map_err(|_| LlmError::Backend("the llama.cpp worker stopped while loading".into()))??;
         tracing::info!(model = %path.display(), threads, "embedded language model loaded");
-        Ok(Self { jobs: jobs_tx, model_name, path, stats, tool_grammar })
+        Ok(Self { jobs: jobs_tx, busy, model_name, path, stats, tool_grammar })
     }
 
     /// The model file this engine runs.
@@ -247,6 +256,21 @@ impl LanguageModel for LlamaEngine {
 
     fn keeps_prompt_cache(&self) -> bool {
         true
+    }
+
+    async fn quiesce(&self) {
+        // A job whose receiver is gone stops at its next token; a prompt
+        // prefill runs to its end (seconds). Bounded: exit anyway after it.
+        let until = tokio::time::Instant::now() + QUIESCE_LIMIT;
+        let mut idle_polls = 0;
+        while idle_polls < 3 && tokio::time::Instant::now() < until {
+            if self.busy.load(Ordering::SeqCst) {
+                idle_polls = 0;
+            } else {
+                idle_polls += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     async fn chat(&self, req: ChatRequest) -> Result<LlmStream, LlmError> {

@@ -281,6 +281,8 @@ impl App {
         // Running crawl jobs stop (stored `interrupted`) before the index closes.
         self.crawl.shutdown().await;
         self.tasks.wait().await;
+        // The model's own threads stop decoding before the process exits.
+        self.sessions.model().get().quiesce().await;
         let index = self.index.clone();
         // Joining the writer thread waits for its last commit: not on the runtime.
         let _ = tokio::task::spawn_blocking(move || index.close()).await;
