@@ -287,6 +287,16 @@ impl WebhookReceiver {
         });
         WebhookReceiver { url, accepted, attempts, task }
     }
+
+    /// The notifications accepted so far, once there is at least one
+    /// (waiting up to 5 s).
+    pub async fn first_accepted(&self) -> Vec<Value> {
+        eventually(Duration::from_secs(5), || async {
+            let a = self.accepted.lock().unwrap().clone();
+            (!a.is_empty()).then_some(a)
+        })
+        .await
+    }
 }
 
 impl Drop for WebhookReceiver {

@@ -17,6 +17,13 @@ fn server_config(dir: &std::path::Path, model: &ScriptedModel) -> switchboard_se
     c
 }
 
+/// A server on a scripted model whose follow-ups go to `hook`.
+fn hooked_config(dir: &std::path::Path, model: &ScriptedModel, hook: &WebhookReceiver) -> switchboard_server::Config {
+    let mut c = server_config(dir, model);
+    c.webhook_url = Some(hook.url.parse().unwrap());
+    c
+}
+
 async fn start_session(s: &TestServer, name: &str) -> String {
     s.start_session(name, "+1-555-0142").await
 }
@@ -160,11 +167,7 @@ async fn learned_answers_escalation_relay_and_follow_up() {
         200,
     )
     .await;
-    let accepted = eventually(Duration::from_secs(5), || async {
-        let a = hook.accepted.lock().unwrap().clone();
-        (!a.is_empty()).then_some(a)
-    })
-    .await;
+    let accepted = hook.first_accepted().await;
     assert_eq!(accepted.len(), 1);
     assert_eq!(accepted[0]["request_id"], second.as_str());
     assert_eq!(accepted[0]["session_id"], b.as_str());
@@ -560,8 +563,7 @@ async fn one_question_one_help_request_every_waiting_caller_answered() {
     let dir = tempfile::tempdir().unwrap();
     let hook = WebhookReceiver::start(0).await;
     let model = ScriptedModel::default();
-    let mut cfg = server_config(dir.path(), &model);
-    cfg.webhook_url = Some(hook.url.parse().unwrap());
+    let mut cfg = hooked_config(dir.path(), &model, &hook);
     // Paraphrases join by meaning when the embedding model is installed;
     // without it only the same words do.
     let embedder = switchboard_tests::model::embedder();
@@ -617,11 +619,7 @@ async fn one_question_one_help_request_every_waiting_caller_answered() {
         }
     };
     assert_eq!(relayed["grounding"]["decision"], "relay");
-    let accepted = eventually(Duration::from_secs(5), || async {
-        let a = hook.accepted.lock().unwrap().clone();
-        (!a.is_empty()).then_some(a)
-    })
-    .await;
+    let accepted = hook.first_accepted().await;
     assert_eq!(accepted.len(), 1, "only the caller who left gets a text: {accepted:?}");
     assert_eq!(accepted[0]["session_id"], b.as_str());
     assert_eq!(accepted[0]["customer_name"], "Ben Ode");
@@ -760,8 +758,7 @@ async fn an_answer_only_for_this_caller_is_not_learned_and_not_sent_to_others() 
     let dir = tempfile::tempdir().unwrap();
     let hook = WebhookReceiver::start(0).await;
     let model = ScriptedModel::default();
-    let mut cfg = server_config(dir.path(), &model);
-    cfg.webhook_url = Some(hook.url.parse().unwrap());
+    let mut cfg = hooked_config(dir.path(), &model, &hook);
     cfg.embedder = switchboard_server::EmbedderChoice::Off;
     let s = TestServer::start(cfg).await;
     let a = s.start_session("Ana Reyes", "+1-555-0142").await;
@@ -785,11 +782,7 @@ async fn an_answer_only_for_this_caller_is_not_learned_and_not_sent_to_others() 
     let answer = "Yes, your scarf shipped yesterday to 12 Elm St.";
     s.post_json(&format!("/api/help-requests/{id}/response"), &json!({"answer": answer, "only_for_caller": true}), 200)
         .await;
-    let accepted = eventually(Duration::from_secs(5), || async {
-        let a = hook.accepted.lock().unwrap().clone();
-        (!a.is_empty()).then_some(a)
-    })
-    .await;
+    let accepted = hook.first_accepted().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let accepted_now = hook.accepted.lock().unwrap().clone();
     assert_eq!(accepted.len(), 1, "{accepted_now:?}");
@@ -825,8 +818,7 @@ async fn an_abandoned_session_ends_and_its_answer_goes_out_as_a_follow_up() {
     let dir = tempfile::tempdir().unwrap();
     let hook = WebhookReceiver::start(0).await;
     let model = ScriptedModel::default();
-    let mut cfg = server_config(dir.path(), &model);
-    cfg.webhook_url = Some(hook.url.parse().unwrap());
+    let mut cfg = hooked_config(dir.path(), &model, &hook);
     cfg.session_idle_timeout = Duration::from_secs(1);
     let s = TestServer::start(cfg).await;
     let a = s.start_session("Ana Reyes", "+1-555-0142").await;
@@ -841,11 +833,7 @@ async fn an_abandoned_session_ends_and_its_answer_goes_out_as_a_follow_up() {
     assert!(ended["session"]["ended_at"].is_string(), "{ended}");
     let answer = "Iguanas are welcome in a closed carrier.";
     s.post_json(&format!("/api/help-requests/{id}/response"), &json!({"answer": answer}), 200).await;
-    let accepted = eventually(Duration::from_secs(5), || async {
-        let a = hook.accepted.lock().unwrap().clone();
-        (!a.is_empty()).then_some(a)
-    })
-    .await;
+    let accepted = hook.first_accepted().await;
     assert_eq!(accepted[0]["session_id"], a.as_str());
     assert_eq!(accepted[0]["answer"], answer);
     // Not relayed into the ended session.
@@ -953,8 +941,7 @@ async fn a_number_the_caller_only_said_gets_no_text_until_a_supervisor_confirms_
     let dir = tempfile::tempdir().unwrap();
     let hook = WebhookReceiver::start(0).await;
     let model = ScriptedModel::default();
-    let mut cfg = server_config(dir.path(), &model);
-    cfg.webhook_url = Some(hook.url.parse().unwrap());
+    let cfg = hooked_config(dir.path(), &model, &hook);
     let s = TestServer::start(cfg).await;
     let spam = "WIN A FREE PHONE at evil dot example";
     let mut ids = Vec::new();
@@ -991,11 +978,7 @@ async fn a_number_the_caller_only_said_gets_no_text_until_a_supervisor_confirms_
         200,
     )
     .await;
-    let accepted = eventually(Duration::from_secs(5), || async {
-        let a = hook.accepted.lock().unwrap().clone();
-        (!a.is_empty()).then_some(a)
-    })
-    .await;
+    let accepted = hook.first_accepted().await;
     assert_eq!(accepted.len(), 1, "{accepted:?}");
     assert_eq!(accepted[0]["customer_contact"], "+1-555-0199");
     let message = accepted[0]["message"].as_str().unwrap();
