@@ -15,16 +15,15 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use async_trait::async_trait;
 use axum::Router;
 use axum::extract::Path;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use switchboard_crawl::{CrawlConfig, CrawlJob, CrawlProgress, Crawler, IndexedPage, PageSink, SinkError, SkippedPage};
+use switchboard_crawl::{CountingSink, CrawlConfig, CrawlJob, CrawlProgress, Crawler};
 use tokio_util::sync::CancellationToken;
 
 const PAGES: usize = 10_000;
@@ -104,31 +103,6 @@ fn page(n: usize) -> Response {
     }
     body.push_str("</ul></main><footer>Generated site</footer></body></html>");
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
-}
-
-#[derive(Default)]
-struct CountingSink {
-    pages: AtomicU64,
-    passages: AtomicU64,
-    skipped: AtomicU64,
-}
-
-#[async_trait]
-impl PageSink for CountingSink {
-    async fn index_page(&self, page: IndexedPage) -> Result<(), SinkError> {
-        self.pages.fetch_add(1, Ordering::Relaxed);
-        self.passages.fetch_add(page.docs.len() as u64, Ordering::Relaxed);
-        Ok(())
-    }
-
-    async fn page_skipped(&self, _skip: SkippedPage) -> Result<(), SinkError> {
-        self.skipped.fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    }
-
-    async fn page_removed(&self, _url: &str) -> Result<(), SinkError> {
-        Ok(())
-    }
 }
 
 /// Peak resident set size of this process, in kB.

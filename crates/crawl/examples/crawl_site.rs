@@ -7,37 +7,11 @@
 //! 127.0.0.1); everything else is `CrawlConfig::default()`, i.e. what a job
 //! started by `POST /api/onboard` runs with.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use async_trait::async_trait;
-use switchboard_crawl::{CrawlConfig, CrawlJob, CrawlProgress, Crawler, IndexedPage, PageSink, SinkError, SkippedPage};
+use switchboard_crawl::{CountingSink, CrawlConfig, CrawlJob, CrawlProgress, Crawler};
 use tokio_util::sync::CancellationToken;
-
-#[derive(Default)]
-struct CountingSink {
-    pages: AtomicU64,
-    passages: AtomicU64,
-    skipped: AtomicU64,
-}
-
-#[async_trait]
-impl PageSink for CountingSink {
-    async fn index_page(&self, page: IndexedPage) -> Result<(), SinkError> {
-        self.pages.fetch_add(1, Ordering::Relaxed);
-        self.passages.fetch_add(page.docs.len() as u64, Ordering::Relaxed);
-        Ok(())
-    }
-
-    async fn page_skipped(&self, _skip: SkippedPage) -> Result<(), SinkError> {
-        self.skipped.fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    }
-
-    async fn page_removed(&self, _url: &str) -> Result<(), SinkError> {
-        Ok(())
-    }
-}
 
 fn usage() -> ! {
     eprintln!("usage: crawl_site URL [--max-pages N] [--max-depth N]");

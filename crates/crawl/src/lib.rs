@@ -56,4 +56,4 @@ pub use error::{CrawlError, SinkError, SkipReason};
 pub use extract::{Block, Extracted, Extractor, HtmlExtractor};
 pub use fetch::{ContentKind, Fetched, Fetcher, Purpose, ReqwestFetcher};
 pub use jobs::{Jobs, JobsError};
-pub use sink::{IndexedPage, PageChange, PageSink, SkippedPage, page_doc_id};
+pub use sink::{CountingSink, IndexedPage, PageChange, PageSink, SkippedPage, page_doc_id};

@@ -75,3 +75,32 @@ pub fn sha256_hex(data: &[u8]) -> String {
 pub fn page_doc_id(canonical_url: &str, index: usize) -> String {
     format!("page:{}:{index}", &sha256_hex(canonical_url.as_bytes())[..32])
 }
+
+/// A sink that stores nothing and counts what it was given: for a dry run
+/// (how fast and how far a crawl goes, without an index), as the crawl
+/// example and the crawl benchmark use it.
+#[derive(Debug, Default)]
+pub struct CountingSink {
+    pub pages: std::sync::atomic::AtomicU64,
+    pub passages: std::sync::atomic::AtomicU64,
+    pub skipped: std::sync::atomic::AtomicU64,
+}
+
+#[async_trait]
+impl PageSink for CountingSink {
+    async fn index_page(&self, page: IndexedPage) -> Result<(), SinkError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.pages.fetch_add(1, Relaxed);
+        self.passages.fetch_add(page.docs.len() as u64, Relaxed);
+        Ok(())
+    }
+
+    async fn page_skipped(&self, _skip: SkippedPage) -> Result<(), SinkError> {
+        self.skipped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn page_removed(&self, _url: &str) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
