@@ -292,12 +292,15 @@ pub trait CrawlStore: Send + Sync {
 #[serde(deny_unknown_fields)]
 pub struct OnboardInput {
     /// The site's start page, `http://` or `https://`.
+    #[schema(max_length = 2000, pattern = r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#]+[^\s]*\s*$")]
     pub url: String,
     /// Most pages kept (default 50, 1..=10000).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 10000)]
     pub max_pages: Option<u32>,
     /// Most link hops from the start page (default 3, 0..=10).
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 10)]
     pub max_depth: Option<u32>,
     /// Globs over URL paths (`/services/**`); when given, a page must match one.
     #[serde(default)]

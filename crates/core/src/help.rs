@@ -127,12 +127,24 @@ pub struct Waiter {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewHelpRequest {
+    #[schema(
+        max_length = 120,
+        pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+    )]
     pub customer_name: String,
+    /// Letters, digits, `-` and `_` (`phone`, `web-chat`).
+    #[schema(min_length = 1, max_length = 32, pattern = r"^\s*[A-Za-z0-9_-]+\s*$")]
     pub channel: String,
+    #[schema(
+        max_length = 2000,
+        pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+    )]
     pub question: String,
     #[serde(default)]
+    #[schema(max_length = 320, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
     pub customer_contact: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 128, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
     pub session_id: Option<String>,
     #[serde(default)]
     pub history: Vec<HistoryTurn>,

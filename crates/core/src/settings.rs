@@ -14,6 +14,7 @@ pub const MAX_URL: usize = 2_000;
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// How long a help request waits for a supervisor before it times out.
+    #[schema(minimum = 10, maximum = 604800)]
     pub request_timeout_secs: u64,
     /// Where customer notifications are POSTed (an SMS gateway); none when null.
     #[serde(default)]

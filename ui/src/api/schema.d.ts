@@ -1001,6 +1001,7 @@ export interface components {
         };
         /** @description Input for opening a help request. */
         NewHelpRequest: {
+            /** @description Letters, digits, `-` and `_` (`phone`, `web-chat`). */
             channel: string;
             customer_contact?: string | null;
             customer_name: string;

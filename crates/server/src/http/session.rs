@@ -67,6 +67,10 @@ pub async fn show(State(s): State<AppState>, Path(id): Path<String>) -> Result<J
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MessageInput {
+    #[schema(
+        max_length = 2000,
+        pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+    )]
     pub text: String,
 }
 
@@ -179,11 +183,12 @@ async fn watch(
 #[serde(deny_unknown_fields)]
 pub struct ExportQuery {
     /// `md` (default) or `json`.
+    #[param(pattern = "^(md|json)$")]
     format: Option<String>,
 }
 
 #[utoipa::path(get, operation_id = "export_session", path = "/api/sessions/{id}/export", tag = "sessions",
-    params(("id" = String, Path), ExportQuery),
+    params(("id" = String, Path, format = Uuid), ExportQuery),
     responses((status = 200, description = "text/markdown or application/json"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn export(
     State(s): State<AppState>,
@@ -220,6 +225,10 @@ pub async fn export(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConversationInput {
+    #[schema(
+        max_length = 2000,
+        pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+    )]
     pub text: String,
     /// Continue this session; a new text session is started when absent.
     #[serde(default)]
