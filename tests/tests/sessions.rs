@@ -1060,3 +1060,22 @@ async fn a_model_reply_runs_only_a_few_tool_calls() {
     }
     s.stop().await;
 }
+
+/// A help request says which channel its caller is on.
+#[tokio::test]
+async fn a_help_request_names_the_callers_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = ScriptedModel::default();
+    let s = TestServer::start(server_config(dir.path(), &model)).await;
+    // Two different questions (the same one would join the first request).
+    for (channel, question) in
+        [("voice", "Can I bring my pet iguana along?"), ("text", "Do you sell gift vouchers for massages?")]
+    {
+        let body = json!({"channel": channel, "caller_name": "Ana", "caller_contact": "+1-555-0142"});
+        let id = s.post_json("/api/sessions", &body, 201).await["id"].as_str().unwrap().to_string();
+        let out = s.ask(&id, question).await;
+        let request = out["reply"]["grounding"]["help_request_id"].as_str().unwrap();
+        assert_eq!(s.get_json(&format!("/api/help-requests/{request}"), 200).await["channel"], channel);
+    }
+    s.stop().await;
+}

@@ -15,6 +15,9 @@ pub struct ToolContext {
     pub session_id: Option<Uuid>,
     pub caller_name: Option<String>,
     pub caller_contact: Option<String>,
+    /// The session's channel (`text`, `voice`, `livekit`): a help request
+    /// opened from a call says where the caller is.
+    pub channel: Option<String>,
 }
 
 #[derive(Debug, Error, Clone, PartialEq, Serialize)]

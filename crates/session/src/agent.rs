@@ -115,6 +115,7 @@ pub(crate) async fn run_turn(
         session_id: Some(session.id),
         caller_name: session.caller_name.clone(),
         caller_contact: session.caller_contact.clone(),
+        channel: Some(session.channel.as_str().to_string()),
     };
     let mut t = Turner { inner, session, emit, started, ctx, first_token: None, rendered: inner.rendered() };
     // Earlier turns, for the model's context and the help request's history.

@@ -202,7 +202,8 @@ impl RequestHelpTool {
             .desk
             .open(NewHelpRequest {
                 customer_name: ctx.caller_name.clone().unwrap_or_else(|| "Caller".into()),
-                channel: self.channel.into(),
+                // The session's channel; `agent` when none is known.
+                channel: ctx.channel.clone().unwrap_or_else(|| self.channel.into()),
                 question: question.to_string(),
                 customer_contact: ctx.caller_contact.clone(),
                 session_id: ctx.session_id.map(|s| s.to_string()),
