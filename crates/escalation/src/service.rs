@@ -167,11 +167,7 @@ impl Escalation {
         };
         let (request, learned) = self.inner.store.finish_review(id, entry).await?;
         if let Some(entry) = &learned {
-            match self.inner.index.upsert(vec![IndexDoc::from(entry)]).await {
-                Ok(()) => {}
-                Err(e) => tracing::error!(error = %e, id = %entry.id, "learned entry not indexed"),
-            }
-            self.inner.events.publish(EventKind::KnowledgeUpdated { entry: entry.clone() });
+            self.index_learned(entry).await;
         }
         Ok((request, learned))
     }
@@ -291,14 +287,7 @@ impl Escalation {
         });
         let resolved = self.inner.store.resolve_help_request(r, then).await?;
         if let Some(entry) = &resolved.knowledge {
-            // The database already holds the entry; if indexing fails the index
-            // is reconciled from it at next start, so log rather than fail a
-            // resolution that has committed.
-            match self.inner.index.upsert(vec![IndexDoc::from(entry)]).await {
-                Ok(()) => {}
-                Err(e) => tracing::error!(error = %e, id = %entry.id, "learned entry not indexed"),
-            }
-            self.inner.events.publish(EventKind::KnowledgeUpdated { entry: entry.clone() });
+            self.index_learned(entry).await;
         }
         for reopened in &resolved.reopened {
             self.inner.events.publish(EventKind::HelpRequestCreated { request: reopened.clone() });
@@ -313,6 +302,17 @@ impl Escalation {
         });
         self.inner.outbox.waker().notify_one();
         Ok(resolved)
+    }
+
+    /// Indexes an entry the database has just learned and tells observers.
+    /// The database already holds it; if indexing fails the index is
+    /// reconciled from it at next start, so this logs rather than fails a
+    /// change that has committed.
+    async fn index_learned(&self, entry: &KnowledgeEntry) {
+        if let Err(e) = self.inner.index.upsert(vec![IndexDoc::from(entry)]).await {
+            tracing::error!(error = %e, id = %entry.id, "learned entry not indexed");
+        }
+        self.inner.events.publish(EventKind::KnowledgeUpdated { entry: entry.clone() });
     }
 
     /// Times out every overdue pending request. Returns how many it moved.

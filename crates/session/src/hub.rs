@@ -117,15 +117,6 @@ impl SessionHub {
         self.lock().remove(&id);
     }
 
-    /// Live sessions, for tests and status.
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
-    }
-
     /// Tells watchers the session ended and forgets it.
     pub fn close(&self, session: &Session) {
         if let Some(live) = self.lock().remove(&session.id)

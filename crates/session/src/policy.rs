@@ -150,6 +150,7 @@ impl GroundingPolicy {
         analyze: impl Fn(&str) -> Terms,
     ) -> Retrieval {
         let mut out = Retrieval { terms: query.iter().map(|(t, _)| t.clone()).collect(), ..Default::default() };
+        let query_words = out.terms.clone();
         for hit in hits {
             let q_terms: Vec<String> = analyze(&hit.doc.question).into_iter().map(|(t, _)| t).collect();
             let mut all_terms = q_terms.clone();
@@ -178,32 +179,28 @@ impl GroundingPolicy {
                     .unmatched_dates_and_numbers(text)
                     .is_empty()
             };
+            // How much of the entry's own question the caller said (filler
+            // ignored on both sides: "how much does X cost" is about X).
+            // Both fast paths need it; only Q&A entries have one.
+            let backward = hit.doc.kind.is_qa().then(|| {
+                let entry_terms = content_terms(analyze(&hit.doc.question));
+                (entry_terms.is_empty(), weighted_coverage(&entry_terms, &query_words))
+            });
             // Embeddings place "a ladies' haircut" next to "a men's
             // haircut": a paraphrase said verbatim must also keep most of
             // the entry's own words, else the model reads it as evidence.
-            let keeps_entry_words = || {
-                let entry_terms = content_terms(analyze(&hit.doc.question));
-                let query_words: Vec<String> = query.iter().map(|(t, _)| t.clone()).collect();
-                entry_terms.is_empty() || weighted_coverage(&entry_terms, &query_words) >= self.fast_path_entry_words
-            };
-            if out.fast_path.is_none()
-                && hit.doc.kind.is_qa()
-                && similar_question
-                && same_specifics()
-                && keeps_entry_words()
-            {
+            let keeps_entry_words =
+                backward.is_some_and(|(empty, covered)| empty || covered >= self.fast_path_entry_words);
+            if out.fast_path.is_none() && similar_question && keeps_entry_words && same_specifics() {
                 out.fast_path = Some((evidence.clone(), hit.doc.answer.clone()));
             }
-            if out.fast_path.is_none() && hit.doc.kind.is_qa() {
+            if out.fast_path.is_none()
+                && let Some((_, covered)) = backward
+            {
                 // Both ways: the entry's question must be about what was asked,
                 // not merely contain it ("price?" vs "price of balayage?").
                 let forward = weighted_coverage(query, &q_terms);
-                // Filler is ignored on both sides ("how much does X cost" is
-                // about X).
-                let entry_terms = content_terms(analyze(&hit.doc.question));
-                let query_words: Vec<String> = query.iter().map(|(t, _)| t.clone()).collect();
-                let backward = weighted_coverage(&entry_terms, &query_words);
-                if forward >= self.fast_path_coverage && backward >= self.fast_path_coverage {
+                if forward >= self.fast_path_coverage && covered >= self.fast_path_coverage {
                     out.fast_path = Some((evidence.clone(), hit.doc.answer.clone()));
                 }
             }

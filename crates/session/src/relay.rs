@@ -35,6 +35,17 @@ impl SessionRelay {
 /// Longest wait for a session's turn in progress before a relay is retried.
 const TURN_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 
+impl SessionRelay {
+    /// The caller is not (or no longer) in the session: the follow-up sink
+    /// instead, when there is one and the contact may receive it.
+    async fn follow_up(&self, n: &Notification) -> Result<(), NotifyError> {
+        match &self.follow_up {
+            Some(f) if f.enabled() && n.follow_up_allowed => f.deliver(n).await,
+            _ => Ok(()),
+        }
+    }
+}
+
 fn first_name(name: &str) -> &str {
     name.split_whitespace().next().unwrap_or(name)
 }
@@ -71,10 +82,7 @@ impl Notifier for SessionRelay {
             return Ok(());
         };
         if !self.hub.is_live(sid) {
-            return match &self.follow_up {
-                Some(f) if f.enabled() && n.follow_up_allowed => f.deliver(n).await,
-                _ => Ok(()),
-            };
+            return self.follow_up(n).await;
         }
         // Never between a caller's turn and the agent's reply to it: wait for
         // the turn in progress (bounded; the outbox retries later if a turn
@@ -124,10 +132,7 @@ impl Notifier for SessionRelay {
                 Ok(())
             }
             // Ended just now: the caller gets the follow-up instead.
-            Err(switchboard_core::ports::StoreError::Conflict(_)) => match &self.follow_up {
-                Some(f) if f.enabled() && n.follow_up_allowed => f.deliver(n).await,
-                _ => Ok(()),
-            },
+            Err(switchboard_core::ports::StoreError::Conflict(_)) => self.follow_up(n).await,
             Err(e) => Err(NotifyError(e.to_string())),
         }
     }
