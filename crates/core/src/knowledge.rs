@@ -152,6 +152,58 @@ impl From<&KnowledgeEntry> for IndexDoc {
     }
 }
 
+impl IndexDoc {
+    /// A stable 64-bit fingerprint of everything the index stores of this
+    /// document (FNV-1a, fields separated by a byte no text contains), so an
+    /// index can be compared with the database by content, not only by count.
+    pub fn fingerprint(&self) -> u64 {
+        const PRIME: u64 = 0x0000_0100_0000_01b3;
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let fields = [
+            Some(self.id.as_str()),
+            Some(self.kind.as_str()),
+            Some(self.question.as_str()),
+            Some(self.answer.as_str()),
+            self.topic.as_deref(),
+            self.url.as_deref(),
+            self.source_request_id.as_deref(),
+        ];
+        for f in fields {
+            // `None` and `Some("")` differ: a marker byte says which.
+            let bytes = f.map(str::as_bytes);
+            for b in [u8::from(bytes.is_some())].iter().chain(bytes.unwrap_or_default()).chain(&[0xff]) {
+                h ^= u64::from(*b);
+                h = h.wrapping_mul(PRIME);
+            }
+        }
+        h
+    }
+}
+
+/// An order-free summary of a set of documents' contents: two sets with the
+/// same digest hold, with overwhelming likelihood, the same documents.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ContentDigest {
+    pub count: u64,
+    /// Wrapping sum of the documents' fingerprints.
+    pub sum: u64,
+}
+
+impl ContentDigest {
+    pub fn add(&mut self, fingerprint: u64) {
+        self.count += 1;
+        self.sum = self.sum.wrapping_add(fingerprint);
+    }
+
+    pub fn of<'a>(docs: impl IntoIterator<Item = &'a IndexDoc>) -> ContentDigest {
+        let mut d = ContentDigest::default();
+        for doc in docs {
+            d.add(doc.fingerprint());
+        }
+        d
+    }
+}
+
 /// One scored search result (BM25; higher is better).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SearchHit {

@@ -245,6 +245,13 @@ pub trait KnowledgeIndex: Send + Sync {
         seen
     }
     fn num_docs(&self) -> u64;
+    /// The digest of every document the index holds (see
+    /// `IndexDoc::fingerprint`), for indexes that keep fingerprints (`None`
+    /// otherwise): the start-up reconcile compares it with the database's,
+    /// so an edit the index missed is found although no count changed.
+    async fn content_digest(&self) -> Result<Option<crate::knowledge::ContentDigest>, IndexError> {
+        Ok(None)
+    }
     /// Documents with a stored embedding, for indexes that keep vectors
     /// (`None` otherwise): a count that disagrees with the database's
     /// documents makes the start-up reconcile rebuild.

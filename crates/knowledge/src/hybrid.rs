@@ -356,6 +356,10 @@ impl KnowledgeIndex for HybridIndex {
         self.text.num_docs()
     }
 
+    async fn content_digest(&self) -> Result<Option<switchboard_core::knowledge::ContentDigest>, IndexError> {
+        self.text.content_digest().await
+    }
+
     fn vector_count(&self) -> Option<u64> {
         let v = self.vectors.as_ref()?;
         Some(v.table.read().unwrap_or_else(|p| p.into_inner()).ids.len() as u64)

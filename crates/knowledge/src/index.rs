@@ -6,16 +6,16 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use async_trait::async_trait;
-use switchboard_core::knowledge::{IndexDoc, KnowledgeSource, SearchHit};
+use switchboard_core::knowledge::{ContentDigest, IndexDoc, KnowledgeSource, SearchHit};
 use switchboard_core::ports::{IndexError, KnowledgeIndex};
 use tantivy::collector::TopDocs;
 use tantivy::query::QueryParser;
-use tantivy::schema::{Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value};
+use tantivy::schema::{FAST, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
 use tokio::sync::oneshot;
 
 /// Bump when the schema changes: a mismatch triggers a rebuild from the DB.
-const SCHEMA_VERSION: &str = "2";
+const SCHEMA_VERSION: &str = "3";
 /// Our analyzer: words, lower-cased, English stop words dropped (so "do you"
 /// does not make every question look alike), stemmed.
 const ANALYZER: &str = "en_text";
@@ -32,6 +32,9 @@ struct Fields {
     topic: Field,
     url: Field,
     source_request_id: Field,
+    /// `IndexDoc::fingerprint`, a fast field: the content digest reads it
+    /// without loading stored documents.
+    fp: Field,
 }
 
 fn schema() -> (Schema, Fields) {
@@ -52,6 +55,7 @@ fn schema() -> (Schema, Fields) {
         topic: b.add_text_field("topic", text),
         url: b.add_text_field("url", STRING | STORED),
         source_request_id: b.add_text_field("source_request_id", STRING | STORED),
+        fp: b.add_u64_field("fp", FAST),
     };
     (b.build(), fields)
 }
@@ -192,6 +196,21 @@ impl SearchSide {
         Ok(out)
     }
 
+    /// The digest of the live documents, from the `fp` fast field.
+    fn digest_blocking(&self) -> Result<ContentDigest, IndexError> {
+        let searcher = self.reader.searcher();
+        let mut digest = ContentDigest::default();
+        for segment in searcher.segment_readers() {
+            let column = segment.fast_fields().u64("fp").map_err(be)?;
+            for doc in segment.doc_ids_alive() {
+                // Every document is written with a fingerprint; one without
+                // (impossible short of corruption) counts as 0, a mismatch.
+                digest.add(column.first(doc).unwrap_or(0));
+            }
+        }
+        Ok(digest)
+    }
+
     fn search_blocking(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>, IndexError> {
         let f = self.fields;
         let mut parser = QueryParser::for_index(&self.index, vec![f.question, f.answer, f.topic]);
@@ -272,6 +291,7 @@ fn to_tantivy(d: &IndexDoc, f: &Fields) -> TantivyDocument {
         f.kind => d.kind.as_str(),
         f.question => d.question.as_str(),
         f.answer => d.answer.as_str(),
+        f.fp => d.fingerprint(),
     );
     if let Some(t) = &d.topic {
         doc.add_text(f.topic, t);
@@ -370,6 +390,14 @@ impl KnowledgeIndex for TantivyIndex {
 
     fn num_docs(&self) -> u64 {
         self.searcher.reader.searcher().num_docs()
+    }
+
+    async fn content_digest(&self) -> Result<Option<ContentDigest>, IndexError> {
+        let side = self.searcher.clone();
+        let digest = tokio::task::spawn_blocking(move || side.digest_blocking())
+            .await
+            .map_err(|e| IndexError::Backend(Box::new(e)))??;
+        Ok(Some(digest))
     }
 
     fn terms(&self, text: &str) -> Vec<(String, f32)> {

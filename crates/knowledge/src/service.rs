@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use switchboard_core::crawl::PagePassage;
 use switchboard_core::events::{EventBus, EventKind};
-use switchboard_core::knowledge::{IndexDoc, KnowledgeEntry, KnowledgeInput, KnowledgeSource, MAX_QUERY, SearchHit};
+use switchboard_core::knowledge::{
+    ContentDigest, IndexDoc, KnowledgeEntry, KnowledgeInput, KnowledgeSource, MAX_QUERY, SearchHit,
+};
 use switchboard_core::ports::{IndexError, KnowledgeIndex, Store, StoreError};
 use switchboard_core::validate::ValidationError;
 use switchboard_core::{Coded, ErrorCode, time};
@@ -61,18 +63,28 @@ impl KnowledgeBase {
     }
 
     /// Makes the index match the database. Rebuilds when `force` (the index was
-    /// just recreated) or when the document counts disagree (a crash between
-    /// commit and indexing). The index holds knowledge entries and crawled
-    /// page passages, both stored in the database. Returns whether it rebuilt.
+    /// just recreated), when the document counts disagree, or when the
+    /// contents do (an edit committed to the database that a crash kept from
+    /// the index changes no count). The index holds knowledge entries and
+    /// crawled page passages, both stored in the database. Returns whether it
+    /// rebuilt.
     pub async fn reconcile(&self, force: bool) -> Result<bool, KnowledgeError> {
         let db = self.store.count_knowledge().await? + self.store.count_page_docs().await?;
         let vectors_ok = self.index.vector_count().is_none_or(|v| v == db);
-        if !force && db == self.index.num_docs() && vectors_ok {
+        let counts_ok = db == self.index.num_docs() && vectors_ok;
+        let index_digest = if force || !counts_ok { None } else { self.index.content_digest().await? };
+        if !force && counts_ok && index_digest.is_none() {
+            // An index without fingerprints: the counts are all we can compare.
             return Ok(false);
         }
         let mut docs: Vec<IndexDoc> = self.store.all_knowledge().await?.iter().map(IndexDoc::from).collect();
         let entries = docs.len();
         docs.extend(self.store.all_page_docs().await?);
+        if let Some(have) = index_digest
+            && ContentDigest::of(&docs) == have
+        {
+            return Ok(false);
+        }
         tracing::info!(entries, passages = docs.len() - entries, "rebuilding the search index from the database");
         self.index.rebuild(docs).await?;
         Ok(true)

@@ -118,3 +118,34 @@ async fn stop_words_alone_do_not_match() {
     assert!(kb.search("do you have wigs", 5).await.unwrap().is_empty(), "sharing only 'do you' is no match");
     assert_eq!(kb.search("walk-ins on Saturday", 5).await.unwrap().len(), 1);
 }
+
+/// A crash between the database commit of an edit and the index commit
+/// leaves every count equal; the start-up reconcile must still find it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_the_index_missed_is_found_by_content_not_count() {
+    use switchboard_core::ports::KnowledgeStore;
+    let dir = tempfile::tempdir().unwrap();
+    let index_dir = dir.path().join("index");
+    let store = Arc::new(SqliteStore::open(&dir.path().join("db.sqlite")).await.unwrap());
+    let entry = {
+        let index = Arc::new(TantivyIndex::open(&index_dir).unwrap().index);
+        let kb = KnowledgeBase::new(store.clone(), index.clone(), EventBus::default());
+        let e = kb.create(&input("Do you sell gift cards?", "Yes, from $25."), KnowledgeSource::Manual).await.unwrap();
+        index.close();
+        e
+    };
+    // The edit reaches the database only, as if the process died right after.
+    let edited = input("Do you sell gift cards?", "Only vouchers for wrapping classes.").validate().unwrap();
+    store.update_knowledge(entry.id, &edited, switchboard_core::time::now()).await.unwrap();
+
+    let opened = TantivyIndex::open(&index_dir).unwrap();
+    assert!(!opened.recreated);
+    let index = Arc::new(opened.index);
+    let kb = KnowledgeBase::new(store.clone(), index.clone(), EventBus::default());
+    assert!(kb.reconcile(false).await.unwrap(), "same counts, different content: rebuilt");
+    let hits = kb.search("wrapping vouchers", 5).await.unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].doc.answer, "Only vouchers for wrapping classes.");
+    // In step now: the next start does nothing.
+    assert!(!kb.reconcile(false).await.unwrap());
+}
