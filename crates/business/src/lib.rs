@@ -115,3 +115,42 @@ pub fn signatures(specs: &[switchboard_core::llm::ToolSpec]) -> String {
     }
     out
 }
+
+/// Entry points into the private argument parsers, for the fuzz targets in
+/// `fuzz/` only (feature `fuzzing`).
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    use chrono::NaiveDate;
+    use schemars::JsonSchema;
+    use serde::Deserialize;
+
+    /// Fields of the shapes the tools take.
+    #[derive(Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Shaped {
+        customer_id: String,
+        date: Option<String>,
+        quantity: Option<i64>,
+        items: Option<Vec<String>>,
+        urgent: Option<bool>,
+    }
+
+    /// A date and a time argument as a model might write them; a date that
+    /// parses is within a week of today or exactly what was written.
+    pub fn date_and_time(s: &str) {
+        let today = NaiveDate::from_ymd_opt(2026, 12, 6).expect("valid date");
+        if let Ok(d) = crate::args::date(s, today) {
+            let written = s.trim().len() == 10;
+            assert!(written || (d >= today && (d - today).num_days() < 7), "{s:?} -> {d}");
+        }
+        let _ = crate::args::time(s);
+    }
+
+    /// Lenient intake, then strict checks, of JSON arguments.
+    pub fn arguments(json: &str) {
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(json) else { return };
+        let schema = crate::args::schema_for::<Shaped>();
+        let _ = crate::args::parse::<Shaped>(value, &schema);
+    }
+}

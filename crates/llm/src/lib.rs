@@ -23,12 +23,15 @@ use serde::Deserialize;
 use switchboard_core::llm::{ChatRequest, LanguageModel, LlmError, LlmStream, ModelInfo};
 
 pub mod chatml;
+#[cfg(feature = "embedded")]
 mod llama;
 mod openai;
+#[cfg(feature = "embedded")]
 mod prompt_state;
 pub mod tool_grammar;
 pub mod tool_parse;
 
+#[cfg(feature = "embedded")]
 pub use llama::{GenerationStats, LlamaEngine, LlamaOptions};
 pub use openai::OpenAiEngine;
 
@@ -147,6 +150,11 @@ pub fn engine_from_config(cfg: &LlmConfig) -> Arc<dyn LanguageModel> {
     match cfg.engine {
         EngineKind::None => Arc::new(NoModel::new("no language model is configured (engine = none)")),
         EngineKind::Auto if !cfg.model_path().is_file() => Arc::new(NoModel::missing_model(&cfg.model_path())),
+        #[cfg(not(feature = "embedded"))]
+        EngineKind::Auto | EngineKind::Llama => {
+            Arc::new(NoModel::new("this build has no embedded language model (feature `embedded` is off)"))
+        }
+        #[cfg(feature = "embedded")]
         EngineKind::Auto | EngineKind::Llama => {
             let opts = LlamaOptions {
                 threads: cfg.threads.unwrap_or(2).max(1),
@@ -307,5 +315,37 @@ mod tests {
                 p.to_string_lossy().ends_with(".cache/switchboard/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")
             ),
         }
+    }
+}
+
+/// Entry points into the private parsers, for the fuzz targets in `fuzz/`
+/// only (feature `fuzzing`). Each runs one parser over untrusted input.
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    /// A model server's byte stream, cut into `chunks` as the network would:
+    /// the SSE parser, then the completion-chunk reader on every event.
+    pub fn openai_stream(chunks: &[&[u8]]) {
+        let mut sse = crate::openai::SseParser::default();
+        let mut state = crate::openai::StreamState::default();
+        let mut events = Vec::new();
+        for c in chunks {
+            events.extend(sse.push(c));
+            if sse.overflowed() {
+                return;
+            }
+        }
+        events.extend(sse.finish());
+        for e in events {
+            if e != "[DONE]" && state.apply(&e).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// The JSON repair of model-written tool arguments: the span it reports
+    /// lies inside the input.
+    pub fn repair_json(s: &str) {
+        let (_, used) = crate::tool_parse::repair_json(s);
+        assert!(used <= s.len(), "repair used {used} of {} bytes", s.len());
     }
 }
