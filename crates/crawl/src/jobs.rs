@@ -123,6 +123,8 @@ impl Jobs {
         index: Arc<dyn KnowledgeIndex>,
         events: EventBus,
         template: CrawlConfig,
+        // A child of the app's token: cancelling the app stops every job.
+        shutdown: CancellationToken,
     ) -> Jobs {
         let allow_private = AtomicBool::new(template.allow_private);
         Jobs {
@@ -136,7 +138,7 @@ impl Jobs {
                 slot: Arc::new(Semaphore::new(1)),
                 admin: tokio::sync::Mutex::new(()),
                 tasks: TaskTracker::new(),
-                shutdown: CancellationToken::new(),
+                shutdown,
             }),
         }
     }

@@ -8,9 +8,25 @@
 
 use std::time::Duration;
 
+/// How much of a robots.txt is read: the 500 KiB that RFC 9309 asks
+/// crawlers to parse at least (and Google reads at most). A 2 MB file of
+/// rules must not make every URL check slow.
+pub const MAX_ROBOTS_BYTES: usize = 500 * 1024;
+/// Rules with `*` or `$` are matched one by one: at most this many are kept.
+const MAX_WILDCARD_RULES: usize = 500;
+/// Longer patterns are ignored (no real path is this long).
+const MAX_PATTERN: usize = 2_048;
+
 /// The rules that apply to our user agent.
 #[derive(Debug, Clone, Default)]
 pub struct Robots {
+    /// Plain prefixes (no `*` or `$`), looked up by the target's own
+    /// prefixes: a check costs one lookup per distinct rule length, however
+    /// many rules there are. `true` when an `Allow` has that pattern.
+    prefixes: std::collections::HashMap<String, bool>,
+    /// The distinct lengths of `prefixes`, so a check tries only those.
+    prefix_lens: std::collections::BTreeSet<usize>,
+    /// Rules with wildcards, matched one by one.
     rules: Vec<Rule>,
     /// `Disallow: /` for everything (robots.txt answered 5xx, per RFC 9309).
     disallow_all: bool,
@@ -54,7 +70,11 @@ impl Robots {
         // Consecutive user-agent lines share one group; a user-agent line
         // after rules starts the next group.
         let mut open_agents = false;
-        for line in body.lines() {
+        let mut end = body.len().min(MAX_ROBOTS_BYTES);
+        while !body.is_char_boundary(end) {
+            end -= 1;
+        }
+        for line in body[..end].lines() {
             let line = line.split('#').next().unwrap_or("").trim();
             let Some((key, value)) = line.split_once(':') else { continue };
             let key = key.trim().to_ascii_lowercase();
@@ -90,8 +110,22 @@ impl Robots {
         let ours: Vec<&Group> = groups.iter().filter(|g| g.agents.contains(&token)).collect();
         let chosen: Vec<&Group> =
             if ours.is_empty() { groups.iter().filter(|g| g.agents.iter().any(|a| a == "*")).collect() } else { ours };
+        let mut robots = Robots::default();
+        for r in chosen.iter().flat_map(|g| g.rules.iter()).filter(|r| r.pattern.len() <= MAX_PATTERN) {
+            if r.pattern.contains(['*', '$']) {
+                if robots.rules.len() < MAX_WILDCARD_RULES {
+                    robots.rules.push(r.clone());
+                }
+            } else {
+                // `Allow` wins a tie between equal patterns.
+                *robots.prefixes.entry(r.pattern.clone()).or_insert(r.allow) |= r.allow;
+                robots.prefix_lens.insert(r.pattern.len());
+            }
+        }
         Robots {
-            rules: chosen.iter().flat_map(|g| g.rules.iter().cloned()).collect(),
+            prefixes: robots.prefixes,
+            prefix_lens: robots.prefix_lens,
+            rules: robots.rules,
             disallow_all: false,
             sitemaps,
             crawl_delay: chosen.iter().find_map(|g| g.delay).map(|d| Duration::from_secs_f64(d.min(3600.0))),
@@ -116,6 +150,16 @@ impl Robots {
             return false;
         }
         let mut best: Option<(usize, bool)> = None;
+        for &len in self.prefix_lens.range(..=target.len()) {
+            if let Some(prefix) = target.get(..len)
+                && let Some(&allow) = self.prefixes.get(prefix)
+            {
+                best = match best {
+                    Some((l, a)) if l > len || (l == len && a) => Some((l, a)),
+                    _ => Some((len, allow)),
+                };
+            }
+        }
         for r in &self.rules {
             if matches(&r.pattern, target) {
                 let len = r.pattern.len();
@@ -214,6 +258,27 @@ Unknown: value
         assert!(r.allowed_path("/x"));
         assert!(Robots::parse("", "bot").allowed_path("/x"));
         assert!(!Robots::disallow_all().allowed_path("/x"));
+    }
+
+    #[test]
+    fn a_huge_robots_txt_is_read_up_to_its_limit_and_checks_stay_fast() {
+        let mut body = String::from("User-agent: *\nDisallow: /early\n");
+        let mut i = 0;
+        while body.len() < 2 * 1024 * 1024 {
+            body.push_str(&format!("Disallow: /private/{i}/\nDisallow: /*.tmp{i}$\n"));
+            i += 1;
+        }
+        body.push_str("Disallow: /late\n");
+        let r = Robots::parse(&body, "bot");
+        assert!(!r.allowed_path("/early/page"));
+        assert!(!r.allowed_path("/private/17/x"));
+        assert!(r.allowed_path("/late"), "rules after 500 KiB are not read");
+        assert_eq!(r.rules.len(), MAX_WILDCARD_RULES);
+        // Ten thousand checks against thousands of rules: one lookup
+        // per distinct rule length each, not a scan of every rule.
+        for k in 0..10_000 {
+            let _ = r.allowed_path(&format!("/l/{k}"));
+        }
     }
 
     #[test]
