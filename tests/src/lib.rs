@@ -17,6 +17,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 pub mod eval;
 pub mod model;
+pub mod process;
 
 pub const TOKEN: &str = "test-token-0123456789";
 
