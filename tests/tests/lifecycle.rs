@@ -608,3 +608,74 @@ async fn answers_can_wait_for_review_before_the_agent_learns_them() {
     assert!(kb.as_array().unwrap().iter().all(|e| e["answer"] != private), "{kb}");
     s.stop().await;
 }
+
+/// Credentials in the webhook URL are write-only: settings show them masked,
+/// the masked URL sent back keeps them (the gateway still gets them), and
+/// masked credentials sent with another server are dropped, not carried over.
+#[tokio::test]
+async fn webhook_credentials_are_write_only_in_settings() {
+    const SECRET: &str = "gw-s3cret-77";
+    let auth: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let seen = auth.clone();
+    let app = axum::Router::new().route(
+        "/sms",
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            let seen = seen.clone();
+            async move {
+                let a = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                seen.lock().unwrap().push(a);
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let gateway = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(config(dir.path())).await;
+    let put = |url: String| {
+        let body = json!({"request_timeout_secs": 600, "webhook_url": url});
+        s.put("/api/settings", &body).send()
+    };
+    let shown = expect(put(format!("http://gw:{SECRET}@{addr}/sms")).await.unwrap(), 200).await;
+    let masked = shown["webhook_url"].as_str().unwrap().to_string();
+    assert_eq!(masked, format!("http://redacted:redacted@{addr}/sms"));
+    assert!(!s.get_json("/api/settings", 200).await.to_string().contains(SECRET));
+
+    // The form sends back what it was shown: the credentials stay.
+    let again = expect(put(masked.clone()).await.unwrap(), 200).await;
+    assert_eq!(again["webhook_url"], masked);
+    let r = s.create_request("Do you take cheques?").await;
+    let id = r["id"].as_str().unwrap();
+    s.post_json(&format!("/api/help-requests/{id}/response"), &json!({"answer": "No, sorry."}), 200).await;
+    let header = eventually(SECS5, || async { auth.lock().unwrap().first().cloned() }).await;
+    let expected = format!("Basic {}", base64_of(&format!("gw:{SECRET}")));
+    assert_eq!(header, expected, "the gateway still gets the credentials");
+
+    // Masked credentials with another server are not carried over.
+    let moved = expect(put("http://redacted:redacted@127.0.0.1:9/sms".into()).await.unwrap(), 200).await;
+    assert_eq!(moved["webhook_url"], "http://127.0.0.1:9/sms");
+    s.stop().await;
+    gateway.abort();
+}
+
+/// Standard base64 (for the Basic authorization the gateway receives).
+fn base64_of(s: &str) -> String {
+    const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = s.as_bytes();
+    let mut out = String::new();
+    for chunk in b.chunks(3) {
+        let n = (u32::from(chunk[0]) << 16)
+            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*chunk.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}

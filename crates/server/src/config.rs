@@ -351,13 +351,16 @@ mod tests {
 pub fn without_credentials(u: &reqwest::Url) -> String {
     let mut u = u.clone();
     if !u.username().is_empty() {
-        let _ = u.set_username("redacted");
+        let _ = u.set_username(MASKED_CREDENTIAL);
     }
     if u.password().is_some() {
-        let _ = u.set_password(Some("redacted"));
+        let _ = u.set_password(Some(MASKED_CREDENTIAL));
     }
     u.to_string()
 }
+
+/// What stands for a URL's user name and password wherever they are shown.
+pub const MASKED_CREDENTIAL: &str = "redacted";
 
 /// The model's API key from the environment (`SWITCHBOARD_LLM_API_KEY`, else
 /// `OPENAI_API_KEY`), trimmed; blank counts as none.

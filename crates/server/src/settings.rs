@@ -144,7 +144,9 @@ impl SettingsService {
     pub fn current(&self) -> Settings {
         Settings {
             request_timeout_secs: self.escalation.request_timeout().as_secs(),
-            webhook_url: self.webhook.url().map(|u| u.to_string()),
+            // Credentials in the URL are write-only: shown masked, and a masked
+            // URL sent back keeps them (see `update`).
+            webhook_url: self.webhook.url().map(|u| crate::config::without_credentials(&u)),
             crawl_allow_private: self.crawl.allow_private(),
             review_learned: self.escalation.review_learned(),
         }
@@ -152,7 +154,8 @@ impl SettingsService {
 
     /// Validates, saves, then applies.
     pub async fn update(&self, input: Settings) -> Result<Settings, SettingsError> {
-        let valid = input.validate()?;
+        let mut valid = input.validate()?;
+        valid.webhook_url = unmask(valid.webhook_url.take(), self.webhook.url());
         let url = parse_url(valid.webhook_url.as_deref())?;
         self.store.save_settings(&valid, time::now()).await?;
         self.apply(&valid, url);
@@ -175,6 +178,28 @@ impl SettingsService {
         self.crawl.set_allow_private(s.crawl_allow_private);
         self.escalation.set_review_learned(s.review_learned);
     }
+}
+
+/// A webhook URL sent back as `current` showed it (credentials masked) gets
+/// the credentials in force again, but only for the same server: masked
+/// credentials for another server are dropped, never carried over.
+fn unmask(url: Option<String>, current: Option<reqwest::Url>) -> Option<String> {
+    let masked = crate::config::MASKED_CREDENTIAL;
+    let Some(mut u) = url.as_deref().and_then(|u| reqwest::Url::parse(u.trim()).ok()) else { return url };
+    if u.username() != masked && u.password() != Some(masked) {
+        return url;
+    }
+    match current.filter(|c| c.origin() == u.origin()) {
+        Some(c) => {
+            let _ = u.set_username(c.username());
+            let _ = u.set_password(c.password());
+        }
+        None => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+        }
+    }
+    Some(u.to_string())
 }
 
 /// The same parser as the start-up configuration's, reported as a field error.

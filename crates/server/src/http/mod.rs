@@ -9,6 +9,7 @@ mod events;
 mod extract;
 mod health;
 mod knowledge;
+mod metrics;
 pub mod openapi;
 mod session;
 mod settings;
@@ -70,6 +71,7 @@ pub fn router(state: AppState, addr: SocketAddr) -> Router {
     Router::new()
         .nest("/api", api)
         .merge(health::router())
+        .merge(metrics::router(state.clone()))
         .merge(demo_site::router(state.demo_site))
         .merge(ui::router(state.ui_dir.as_deref()))
         .layer(DefaultBodyLimit::max(state.body_limit))

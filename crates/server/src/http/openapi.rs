@@ -12,6 +12,7 @@ use super::AppState;
     info(title = "Switchboard API", description = "Supervise AI voice agents: escalations, knowledge base, agent sessions, website onboarding by crawl, live events."),
     paths(
         super::health::health,
+        super::metrics::metrics,
         super::escalation::list,
         super::escalation::create,
         super::escalation::show,
