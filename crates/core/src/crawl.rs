@@ -292,7 +292,7 @@ pub trait CrawlStore: Send + Sync {
 #[serde(deny_unknown_fields)]
 pub struct OnboardInput {
     /// The site's start page, `http://` or `https://`.
-    #[schema(max_length = 2000, pattern = r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#]+[^\s]*\s*$")]
+    #[schema(max_length = 2000, pattern = r"^[ \t\r\n]*[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z][A-Za-z0-9.\-]*(:[0-9]{1,4})?([/?#][^\s\x00-\x1F\x7F-\x9F]*)?[ \t\r\n]*$")]
     pub url: String,
     /// Most pages kept (default 50, 1..=10000).
     #[serde(default)]
@@ -304,9 +304,11 @@ pub struct OnboardInput {
     pub max_depth: Option<u32>,
     /// Globs over URL paths (`/services/**`); when given, a page must match one.
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub include: Option<Vec<String>>,
     /// Globs over URL paths whose pages are skipped.
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub exclude: Option<Vec<String>>,
 }
 

@@ -57,9 +57,12 @@ impl HelpStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct HistoryTurn {
     /// Who spoke: `caller`, `agent`, `supervisor` or `system`.
+    #[schema(max_length = 32, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
     pub role: String,
+    #[schema(max_length = 4000, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
     pub text: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")]
     pub at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
@@ -208,14 +211,17 @@ pub struct RespondInput {
     #[serde(default)]
     pub answer: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 80, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
     pub topic: Option<String>,
     /// True marks the request unresolved instead of answering it.
     #[serde(default)]
     pub unresolved: bool,
     #[serde(default)]
+    #[schema(max_length = 2000, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
     pub notes: Option<String>,
     /// Who is answering; shown to a colleague who loses a race.
     #[serde(default)]
+    #[schema(max_length = 120, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
     pub supervisor: Option<String>,
     /// The answer is private to the caller who asked ("your order shipped to
     /// 12 Elm St"): it reaches them only, is not learned, and callers who

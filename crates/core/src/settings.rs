@@ -18,6 +18,7 @@ pub struct Settings {
     pub request_timeout_secs: u64,
     /// Where customer notifications are POSTed (an SMS gateway); none when null.
     #[serde(default)]
+    #[schema(max_length = 2000, pattern = r"^([ \t\r\n]*|[ \t\r\n]*[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z][A-Za-z0-9.\-]*(:[0-9]{1,4})?([/?#][^\s\x00-\x1F\x7F-\x9F]*)?[ \t\r\n]*)$")]
     pub webhook_url: Option<String>,
     /// Let crawl jobs fetch loopback, private and link-local addresses (a
     /// site on the local network). Off: such targets fail `blocked_address`.
@@ -54,17 +55,21 @@ impl Settings {
 #[serde(deny_unknown_fields)]
 pub struct ModelSettings {
     /// `auto` (the embedded model when installed), `llama`, `openai` or `none`.
+    #[schema(pattern = r"^\s*([Aa][Uu][Tt][Oo]|[Ll][Ll][Aa][Mm][Aa]|[Oo][Pp][Ee][Nn][Aa][Ii]|[Nn][Oo][Nn][Ee])\s*$")]
     pub engine: String,
     /// API root of an OpenAI-compatible server (`openai` only).
     #[serde(default)]
+    #[schema(max_length = 2000, pattern = r"^([ \t\r\n]*|[ \t\r\n]*[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z][A-Za-z0-9.\-]*(:[0-9]{1,4})?([/?#][^\s\x00-\x1F\x7F-\x9F]*)?[ \t\r\n]*)$")]
     pub base_url: Option<String>,
     /// Model name (`openai` only).
     #[serde(default)]
+    #[schema(max_length = 200, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
     pub model: Option<String>,
     /// Bearer key (`openai` only). Write-only: the server never sends it
     /// back (views carry `None`). Absent or null keeps the saved key; an
     /// empty string removes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 500, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
     pub api_key: Option<String>,
 }
 

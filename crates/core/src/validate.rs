@@ -18,6 +18,8 @@ impl ValidationError {
 
 /// Trims `value` and requires 1..=max characters.
 pub fn required(field: &'static str, value: &str, max: usize) -> Result<String, ValidationError> {
+    // The limit counts what was sent (as a schema's maxLength does), spaces included.
+    too_long(field, value, max)?;
     let v = value.trim();
     if v.is_empty() {
         return Err(ValidationError::new(field, "must not be empty"));
@@ -27,10 +29,21 @@ pub fn required(field: &'static str, value: &str, max: usize) -> Result<String, 
 
 /// Trims `value` and allows 0..=max characters; empty becomes `None`.
 pub fn optional(field: &'static str, value: Option<&str>, max: usize) -> Result<Option<String>, ValidationError> {
+    if let Some(v) = value {
+        too_long(field, v, max)?;
+    }
     match value.map(str::trim) {
         None | Some("") => Ok(None),
         Some(v) => bounded(field, v, max).map(Some),
     }
+}
+
+fn too_long(field: &'static str, v: &str, max: usize) -> Result<(), ValidationError> {
+    let n = v.chars().count();
+    if n > max {
+        return Err(ValidationError::new(field, format!("must be at most {max} characters (got {n})")));
+    }
+    Ok(())
 }
 
 fn bounded(field: &'static str, v: &str, max: usize) -> Result<String, ValidationError> {

@@ -58,6 +58,7 @@ pub async fn show(State(s): State<AppState>, Path(id): Path<String>) -> Result<J
 pub struct PagesQuery {
     /// Pages to skip (by URL order); 0 when absent.
     #[serde(default)]
+    #[param(value_type = u64, maximum = 4294967295_u64)]
     offset: u32,
     /// Pages to list, 1 to 1000; 500 when absent.
     #[param(minimum = 1, maximum = 1000)]

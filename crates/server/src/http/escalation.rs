@@ -39,7 +39,7 @@ pub async fn list(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<HelpRequest>>, ApiError> {
     let status = match q.status.as_deref() {
-        None | Some("") => None,
+        None => None,
         Some(raw) => Some(HelpStatus::parse(raw).ok_or_else(|| {
             ApiError::new(
                 ErrorCode::BadRequest,

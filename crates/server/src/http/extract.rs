@@ -18,10 +18,36 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(r) => Err(json_rejection(r)),
+        // Every body is a JSON object: serde would also read a struct from
+        // an array of its fields in order, which no client means to send.
+        let value = match axum::Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(axum::Json(v)) => v,
+            Err(r) => return Err(json_rejection(r)),
+        };
+        if !value.is_object() {
+            return Err(ApiError::new(ErrorCode::ValidationFailed, "the body must be a JSON object"));
         }
+        let mut value = value;
+        whole_numbers(&mut value);
+        serde_json::from_value(value).map(ApiJson).map_err(|e| ApiError::new(ErrorCode::ValidationFailed, e.to_string()))
+    }
+}
+
+/// `400.0` is the integer 400 to JSON Schema (and to JavaScript): numbers
+/// with no fraction become integers, so an integer field takes them.
+fn whole_numbers(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f.abs() < 9.0e15
+            {
+                *v = serde_json::Value::from(f as i64);
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(whole_numbers),
+        serde_json::Value::Object(o) => o.values_mut().for_each(whole_numbers),
+        _ => {}
     }
 }
 

@@ -64,8 +64,91 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+        // Every operation behind the token answers 401 without it: said once
+        // here rather than on each handler.
+        let unauthorized = utoipa::openapi::ResponseBuilder::new()
+            .description("missing or wrong API token")
+            .content(
+                "application/json",
+                utoipa::openapi::ContentBuilder::new()
+                    .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build();
+        let error = |description: &str| {
+            utoipa::openapi::ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    utoipa::openapi::ContentBuilder::new()
+                        .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let ops = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+            for op in ops.into_iter().flatten() {
+                let responses = &mut op.responses.responses;
+                // `security(())` marks an open operation (`/health`).
+                let open = op.security.as_ref().is_some_and(|s| {
+                    serde_json::to_value(s)
+                        .is_ok_and(|v| v.as_array().is_some_and(|a| a.iter().all(|r| r == &serde_json::json!({}))))
+                });
+                if !open {
+                    responses.entry("401".into()).or_insert_with(|| unauthorized.clone().into());
+                }
+                // What `ApiJson` and `ApiQuery` answer before a handler runs.
+                if op.request_body.is_some() {
+                    for (code, what) in [
+                        ("400", "the body is not valid JSON"),
+                        ("413", "the body is too large"),
+                        ("415", "the body is not sent as application/json"),
+                        ("422", "the body's fields are missing, of the wrong type or invalid"),
+                    ] {
+                        responses.entry(code.into()).or_insert_with(|| error(what).into());
+                    }
+                }
+                let has_query = op.parameters.as_ref().is_some_and(|ps| {
+                    ps.iter().any(|p| serde_json::to_value(p).is_ok_and(|v| v["in"] == "query"))
+                });
+                if has_query {
+                    responses.entry("400".into()).or_insert_with(|| error("the query string is malformed").into());
+                }
+            }
+        }
+        // Path globs are non-blank and short (`OnboardInput`'s checks).
+        if let Some(utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(onboard))) =
+            components.schemas.get_mut("OnboardInput")
+        {
+            use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+            for field in ["include", "exclude"] {
+                let glob = ObjectBuilder::new().schema_type(Type::String).max_length(Some(200)).pattern(Some(TEXT_PATTERN));
+                let list = ArrayBuilder::new()
+                    .schema_type(utoipa::openapi::schema::SchemaType::from_iter([Type::Array, Type::Null]))
+                    .items(glob)
+                    .max_items(Some(50));
+                onboard.properties.insert(field.into(), list.build().into());
+            }
+        }
+        // A response needs an answer unless it gives up on the request: the
+        // rule `RespondInput::validate` applies, said in the schema too.
+        if let Some(utoipa::openapi::RefOr::T(schema)) = components.schemas.get("RespondInput").cloned() {
+            use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Type};
+            let answer =
+                ObjectBuilder::new().schema_type(Type::String).max_length(Some(4000)).pattern(Some(TEXT_PATTERN));
+            let answered = ObjectBuilder::new().property("answer", answer).required("answer");
+            let yes = ObjectBuilder::new().schema_type(Type::Boolean).enum_values(Some([true]));
+            let gave_up = ObjectBuilder::new().property("unresolved", yes).required("unresolved");
+            let rule = AnyOfBuilder::new().item(answered).item(gave_up);
+            let both = utoipa::openapi::schema::AllOfBuilder::new().item(schema).item(rule).build();
+            components.schemas.insert("RespondInput".into(), utoipa::openapi::RefOr::T(both.into()));
+        }
     }
 }
+
+/// Non-blank text without control characters (newlines and tabs allowed).
+const TEXT_PATTERN: &str = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$";
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/openapi.json", get(spec))
