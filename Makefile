@@ -8,7 +8,7 @@ DATA_DIR ?= $(HOME)/.local/share/switchboard
 SERVER_BIN := $(CARGO_TARGET_DIR)/debug/switchboard
 DESKTOP_BIN := $(CARGO_TARGET_DIR)/debug/switchboard-desktop
 
-.PHONY: setup setup-test ui build run serve test test-bin test-rust test-ui test-browser test-desktop bench eval deb clean
+.PHONY: setup setup-test ui build run serve test test-bin test-rust test-ui test-browser test-desktop test-suite soak bench eval deb clean
 
 setup:
 	@bash scripts/setup.sh
@@ -35,7 +35,7 @@ serve: build
 ## Every test: Rust unit/integration/end-to-end, UI unit, browser, desktop window.
 test: setup-test
 	$(MAKE) --no-print-directory ui
-	$(MAKE) --no-print-directory test-rust test-ui test-browser test-desktop
+	$(MAKE) --no-print-directory test-rust test-ui test-browser test-desktop test-suite
 
 test-rust:
 	cargo test --locked --workspace --no-fail-fast
@@ -57,6 +57,16 @@ test-browser: test-bin
 
 test-desktop:
 	bash scripts/desktop-e2e.sh
+
+## Reliability and security, short: kill -9 rounds, a 1-minute soak with
+## the secrets scan, schemathesis, cargo-fuzz (scripts/suite.sh).
+test-suite: test-bin
+	SWITCHBOARD_BIN="$(SERVER_BIN)" bash scripts/suite.sh quick
+
+## The same, long: 100 kill -9 rounds, a 30-minute soak, 10 minutes of
+## fuzzing per parser (run nightly or by hand).
+soak: setup-test test-bin
+	SWITCHBOARD_BIN="$(SERVER_BIN)" bash scripts/suite.sh soak
 
 ## Benchmarks (release build); prints its figures.
 bench: setup

@@ -1079,3 +1079,82 @@ async fn a_help_request_names_the_callers_channel() {
     }
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_caller_who_cuts_in_stops_the_reply_and_is_answered_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // The first reply says one sentence, then the model hangs mid-stream.
+    let model = ScriptedModel::new(vec![vec![
+        // (The space ends the sentence: sentences stream once complete.)
+        Step::Token("It is fern-guest. "),
+        Step::Stall(Duration::from_secs(60)),
+        Step::Token("It is printed at the front desk."),
+    ]]);
+    let s = TestServer::start(server_config(dir.path(), &model)).await;
+    s.post_json(
+        "/api/knowledge-base",
+        &json!({"question": "Guest internet", "answer": "The guest wifi password is fern-guest, printed at the front desk."}),
+        201,
+    )
+    .await;
+    let a = start_session(&s, "Cleo").await;
+    let first = {
+        let s_base = s.base.clone();
+        let a = a.clone();
+        tokio::spawn(async move {
+            let resp = reqwest::Client::new()
+                .post(format!("{s_base}/api/sessions/{a}/messages"))
+                .bearer_auth(switchboard_tests::TOKEN)
+                .json(&json!({"text": "Can you tell me the guest wifi password?"}))
+                .send()
+                .await
+                .unwrap();
+            parse_sse(&resp.text().await.unwrap())
+        })
+    };
+    // Wait until the first sentence has streamed, then cut in.
+    eventually(Duration::from_secs(10), || async {
+        (model.calls() == 1).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let resp = s
+        .post(&format!("/api/sessions/{a}/messages"), &json!({"text": "Thanks, that's all.", "interrupt": true}))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    let second = expect(resp, 200).await;
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(20), "the new turn waited {waited:?} behind the stalled one");
+    assert_eq!(decision(&second), "small_talk", "{second}");
+
+    let events = tokio::time::timeout(Duration::from_secs(10), first).await.expect("the first stream ends").unwrap();
+    let cut = &events.iter().rev().find(|(e, d)| e == "turn" && d["turn"]["role"] == "agent").expect("an agent turn").1["turn"];
+    assert_eq!(cut["interrupted"], true, "{cut}");
+    assert_eq!(cut["text"], "It is fern-guest.", "only what was streamed: {cut}");
+    assert!(!events.iter().any(|(e, _)| e == "error"), "a cut is not a model failure: {events:?}");
+
+    // The transcript: every caller turn has its answer; nobody was asked to help.
+    let view = s.get_json(&format!("/api/sessions/{a}"), 200).await;
+    let turns: Vec<(String, bool)> = view["turns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["role"].as_str().unwrap().to_string(), t["interrupted"].as_bool().unwrap()))
+        .collect();
+    let expected = [("caller", false), ("agent", true), ("caller", false), ("agent", false)];
+    assert_eq!(turns, expected.map(|(r, i)| (r.to_string(), i)).to_vec(), "{view}");
+    assert_eq!(view["turns"][0]["input"], json!({"kind": "typed"}));
+    assert!(pending_for(&s, &a).await.is_empty(), "a cut-off reply opens no help request");
+    // Nothing to cut off now: a plain message with `interrupt` is answered as usual.
+    let resp = s
+        .post(&format!("/api/sessions/{a}/messages"), &json!({"text": "Bye!", "interrupt": true}))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expect(resp, 200).await["reply"]["interrupted"], false);
+    s.stop().await;
+}

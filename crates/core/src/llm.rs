@@ -124,6 +124,9 @@ pub enum LlmError {
     Protocol(String),
     #[error("language model error: {0}")]
     Backend(#[source] BoxError),
+    /// The turn was cut off (the caller spoke over it); not a failure.
+    #[error("generation cancelled")]
+    Cancelled,
 }
 
 impl Coded for LlmError {

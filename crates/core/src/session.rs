@@ -93,11 +93,14 @@ pub struct NewSession {
     #[serde(default)]
     pub channel: Option<Channel>,
     #[serde(default)]
+    #[schema(max_length = 120, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
     pub caller_name: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 200, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
     pub caller_contact: Option<String>,
     /// BCP-47 tag such as `en` or `en-GB`.
     #[serde(default)]
+    #[schema(max_length = 16, pattern = r"^[ \t\r\n]*[A-Za-z0-9-]*[ \t\r\n]*$")]
     pub language: Option<String>,
 }
 
@@ -227,9 +230,39 @@ pub struct Grounding {
     pub reason: String,
 }
 
-/// Per-turn timings in milliseconds (agent turns).
+/// Where a caller turn's text came from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TurnInput {
+    /// Typed in a chat.
+    #[default]
+    Typed,
+    /// Speech-to-text of what the caller said.
+    Transcribed {
+        /// The recogniser's confidence, 0..1, when it gives one.
+        confidence: Option<f32>,
+        /// The language it heard (ISO 639-1, e.g. `en`, `hi`).
+        language: Option<String>,
+    },
+}
+
+/// Per-turn timings in milliseconds (agent turns), each from the turn's
+/// origin: the message's arrival for typed turns, the caller's end of speech
+/// (last voiced frame) for spoken ones.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TurnTimings {
+    /// The end-of-turn decision (spoken turns): the caller has finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_of_turn_ms: Option<f64>,
+    /// The final transcript (spoken turns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transcript_final_ms: Option<f64>,
+    /// The first synthesised audio of the reply (spoken turns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_audio_ms: Option<f64>,
+    /// The first audio sent to the caller or played (spoken turns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub playback_start_ms: Option<f64>,
     pub retrieval_ms: Option<f64>,
     /// Message received → first token of the reply.
     pub first_token_ms: Option<f64>,
@@ -264,6 +297,13 @@ pub struct Turn {
     pub tool: Option<ToolRecord>,
     pub grounding: Option<Grounding>,
     pub timings: Option<TurnTimings>,
+    /// Caller turns: typed or transcribed (absent on turns stored before
+    /// the field existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<TurnInput>,
+    /// Agent turns the caller cut off: `text` is only what they heard.
+    #[serde(default)]
+    pub interrupted: bool,
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -276,6 +316,8 @@ pub struct NewTurn {
     pub tool: Option<ToolRecord>,
     pub grounding: Option<Grounding>,
     pub timings: Option<TurnTimings>,
+    pub input: Option<TurnInput>,
+    pub interrupted: bool,
     pub at: Timestamp,
 }
 

@@ -71,6 +71,9 @@ impl App {
             None => load_or_create_token(dir)?,
         };
 
+        // The root of the cancellation tree: crawl jobs and sessions hold
+        // children of it, so a crawl, a call and a turn stop with the app.
+        let cancel = CancellationToken::new();
         let store = Arc::new(SqliteStore::open(&dir.join("switchboard.sqlite")).await?);
         let opened = TantivyIndex::open(&dir.join("index"))?;
         let index = Arc::new(opened.index);
@@ -145,7 +148,7 @@ impl App {
         // Crawl jobs write pages and passages to the store and the index;
         // jobs a previous run left queued or running are marked interrupted.
         let crawl_store: Arc<dyn CrawlStore> = store.clone();
-        let crawl = Jobs::new(crawl_store, index_port.clone(), events.clone(), config.crawl.clone());
+        let crawl = Jobs::new(crawl_store, index_port.clone(), events.clone(), config.crawl.clone(), cancel.child_token());
         let interrupted = crawl.recover().await.map_err(|e| StartError::Crawl(e.to_string()))?;
         if interrupted > 0 {
             tracing::info!(interrupted, "crawl jobs left running by the previous run are interrupted");
@@ -195,6 +198,7 @@ impl App {
             agent,
             hub,
             events.clone(),
+            cancel.child_token(),
         )
         .map_err(|e| StartError::Agent(e.to_string()))?;
         // The first caller should not wait for the system prompt's prefill.
@@ -208,7 +212,6 @@ impl App {
             crate::demo::seed(&knowledge, &escalation, store.as_ref()).await?;
         }
 
-        let cancel = CancellationToken::new();
         let tasks = TaskTracker::new();
         tasks.spawn(escalation.clone().run_sweeper(cancel.clone()));
         tasks.spawn(outbox.run(cancel.clone()));

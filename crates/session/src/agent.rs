@@ -8,14 +8,14 @@ use switchboard_core::help::{HelpRequest, HistoryTurn, Waiter};
 use switchboard_core::knowledge::{KnowledgeSource, question_key};
 use switchboard_core::llm::{ChatMessage, ChatRequest, LlmError, LlmEvent, ToolCall, ToolSpec};
 use switchboard_core::session::{
-    Decision, Evidence, Grounding, NewTurn, Session, ToolRecord, Turn, TurnRole, TurnTimings,
+    Decision, Evidence, Grounding, NewTurn, Session, ToolRecord, Turn, TurnInput, TurnRole, TurnTimings,
 };
 use switchboard_core::tool::ToolContext;
 use switchboard_core::{ErrorCode, time};
 use uuid::Uuid;
 
 use crate::guard::Known;
-use crate::hub::SessionEvent;
+use crate::hub::{SessionEvent, TurnHandle};
 use crate::policy::{Intent, Retrieval, intent};
 use crate::service::Inner;
 
@@ -97,6 +97,10 @@ struct Turner<'a> {
     first_token: Option<f64>,
     /// The prompts and phrases for this business, fixed for the turn.
     rendered: std::sync::Arc<crate::prompts::Rendered>,
+    /// Cuts the turn off (the caller spoke over it, or the app stops).
+    handle: &'a TurnHandle,
+    /// The reply's pieces streamed so far: what a reader has seen.
+    streamed: String,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -104,10 +108,14 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// Runs one turn. Never fails: every error ends in a stored fallback reply.
+/// Cut off through `handle`, it stores an agent turn with only what the
+/// caller heard, marked interrupted: every caller turn keeps its answer.
 pub(crate) async fn run_turn(
     inner: &Inner,
     session: &Session,
     text: &str,
+    input: TurnInput,
+    handle: &TurnHandle,
     emit: &(dyn Fn(SessionEvent) + Send + Sync),
 ) {
     let started = Instant::now();
@@ -117,10 +125,22 @@ pub(crate) async fn run_turn(
         caller_contact: session.caller_contact.clone(),
         channel: Some(session.channel.as_str().to_string()),
     };
-    let mut t = Turner { inner, session, emit, started, ctx, first_token: None, rendered: inner.rendered() };
+    let mut t = Turner {
+        inner,
+        session,
+        emit,
+        started,
+        ctx,
+        first_token: None,
+        rendered: inner.rendered(),
+        handle,
+        streamed: String::new(),
+    };
     // Earlier turns, for the model's context and the help request's history.
     let history = inner.store.turns(session.id).await.unwrap_or_default();
-    if t.store(vec![new_turn(TurnRole::Caller, text)]).await.is_none() {
+    let mut caller = new_turn(TurnRole::Caller, text);
+    caller.input = Some(input);
+    if t.store(vec![caller]).await.is_none() {
         return;
     }
     t.respond(text, &history).await;
@@ -156,13 +176,31 @@ fn new_turn(role: TurnRole, text: &str) -> NewTurn {
         tool: None,
         grounding: None,
         timings: None,
+        input: None,
+        interrupted: false,
         at: time::now(),
     }
 }
 
 impl Turner<'_> {
-    /// Stores turns and announces them. `None` when the session ended meanwhile.
-    async fn store(&self, turns: Vec<NewTurn>) -> Option<Vec<Turn>> {
+    fn cut_off(&self) -> bool {
+        self.handle.is_interrupted()
+    }
+
+    /// Stores turns and announces them. `None` when the session ended
+    /// meanwhile. Once the turn is cut off, an agent turn keeps only what
+    /// the caller heard (what the interrupter says, else what was streamed).
+    async fn store(&self, mut turns: Vec<NewTurn>) -> Option<Vec<Turn>> {
+        if self.cut_off() {
+            let heard = self.handle.heard().unwrap_or_else(|| self.streamed.clone());
+            for t in turns.iter_mut().filter(|t| t.role == TurnRole::Agent) {
+                t.text = heard.trim().to_string();
+                t.interrupted = true;
+                if let Some(g) = &mut t.grounding {
+                    g.reason.push_str("; cut off by the caller");
+                }
+            }
+        }
         match self.inner.store.append_turns(self.session.id, &turns).await {
             Ok(stored) => {
                 for turn in &stored {
@@ -179,6 +217,10 @@ impl Turner<'_> {
     }
 
     fn token(&mut self, turn_id: Uuid, text: &str) {
+        if self.cut_off() {
+            return;
+        }
+        self.streamed.push_str(text);
         if self.first_token.is_none() {
             self.first_token = Some(ms(self.started.elapsed()));
         }
@@ -319,6 +361,10 @@ impl Turner<'_> {
 
     /// Opens a help request (a `request_help` tool turn) and says `reply`.
     async fn escalate(&mut self, text: &str, history: &[Turn], mut g: Grounding, timings: TurnTimings, reply: &str) {
+        if self.cut_off() {
+            // The caller moved on: nobody is asked on their behalf.
+            return self.say(reply, g, timings).await;
+        }
         let call_id = format!("policy-{}", Uuid::now_v7().simple());
         let arguments = json!({ "question": text }).to_string();
         // Someone else is already waiting on this question: join them, so the
@@ -535,7 +581,8 @@ impl Turner<'_> {
                     held.push(' ');
                 }
             }
-            if calls.is_empty() {
+            // A tool round not yet started is skipped once the caller cut in.
+            if calls.is_empty() || self.cut_off() {
                 break;
             }
             messages.push(ChatMessage::assistant(text_part, calls.clone()));
@@ -585,10 +632,12 @@ impl Turner<'_> {
 
         if let Some(e) = failure {
             tracing::warn!(session = %self.session.id, error = %e, "model failed; falling back");
-            (self.emit)(SessionEvent::Error {
-                code: ErrorCode::Unavailable,
-                message: "the language model did not answer".into(),
-            });
+            if !self.cut_off() {
+                (self.emit)(SessionEvent::Error {
+                    code: ErrorCode::Unavailable,
+                    message: "the language model did not answer".into(),
+                });
+            }
             let g = Grounding {
                 decision: Decision::Fallback,
                 hits,
@@ -785,7 +834,12 @@ impl Turner<'_> {
         let mut body_start: Option<usize> = None;
         let mut done = false;
         while !done {
-            let next = tokio::time::timeout_at(deadline, rx.recv()).await.map_err(|_| LlmError::Timeout)?;
+            let next = tokio::select! {
+                biased;
+                // Dropping the stream stops the generation.
+                _ = self.handle.token().cancelled() => return Err(LlmError::Cancelled),
+                next = tokio::time::timeout_at(deadline, rx.recv()) => next.map_err(|_| LlmError::Timeout)?,
+            };
             let mut finished = false;
             match next {
                 None => finished = true,
@@ -914,7 +968,11 @@ impl Turner<'_> {
         let mut text = String::new();
         let mut calls = Vec::new();
         loop {
-            let next = tokio::time::timeout_at(deadline, rx.recv()).await.map_err(|_| LlmError::Timeout)?;
+            let next = tokio::select! {
+                biased;
+                _ = self.handle.token().cancelled() => return Err(LlmError::Cancelled),
+                next = tokio::time::timeout_at(deadline, rx.recv()) => next.map_err(|_| LlmError::Timeout)?,
+            };
             match next {
                 None => break,
                 Some(Err(e)) => return Err(e),
@@ -1034,6 +1092,7 @@ fn fallback_kind(e: &LlmError) -> &'static str {
         LlmError::Unavailable(_) => "unavailable",
         LlmError::Protocol(_) => "unreadable answer",
         LlmError::Backend(_) => "engine error",
+        LlmError::Cancelled => "cut off",
     }
 }
 

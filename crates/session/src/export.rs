@@ -38,6 +38,9 @@ pub fn to_markdown(session: &Session, turns: &[Turn]) -> String {
                     _ => "Agent",
                 };
                 let _ = write!(s, "{}. `{at}` **{who}:** {}", t.seq, t.text);
+                if t.interrupted {
+                    let _ = write!(s, " _(cut off by the caller)_");
+                }
                 if let Some(g) = &t.grounding {
                     let decision = serde_json::to_value(g.decision)
                         .ok()
@@ -90,9 +93,16 @@ mod tests {
             tool: None,
             grounding: None,
             timings: None,
+            input: None,
+            interrupted: false,
             created_at: chrono::Utc::now(),
         };
-        let md = to_markdown(&session, &[turn(1, TurnRole::Caller, "Hours?"), turn(2, TurnRole::Agent, "9 to 5.")]);
+        let cut = Turn { interrupted: true, ..turn(3, TurnRole::Agent, "We open at") };
+        let md = to_markdown(
+            &session,
+            &[turn(1, TurnRole::Caller, "Hours?"), turn(2, TurnRole::Agent, "9 to 5."), cut],
+        );
+        assert!(md.contains("**Agent:** We open at _(cut off by the caller)_"), "{md}");
         let caller = md.find("**Caller:** Hours?").unwrap();
         let agent = md.find("**Agent:** 9 to 5.").unwrap();
         assert!(caller < agent);

@@ -52,6 +52,46 @@ struct Live {
     last_active: std::time::Instant,
     /// Messages running or waiting for the turn lock.
     queued: Arc<std::sync::atomic::AtomicUsize>,
+    /// The turn holding the turn lock, so the caller can cut it off.
+    current: Option<TurnHandle>,
+}
+
+/// A running turn, as seen from outside: the caller (or the voice loop, on
+/// barge-in) may cut it off, saying what the caller actually heard of it.
+#[derive(Clone, Debug)]
+pub struct TurnHandle {
+    cancel: tokio_util::sync::CancellationToken,
+    heard: Arc<Mutex<Option<String>>>,
+}
+
+impl TurnHandle {
+    pub(crate) fn new(cancel: tokio_util::sync::CancellationToken) -> TurnHandle {
+        TurnHandle { cancel, heard: Arc::default() }
+    }
+
+    /// Cuts the turn off. `heard`: the part of the reply the caller heard
+    /// (a voice call knows what was played); `None` keeps what was streamed.
+    /// The model stream stops, tool rounds not yet started are skipped, and
+    /// the agent turn is stored with only what was heard, marked interrupted.
+    pub fn interrupt(&self, heard: Option<String>) {
+        if let Some(h) = heard {
+            *self.heard.lock().unwrap_or_else(|p| p.into_inner()) = Some(h);
+        }
+        self.cancel.cancel();
+    }
+
+    pub fn is_interrupted(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    pub(crate) fn token(&self) -> &tokio_util::sync::CancellationToken {
+        &self.cancel
+    }
+
+    /// What the interrupter said the caller heard, if it said.
+    pub(crate) fn heard(&self) -> Option<String> {
+        self.heard.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 /// Messages one session may have running or waiting at once: a caller
@@ -80,6 +120,7 @@ impl SessionHub {
             turn_lock: Arc::new(tokio::sync::Mutex::new(())),
             last_active: std::time::Instant::now(),
             queued: Arc::default(),
+            current: None,
         });
     }
 
@@ -143,6 +184,19 @@ impl SessionHub {
         if let Some(tx) = self.lock().get(&id).and_then(|l| l.tx.as_ref()) {
             let _ = tx.send(event);
         }
+    }
+
+    /// Records (or clears) the turn that holds the session's turn lock.
+    pub(crate) fn set_current(&self, id: Uuid, turn: Option<TurnHandle>) {
+        if let Some(l) = self.lock().get_mut(&id) {
+            l.current = turn;
+        }
+    }
+
+    /// Cuts off the session's running turn, if there is one.
+    pub fn interrupt(&self, id: Uuid, heard: Option<String>) -> bool {
+        let current = self.lock().get(&id).and_then(|l| l.current.clone());
+        current.map(|t| t.interrupt(heard)).is_some()
     }
 
     pub(crate) fn turn_lock(&self, id: Uuid) -> Option<Arc<tokio::sync::Mutex<()>>> {

@@ -29,10 +29,10 @@ mod speak;
 mod tools;
 
 pub use export::{to_json as export_json, to_markdown as export_markdown};
-pub use hub::{MAX_QUEUED, SessionEvent, SessionHub};
+pub use hub::{MAX_QUEUED, SessionEvent, SessionHub, TurnHandle};
 pub use policy::{GroundingPolicy, Intent, Retrieval};
 pub use prompts::{Phrases, Prompt, PromptError, Prompts, Rendered};
 pub use relay::SessionRelay;
-pub use service::{AgentConfig, ModelSlot, SessionError, SessionView, Sessions, TurnOutcome};
+pub use service::{AgentConfig, CallerMessage, ModelSlot, SessionError, SessionView, Sessions, TurnOutcome};
 pub use speak::speakable;
 pub use tools::{RequestHelpTool, SearchKnowledgeTool, Toolbox};

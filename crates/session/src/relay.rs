@@ -120,6 +120,8 @@ impl Notifier for SessionRelay {
                 reason: "a supervisor answered while the caller was still in the session".into(),
             }),
             timings: None,
+            input: None,
+            interrupted: false,
             at: time::now(),
         };
         match self.store.append_turns(sid, &[turn]).await {

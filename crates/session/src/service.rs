@@ -8,7 +8,7 @@ use switchboard_core::events::{EventBus, EventKind};
 use switchboard_core::llm::{ChatMessage, ChatRequest, LanguageModel, ModelInfo};
 use switchboard_core::ports::{KnowledgeIndex, StoreError};
 use switchboard_core::session::{
-    HelpDesk, LIST_LIMIT, NewSession, Session, SessionStatus, SessionStore, Turn, validate_message,
+    HelpDesk, LIST_LIMIT, NewSession, Session, SessionStatus, SessionStore, Turn, TurnInput, validate_message,
 };
 use switchboard_core::tool::Tool;
 use switchboard_core::validate::ValidationError;
@@ -19,7 +19,7 @@ use tokio_util::task::TaskTracker;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::hub::{SessionEvent, SessionHub};
+use crate::hub::{SessionEvent, SessionHub, TurnHandle};
 use crate::policy::GroundingPolicy;
 use crate::prompts::{Prompts, Rendered};
 use crate::tools::{RequestHelpTool, SearchKnowledgeTool, Toolbox};
@@ -111,6 +111,15 @@ impl Coded for SessionError {
     }
 }
 
+/// A caller's message, typed or transcribed.
+#[derive(Debug, Clone)]
+pub struct CallerMessage {
+    pub text: String,
+    pub input: TurnInput,
+    /// Cut off the turn in progress first (the caller spoke over the agent).
+    pub interrupt: bool,
+}
+
 /// A session with its transcript.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SessionView {
@@ -173,6 +182,8 @@ impl Sessions {
         config: AgentConfig,
         hub: SessionHub,
         events: EventBus,
+        // A child of the app's token: cancelling the app stops every turn.
+        cancel: CancellationToken,
     ) -> Result<Self, crate::prompts::PromptError> {
         let rendered = RwLock::new(Arc::new(prompts.render(profile)?));
         let mut tools: Vec<Arc<dyn Tool>> =
@@ -193,7 +204,7 @@ impl Sessions {
                 hub,
                 events,
                 tasks: TaskTracker::new(),
-                cancel: CancellationToken::new(),
+                cancel,
             }),
         })
     }
@@ -318,7 +329,19 @@ impl Sessions {
     /// the service: this turn's events arrive on the returned stream (and go
     /// to every watcher). Dropping the stream does not stop the turn.
     pub async fn send(&self, id: Uuid, text: &str) -> Result<mpsc::UnboundedReceiver<SessionEvent>, SessionError> {
-        let text = validate_message(text)?;
+        let message = CallerMessage { text: text.to_string(), input: TurnInput::Typed, interrupt: false };
+        Ok(self.send_message(id, message).await?.0)
+    }
+
+    /// Like [`Sessions::send`], for any source of caller text (typed or
+    /// transcribed), optionally cutting off the turn in progress first (a
+    /// caller who speaks over the agent). The handle cuts off this turn.
+    pub async fn send_message(
+        &self,
+        id: Uuid,
+        message: CallerMessage,
+    ) -> Result<(mpsc::UnboundedReceiver<SessionEvent>, TurnHandle), SessionError> {
+        let text = validate_message(&message.text)?;
         self.inner.hub.touch(id);
         let session = self.inner.store.get_session(id).await?;
         if session.status == SessionStatus::Ended || !self.inner.hub.is_live(id) {
@@ -328,7 +351,16 @@ impl Sessions {
             return Err(SessionError::ShuttingDown);
         }
         let slot = self.inner.hub.enqueue(id).ok_or(SessionError::Busy)?;
+        if message.interrupt {
+            // The turn in progress stops at once (it stores what was heard),
+            // so this one does not wait behind it.
+            self.inner.hub.interrupt(id, None);
+        }
         let (tx, rx) = mpsc::unbounded_channel();
+        // A child of the service's token: a turn stops with the app.
+        let handle = TurnHandle::new(self.inner.cancel.child_token());
+        let turn_handle = handle.clone();
+        let input = message.input;
         let inner = self.inner.clone();
         self.inner.tasks.spawn(async move {
             let _slot = slot;
@@ -346,6 +378,7 @@ impl Sessions {
                     return;
                 }
             };
+            inner.hub.set_current(id, Some(handle.clone()));
             let emit = |e: SessionEvent| {
                 if let SessionEvent::Turn { turn } = &e {
                     inner.events.publish(EventKind::SessionTurn { turn: turn.clone() });
@@ -354,18 +387,31 @@ impl Sessions {
                 let _ = tx.send(e);
             };
             // A bug in a turn must not leave the caller without an answer.
-            let turn = std::panic::AssertUnwindSafe(crate::agent::run_turn(&inner, &session, &text, &emit));
+            let turn = std::panic::AssertUnwindSafe(crate::agent::run_turn(&inner, &session, &text, input, &handle, &emit));
             if futures::FutureExt::catch_unwind(turn).await.is_err() {
                 tracing::error!(session = %id, "the turn failed unexpectedly; saying the fallback");
                 crate::agent::fallback_turn(&inner, &session, &emit).await;
             }
+            inner.hub.set_current(id, None);
         });
-        Ok(rx)
+        Ok((rx, turn_handle))
+    }
+
+    /// Cuts off the session's turn in progress (see [`TurnHandle::interrupt`]);
+    /// false when none is running.
+    pub fn interrupt(&self, id: Uuid, heard: Option<String>) -> bool {
+        self.inner.hub.interrupt(id, heard)
     }
 
     /// Sends a message and waits for the whole turn.
     pub async fn ask(&self, id: Uuid, text: &str) -> Result<TurnOutcome, SessionError> {
-        let mut rx = self.send(id, text).await?;
+        let message = CallerMessage { text: text.to_string(), input: TurnInput::Typed, interrupt: false };
+        self.ask_message(id, message).await
+    }
+
+    /// [`Sessions::send_message`], waiting for the whole turn.
+    pub async fn ask_message(&self, id: Uuid, message: CallerMessage) -> Result<TurnOutcome, SessionError> {
+        let (mut rx, _handle) = self.send_message(id, message).await?;
         let mut turns = Vec::new();
         let mut failure = None;
         while let Some(e) = rx.recv().await {

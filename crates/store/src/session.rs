@@ -59,6 +59,8 @@ fn turn_row(row: &SqliteRow) -> Result<Turn, StoreError> {
         tool: json_col(row, "tool")?,
         grounding: json_col(row, "grounding")?,
         timings: json_col(row, "timings")?,
+        input: json_col(row, "input")?,
+        interrupted: row.try_get::<i64, _>("interrupted").map_err(backend)? != 0,
         created_at: from_millis(row.try_get("created_at").map_err(backend)?),
     })
 }
@@ -148,8 +150,9 @@ impl SessionStore for SqliteStore {
         for t in turns {
             seq += 1;
             sqlx::query(
-                "INSERT INTO session_turns (id, session_id, seq, role, text, tool, grounding, timings, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO session_turns (id, session_id, seq, role, text, tool, grounding, timings, input,
+                     interrupted, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(t.id.to_string())
             .bind(session_id.to_string())
@@ -159,6 +162,8 @@ impl SessionStore for SqliteStore {
             .bind(to_json(&t.tool)?)
             .bind(to_json(&t.grounding)?)
             .bind(to_json(&t.timings)?)
+            .bind(to_json(&t.input)?)
+            .bind(i64::from(t.interrupted))
             .bind(to_millis(t.at))
             .execute(&mut *tx)
             .await
@@ -175,6 +180,8 @@ impl SessionStore for SqliteStore {
                 tool: t.tool.clone(),
                 grounding: t.grounding.clone(),
                 timings: t.timings.clone(),
+                input: t.input.clone(),
+                interrupted: t.interrupted,
                 created_at: from_millis(to_millis(t.at)),
             });
         }
@@ -191,7 +198,7 @@ impl SessionStore for SqliteStore {
 
     async fn turns(&self, session_id: Uuid) -> Result<Vec<Turn>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, session_id, seq, role, text, tool, grounding, timings, created_at
+            "SELECT id, session_id, seq, role, text, tool, grounding, timings, input, interrupted, created_at
              FROM session_turns WHERE session_id = ? ORDER BY seq",
         )
         .bind(session_id.to_string())

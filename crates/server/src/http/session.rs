@@ -13,8 +13,8 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use switchboard_core::embed::RetrievalStatus;
 use switchboard_core::llm::ModelInfo;
-use switchboard_core::session::{Decision, NewSession, Session, Turn, TurnRole};
-use switchboard_session::{GroundingPolicy, SessionEvent, SessionView, TurnOutcome};
+use switchboard_core::session::{Decision, NewSession, Session, Turn, TurnInput, TurnRole};
+use switchboard_session::{CallerMessage, GroundingPolicy, SessionEvent, SessionView, TurnOutcome};
 use tokio::sync::broadcast::error::RecvError;
 use utoipa::{IntoParams, ToSchema};
 
@@ -72,6 +72,11 @@ pub struct MessageInput {
         pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
     )]
     pub text: String,
+    /// Cut off the agent's reply in progress first (the caller spoke over
+    /// it): that reply is stored with only what was streamed, marked
+    /// `interrupted`, and this message does not wait behind it.
+    #[serde(default)]
+    pub interrupt: bool,
 }
 
 #[utoipa::path(post, operation_id = "send_message", path = "/api/sessions/{id}/messages", tag = "sessions",
@@ -79,7 +84,8 @@ pub struct MessageInput {
     description = "Sends the caller's message. The reply streams back as server-sent events (`event:` is the type: \
     `turn` for each stored turn, `token` for each piece of the reply, `error`), ending after the agent's turn. \
     With `Accept: application/json` the call instead waits and returns the whole turn.",
-    responses((status = 200, description = "text/event-stream of SessionEvent, or the TurnOutcome as JSON", body = TurnOutcome),
+    responses((status = 200, description = "text/event-stream of SessionEvent, or the TurnOutcome as JSON",
+            content((TurnOutcome = "application/json"), (SseFrame = "text/event-stream"))),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn message(
     State(s): State<AppState>,
@@ -92,15 +98,27 @@ pub async fn message(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("application/json") && !a.contains("text/event-stream"));
+    let message = CallerMessage { text: input.text, input: TurnInput::Typed, interrupt: input.interrupt };
     if wants_json {
-        return Ok(Json(s.sessions.ask(id, &input.text).await?).into_response());
+        return Ok(Json(s.sessions.ask_message(id, message).await?).into_response());
     }
-    let rx = s.sessions.send(id, &input.text).await?;
+    let (rx, _turn) = s.sessions.send_message(id, message).await?;
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         let e = rx.recv().await?;
         Some((Ok::<_, Infallible>(sse(&e)), rx))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
+}
+
+/// One server-sent event of a streamed reply: `event` names the kind,
+/// `data` is the [`SessionEvent`] as JSON.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct SseFrame {
+    /// `turn`, `token`, `error` or `ended`.
+    event: String,
+    /// A `SessionEvent`, as JSON text.
+    data: String,
 }
 
 fn event_name(e: &SessionEvent) -> &'static str {
@@ -234,6 +252,7 @@ pub struct ConversationInput {
     #[serde(default)]
     pub session_id: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 16, pattern = r"^[ \t\r\n]*[A-Za-z0-9-]*[ \t\r\n]*$")]
     pub language: Option<String>,
 }
 
@@ -257,9 +276,12 @@ pub async fn conversation_message(
     // Check the message before starting a session for it.
     switchboard_core::session::validate_message(&input.text)
         .map_err(|e| ApiError::from_coded(switchboard_session::SessionError::from(e)))?;
+    // The language is checked even when an existing session ignores it.
+    let new_session = NewSession { language: input.language.clone(), ..Default::default() };
+    new_session.validate().map_err(|e| ApiError::from_coded(switchboard_session::SessionError::from(e)))?;
     let id = match &input.session_id {
         Some(id) => parse_id(id, "session")?,
-        None => s.sessions.start(&NewSession { language: input.language.clone(), ..Default::default() }).await?.id,
+        None => s.sessions.start(&new_session).await?.id,
     };
     let out = s.sessions.ask(id, &input.text).await?;
     let g = out.reply.grounding.clone();
