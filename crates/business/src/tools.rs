@@ -654,6 +654,14 @@ impl Biz {
     }
 
     async fn create_customer(&self, ctx: &ToolContext, a: CreateCustomerArgs) -> Result<Value, ToolError> {
+        // A caller already on file (by caller ID, proved, or just added) adds
+        // no one else: a record for somebody else is not theirs to make.
+        if let Some(id) = self.caller(ctx).await? {
+            return Err(ToolError::Conflict(format!(
+                "the caller is already customer {}; no new customer is needed",
+                show(Kind::Customer, id)
+            )));
+        }
         let name = args::person_name(&a.name)?;
         let (phone, _) = args::phone(&a.phone)?;
         let email = a.email.as_deref().filter(|e| !e.trim().is_empty()).map(args::email).transpose()?;

@@ -815,4 +815,15 @@ async fn callers_only_reach_their_own_records() {
     assert_eq!(v["status"], "shipped");
     let e = h.call_in(&ctx, "get_order", json!({"order_id": "JF-1001"})).await.unwrap_err();
     assert!(not_found(&e), "{e}");
+
+    // A caller on file makes no records for anybody else: not by caller ID,
+    // not once proved, and an anonymous caller adds one customer at most.
+    let stranger = json!({"name": "Zed Quill", "phone": "+1-555-0177"});
+    let e = h.call_as(ana, "create_customer", stranger.clone()).await.unwrap_err();
+    assert!(matches!(e, ToolError::Conflict(_)) && e.to_string().contains("C-101"), "{e}");
+    assert!(h.call_in(&ctx, "create_customer", stranger.clone()).await.is_err());
+    let anon = ToolContext { session_id: Some(uuid::Uuid::now_v7()), ..Default::default() };
+    h.call_in(&anon, "create_customer", stranger).await.unwrap();
+    let e = h.call_in(&anon, "create_customer", json!({"name": "Yan Quill", "phone": "+1-555-0178"})).await.unwrap_err();
+    assert!(matches!(e, ToolError::Conflict(_)), "{e}");
 }
