@@ -68,8 +68,12 @@ impl Harness {
     /// Calls a tool as the customer who owns the record its arguments name
     /// (each business test acts on its own records; crossing customers is
     /// `callers_only_reach_their_own_records`), else as Ana (C-101), by
-    /// caller ID, in a fresh session.
+    /// caller ID, in a fresh session. A new customer is added by a caller
+    /// not on file yet.
     async fn call(&self, name: &str, args: Value) -> Result<Value, ToolError> {
+        if name == "create_customer" {
+            return self.call_as(None, name, args).await;
+        }
         let owner = self.owner(&args).await;
         let phone = self.store.get_customer(owner).await.unwrap().phone;
         self.call_as(Some(&phone), name, args).await

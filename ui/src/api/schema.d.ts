@@ -1527,8 +1527,8 @@ export interface operations {
     list_help_requests: {
         parameters: {
             query?: {
-                /** @description `pending`, `resolved` or `unresolved`; all when absent. */
-                status?: components["schemas"]["HelpStatus"];
+                /** @description `pending`, `resolved` or `unresolved`; all when absent or empty. */
+                status?: string;
             };
             header?: never;
             path?: never;

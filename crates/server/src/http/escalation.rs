@@ -27,8 +27,8 @@ pub fn router() -> Router<AppState> {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    /// `pending`, `resolved` or `unresolved`; all when absent.
-    #[param(value_type = Option<HelpStatus>)]
+    /// `pending`, `resolved` or `unresolved`; all when absent or empty.
+    #[param(pattern = "^(|pending|resolved|unresolved)$")]
     status: Option<String>,
 }
 
@@ -39,7 +39,7 @@ pub async fn list(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<HelpRequest>>, ApiError> {
     let status = match q.status.as_deref() {
-        None => None,
+        None | Some("") => None,
         Some(raw) => Some(HelpStatus::parse(raw).ok_or_else(|| {
             ApiError::new(
                 ErrorCode::BadRequest,

@@ -29,7 +29,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         }
         let mut value = value;
         whole_numbers(&mut value);
-        serde_json::from_value(value).map(ApiJson).map_err(|e| ApiError::new(ErrorCode::ValidationFailed, e.to_string()))
+        // The message names the field (`question: invalid type…`), as axum's own would.
+        serde_path_to_error::deserialize(value)
+            .map(ApiJson)
+            .map_err(|e| ApiError::new(ErrorCode::ValidationFailed, e.to_string()))
     }
 }
 
