@@ -31,6 +31,8 @@ use switchboard_tests::{TOKEN, WebhookReceiver};
 const SESSIONS: usize = 50;
 const IDLE: Duration = Duration::from_secs(3);
 const LLM_TIMEOUT: Duration = Duration::from_secs(10);
+/// Idle keep-alive connections the server's HTTP clients may still hold.
+const POOLED_CONNECTIONS: u64 = 10;
 
 /// An OpenAI-compatible model server: streams a short grounded reply, and
 /// every `hang_every`-th request never answers at all.
@@ -382,7 +384,15 @@ async fn fifty_sessions_keep_memory_and_tasks_flat_and_deliver_every_answer() {
     assert_eq!(server_errors, 0, "no 5xx: {:?}", t.statuses);
     assert!(t.turns > 0 && t.answered > 0, "the load did something");
     assert_eq!(after.sessions, 0, "every session ended (hung up or reaped)");
-    assert!(after.tasks <= before.tasks + 2, "tasks back to {} (were {} before)", after.tasks, before.tasks);
+    // Flat, not exact: the server's HTTP clients keep a few idle pooled
+    // connections to the model server and the gateway (a task each, for up
+    // to 90 s). A leak of one task per turn or session would be hundreds.
+    assert!(
+        after.tasks <= before.tasks + POOLED_CONNECTIONS,
+        "tasks back to {} (were {} before, peak {peak_tasks})",
+        after.tasks,
+        before.tasks
+    );
     assert!(growth <= 10.0, "memory grew {growth:.1}% from the early to the late part of the run");
 }
 
