@@ -10,7 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE="${1:-quick}"
 case "$MODE" in
-  quick) ROUNDS="${ROUNDS:-20}"; SOAK_SECS="${SOAK_SECS:-60}"; FUZZ_SECS=15; API_EXAMPLES=20 ;;
+  quick) ROUNDS="${ROUNDS:-20}"; SOAK_SECS="${SOAK_SECS:-60}"; FUZZ_SECS=15; API_EXAMPLES=20
+    export API_FUZZ_PHASES=examples,coverage,fuzzing ;;
   soak) ROUNDS="${ROUNDS:-100}"; SOAK_SECS="${SOAK_SECS:-1800}"; FUZZ_SECS=600; API_EXAMPLES=300 ;;
   *) echo "usage: scripts/suite.sh quick|soak" >&2; exit 2 ;;
 esac

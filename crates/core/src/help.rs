@@ -209,6 +209,7 @@ impl NewHelpRequest {
 #[serde(deny_unknown_fields)]
 pub struct RespondInput {
     #[serde(default)]
+    #[schema(max_length = 4000, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
     pub answer: Option<String>,
     #[serde(default)]
     #[schema(max_length = 80, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
