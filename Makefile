@@ -8,7 +8,7 @@ DATA_DIR ?= $(HOME)/.local/share/switchboard
 SERVER_BIN := $(CARGO_TARGET_DIR)/debug/switchboard
 DESKTOP_BIN := $(CARGO_TARGET_DIR)/debug/switchboard-desktop
 
-.PHONY: setup setup-test ui build run serve test test-bin test-rust test-ui test-browser test-desktop test-suite soak bench eval deb clean
+.PHONY: setup setup-test ui build run serve test test-bin test-rust test-ui test-browser test-audio test-desktop test-suite soak bench eval deb clean
 
 setup:
 	@bash scripts/setup.sh
@@ -21,7 +21,7 @@ ui: setup
 	cd ui && npm run build
 
 build: ui
-	cargo build --locked -p switchboard-server -p switchboard-desktop
+	cargo build --locked -p switchboard-server -p switchboard-desktop -p switchboard-whisper
 
 ## The desktop app with the demo business; with no display it falls back to
 ## headless mode and prints the URL to open.
@@ -35,7 +35,7 @@ serve: build
 ## Every test: Rust unit/integration/end-to-end, UI unit, browser, desktop window.
 test: setup-test
 	$(MAKE) --no-print-directory ui
-	$(MAKE) --no-print-directory test-rust test-ui test-browser test-desktop test-suite
+	$(MAKE) --no-print-directory test-rust test-ui test-browser test-audio test-desktop test-suite
 
 test-rust:
 	cargo test --locked --workspace --no-fail-fast
@@ -55,6 +55,12 @@ test-ui: test-bin
 test-browser: test-bin
 	SWITCHBOARD_BIN="$(SERVER_BIN)" node --test ui/e2e/
 
+## Calls through the computer's microphone and speaker, on virtual devices:
+## once plain, once with the speaker looped into the microphone (echo).
+test-audio: test-bin
+	bash scripts/virtual-audio.sh cargo test --locked --workspace --test local_audio -- --ignored a_test_call
+	VIRTUAL_AUDIO_ECHO=1 bash scripts/virtual-audio.sh cargo test --locked --workspace --test local_audio -- --ignored echo
+
 test-desktop:
 	bash scripts/desktop-e2e.sh
 
@@ -73,6 +79,7 @@ bench: setup
 	cargo bench --locked -p switchboard-tests --bench backbone
 	cargo bench --locked -p switchboard-tests --bench agent
 	cargo bench --locked -p switchboard-tests --bench crawl
+	cargo bench --locked -p switchboard-tests --bench voice
 
 ## The agent's evaluation: both businesses, every load (Q&A only, website
 ## only, both), development and held-out halves; prints a table.

@@ -55,6 +55,11 @@ curl -fsS -H "Authorization: Bearer $TOKEN" "$BASE/api/openapi.json" -o "$WORK/o
 # open) or a grammar (crawl include/exclude globs must parse). They run
 # without the "every schema-valid request is accepted" check, everything
 # else with every check.
+# Not fuzzed here: the local call and the device list depend on the
+# machine's sound system (a server without one answers 503 by design), and
+# schemathesis cannot generate the batch voice call's audio/wav bodies, and a
+# generated model install would download gigabytes. Their bad input is tested
+# in tests/tests/voice.rs, local_audio.rs and models.rs.
 CROSS_FIELD=(--include-operation-id update_model_settings --include-operation-id update_business_profile
   --include-operation-id onboard)
 status=0
@@ -69,9 +74,11 @@ run_st() {
     --generation-deterministic \
     "$@" >>"$WORK/st.txt" 2>&1
 }
-run_st --checks all --exclude-path-regex '/(events|live)$' \
+run_st --checks all --exclude-path-regex '/(events|live|stream)$' \
   --exclude-operation-id update_model_settings --exclude-operation-id update_business_profile \
-  --exclude-operation-id onboard || status=1
+  --exclude-operation-id onboard --exclude-operation-id voice_process \
+  --exclude-operation-id start_local_call --exclude-operation-id audio_devices \
+  --exclude-operation-id install_models || status=1
 run_st --checks all --exclude-checks positive_data_acceptance "${CROSS_FIELD[@]}" || status=1
 # The summary: operations, test cases, failures, warnings.
 sed -n '/^=* *SUMMARY/,/^=* .* in [0-9.]*s =*$/p' "$WORK/st.txt" | grep -v '^$' | head -60

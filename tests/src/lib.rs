@@ -18,6 +18,7 @@ use tokio_tungstenite::tungstenite::Message;
 pub mod eval;
 pub mod model;
 pub mod process;
+pub mod speech;
 
 pub const TOKEN: &str = "test-token-0123456789";
 

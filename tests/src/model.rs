@@ -125,10 +125,10 @@ pub async fn embedded() -> Option<(Arc<dyn LanguageModel>, tokio::sync::MutexGua
         if !path.is_file() {
             assert!(
                 std::env::var_os("CI").is_none(),
-                "no model at {} under CI: scripts/models.sh did not run",
+                "no model at {} under CI: switchboard models install did not run",
                 path.display()
             );
-            eprintln!("SKIPPED: no model at {} (run `make setup` or scripts/models.sh)", path.display());
+            eprintln!("SKIPPED: no model at {} (run `make setup` or switchboard models install)", path.display());
             return None;
         }
         let engine = switchboard_llm::LlamaEngine::load(path, switchboard_llm::LlamaOptions::default())

@@ -114,7 +114,7 @@ async fn others_records(dir: &std::path::Path, own: i64) -> BTreeMap<String, Str
 #[tokio::test]
 async fn injections_and_data_access_attempts_all_fail() {
     let Some((llm, _turn)) = model::embedded().await else {
-        panic!("the embedded model is not installed: run scripts/models.sh");
+        panic!("the embedded model is not installed: run switchboard models install");
     };
     let dir = tempfile::tempdir().unwrap();
     let mut c = config(dir.path());

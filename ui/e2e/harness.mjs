@@ -83,10 +83,19 @@ export async function createRequest(server, question, customer_name = 'Ada Lovel
   return r.body;
 }
 
-export async function launchBrowser() {
+/** `extraArgs`: more Chromium flags (a fake microphone, for one). */
+export async function launchBrowser(extraArgs = []) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      ...extraArgs,
+    ],
   });
 }
 

@@ -332,6 +332,12 @@ pub trait SessionStore: Send + Sync {
     /// stored after the end.
     async fn append_turns(&self, session_id: Uuid, turns: &[NewTurn]) -> Result<Vec<Turn>, StoreError>;
     async fn turns(&self, session_id: Uuid) -> Result<Vec<Turn>, StoreError>;
+    /// Replaces a stored turn's timings: the voice loop learns when the
+    /// reply's audio started only after the turn was stored.
+    async fn set_turn_timings(&self, turn_id: Uuid, timings: &TurnTimings) -> Result<(), StoreError>;
+    /// Cuts a stored agent turn to what the caller heard before speaking
+    /// over it (the turn had finished generating but not playing).
+    async fn cut_turn(&self, turn_id: Uuid, heard: &str) -> Result<(), StoreError>;
     /// Active → ended; `Conflict` if already ended.
     async fn end_session(&self, id: Uuid, at: Timestamp) -> Result<Session, StoreError>;
 }

@@ -2,7 +2,7 @@
 //! [`Embedder`] turns text into 384-dimensional, L2-normalised vectors with
 //! all-MiniLM-L6-v2 (a 6-layer BERT, through candle on the CPU), read from
 //! three files on disk, and [`default_model_dir`] says where
-//! `scripts/embed-model.sh` installs them. `Embedder` is core's
+//! `switchboard models install` installs them. `Embedder` is core's
 //! `TextEmbedder`.
 //!
 //! What the vectors are for (indexing, search, storage) lives elsewhere.
@@ -34,22 +34,15 @@ const CONFIG_FILE: &str = "config.json";
 const TOKENIZER_FILE: &str = "tokenizer.json";
 const WEIGHTS_FILE: &str = "model.safetensors";
 
-/// The folder models are installed in: `$SWITCHBOARD_MODELS_DIR`, else
-/// `$HOME/.cache/switchboard/models` (the rule of `scripts/embed-model.sh`).
-pub fn models_dir() -> PathBuf {
-    match std::env::var_os("SWITCHBOARD_MODELS_DIR") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => dirs::home_dir().unwrap_or_else(|| PathBuf::from(".")).join(".cache/switchboard/models"),
-    }
-}
+pub use switchboard_core::models_dir;
 
-/// Where `scripts/embed-model.sh` installs all-MiniLM-L6-v2.
+/// Where `switchboard models install` installs all-MiniLM-L6-v2.
 pub fn default_model_dir() -> PathBuf {
     models_dir().join("all-minilm-l6-v2")
 }
 
 /// What a user should do when the model is missing or damaged.
-pub const INSTALL_HINT: &str = "run `make setup` (or `scripts/embed-model.sh`) to install the embedding model";
+pub const INSTALL_HINT: &str = "run `make setup` (or `switchboard models install`) to install the embedding model";
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

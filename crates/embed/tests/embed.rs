@@ -1,7 +1,7 @@
 //! `Embedder` with the real model, found where the app looks for it
 //! (`default_model_dir()`, i.e. under `SWITCHBOARD_MODELS_DIR`). When that
 //! folder is absent, the tests that need the model print "SKIPPED: model not
-//! installed" and pass: `make setup` (scripts/embed-model.sh) installs it.
+//! installed" and pass: `make setup` (switchboard models install) installs it.
 //! The error tests build their own folders and always run.
 
 use std::path::Path;
@@ -180,5 +180,5 @@ fn corrupt_weights_are_model_corrupt() {
 #[test]
 fn errors_say_what_to_do() {
     let err = EmbedError::ModelMissing { path: "/m/model.safetensors".into() };
-    assert!(err.to_string().contains("embed-model.sh"), "{err}");
+    assert!(err.to_string().contains("switchboard models install"), "{err}");
 }

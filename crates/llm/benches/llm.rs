@@ -8,7 +8,7 @@
 //!
 //! `cargo bench -p switchboard-llm` (release build). `BENCH_RUNS` (default
 //! 20) sets the runs per case. The model: `BENCH_MODELS`, a comma-separated
-//! list of GGUF paths or the names `0.5b` and `1.5b` (as `scripts/models.sh`
+//! list of GGUF paths or the names `0.5b` and `1.5b` (as `switchboard models install`
 //! installs them), each measured in turn; else `SWITCHBOARD_LLM_MODEL_PATH`;
 //! else the default model.
 
@@ -166,7 +166,7 @@ fn main() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     for path in model_paths() {
         if !path.is_file() {
-            println!("no model at {}: run `make setup` or scripts/models.sh (1.5b)", path.display());
+            println!("no model at {}: run `make setup` or switchboard models install (1.5b)", path.display());
             continue;
         }
         rt.block_on(bench_model(&path, runs));

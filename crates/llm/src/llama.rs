@@ -750,7 +750,7 @@ mod tests {
         match LlamaEngine::load("/nowhere/model.gguf", LlamaOptions::default()) {
             Err(LlmError::Unavailable(h)) => {
                 assert!(
-                    h.contains("/nowhere/model.gguf") && h.contains("make setup") && h.contains("scripts/models.sh")
+                    h.contains("/nowhere/model.gguf") && h.contains("make setup") && h.contains("switchboard models install")
                 );
             }
             other => panic!("expected Unavailable, got {other:?}"),

@@ -30,7 +30,7 @@ async fn engine() -> Option<(Arc<LlamaEngine>, MutexGuard<'static, ()>)> {
     let engine = ENGINE.get_or_init(|| {
         let path = model_path();
         if !path.is_file() {
-            eprintln!("SKIPPED: no model at {} (run `make setup` or scripts/models.sh)", path.display());
+            eprintln!("SKIPPED: no model at {} (run `make setup` or switchboard models install)", path.display());
             return None;
         }
         Some(Arc::new(LlamaEngine::load(path, LlamaOptions::default()).expect("the model loads")))

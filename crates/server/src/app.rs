@@ -96,9 +96,21 @@ impl App {
         let webhook = Arc::new(WebhookNotifier::new(config.webhook_url.clone(), config.outbox.delivery_timeout)?);
         // Answers reach a caller still in their session there; the webhook
         // (SMS) is the follow-up once they have left.
+        let prompts = match &config.prompts_dir {
+            Some(dir) => {
+                Prompts::load(dir).map_err(|e| StartError::DataDir { path: dir.display().to_string(), source: e })?
+            }
+            None => Prompts::embedded(),
+        };
         let hub = SessionHub::default();
         let session_store: Arc<dyn SessionStore> = store.clone();
-        let relay = SessionRelay::new(session_store.clone(), hub.clone(), events.clone(), Some(webhook.clone()));
+        let relay = SessionRelay::new(
+            session_store.clone(),
+            hub.clone(),
+            events.clone(),
+            Some(webhook.clone()),
+            prompts.clone(),
+        );
         let sinks: Vec<Arc<dyn Notifier>> =
             vec![Arc::new(EventStreamNotifier::new(events.clone())), webhook.clone(), Arc::new(relay)];
         let outbox = Outbox::new(store_port.clone(), sinks, config.outbox.clone());
@@ -138,17 +150,12 @@ impl App {
                 "no language model: learned answers and escalation still work"
             );
         }
-        let prompts = match &config.prompts_dir {
-            Some(dir) => {
-                Prompts::load(dir).map_err(|e| StartError::DataDir { path: dir.display().to_string(), source: e })?
-            }
-            None => Prompts::embedded(),
-        };
         let model_slot = ModelSlot::new(model);
         // Crawl jobs write pages and passages to the store and the index;
         // jobs a previous run left queued or running are marked interrupted.
         let crawl_store: Arc<dyn CrawlStore> = store.clone();
-        let crawl = Jobs::new(crawl_store, index_port.clone(), events.clone(), config.crawl.clone(), cancel.child_token());
+        let crawl =
+            Jobs::new(crawl_store, index_port.clone(), events.clone(), config.crawl.clone(), cancel.child_token());
         let interrupted = crawl.recover().await.map_err(|e| StartError::Crawl(e.to_string()))?;
         if interrupted > 0 {
             tracing::info!(interrupted, "crawl jobs left running by the previous run are interrupted");
@@ -230,6 +237,18 @@ impl App {
             ui_dir: config.ui_dir.clone(),
             body_limit: config.body_limit,
             demo_site: config.demo,
+            speech: config.speech_override.clone().unwrap_or_else(|| {
+                let e = switchboard_voice::OfflineEngines::new(&config.voice);
+                switchboard_call::CallEngines { stt: e.stt, tts: e.tts, vad: e.vad, turn: e.turn }
+            }),
+            call: config.call.clone(),
+            calls: tokio_util::task::TaskTracker::new(),
+            voice_latency: Default::default(),
+            local_call: Default::default(),
+            models: crate::http::models::Installer::new(
+                config.models_dir.clone().unwrap_or_else(switchboard_models::models_dir),
+                cancel.child_token(),
+            ),
         };
         Ok(App { state, store, index, sessions, crawl, demo: config.demo, tasks, cancel })
     }
@@ -279,6 +298,14 @@ impl App {
     /// Stops background tasks, waits for them, then closes index and database.
     pub async fn shutdown(self) {
         self.cancel.cancel();
+        // Calls see the cancel, stop their audio and store what was heard.
+        if let Some(c) = self.state.local_call.lock().await.take() {
+            c.hang_up.cancel();
+        }
+        self.state.calls.close();
+        self.state.calls.wait().await;
+        self.state.models.tasks.close();
+        self.state.models.tasks.wait().await;
         // Turns in progress finish (and are stored) before storage closes.
         self.sessions.shutdown().await;
         // Running crawl jobs stop (stored `interrupted`) before the index closes.

@@ -46,6 +46,15 @@ pub struct Config {
     /// (`--crawl-allow-private`) lets jobs fetch loopback and private
     /// addresses. A saved runtime setting wins over it.
     pub crawl: switchboard_crawl::CrawlConfig,
+    /// `[voice]`: the offline speech engines.
+    pub voice: switchboard_voice::VoiceConfig,
+    /// `[call]`: voice activity, end of turn, barge-in and pacing.
+    pub call: switchboard_call::CallConfig,
+    /// Speech engines to use instead of the configured ones (tests).
+    pub speech_override: Option<switchboard_call::CallEngines>,
+    /// Where the Install button puts models (tests); default
+    /// `switchboard_models::models_dir()`.
+    pub models_dir: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Config {
@@ -84,6 +93,10 @@ impl Config {
             grounding: GroundingPolicy::default(),
             llm_timeout: Duration::from_secs(60),
             crawl: switchboard_crawl::CrawlConfig::default(),
+            voice: Default::default(),
+            call: Default::default(),
+            speech_override: None,
+            models_dir: None,
         }
     }
 }
@@ -234,6 +247,8 @@ impl ServeArgs {
             cfg.llm_timeout = t;
         }
         cfg.crawl.allow_private = self.crawl_allow_private || file.crawl_allow_private.unwrap_or(false);
+        cfg.voice = file.voice;
+        cfg.call = file.call;
         Ok(Resolved { bind: self.bind.or(file.bind), config: cfg })
     }
 }
@@ -265,6 +280,10 @@ pub struct FileConfig {
     /// Let crawl jobs fetch loopback and private addresses.
     pub crawl_allow_private: Option<bool>,
     pub embed_model_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub voice: switchboard_voice::VoiceConfig,
+    #[serde(default)]
+    pub call: switchboard_call::CallConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]

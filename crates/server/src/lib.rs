@@ -15,6 +15,7 @@ pub mod app;
 pub mod config;
 mod demo;
 pub mod http;
+pub mod local_call;
 pub mod settings;
 
 use std::future::Future;

@@ -101,6 +101,9 @@ struct Turner<'a> {
     handle: &'a TurnHandle,
     /// The reply's pieces streamed so far: what a reader has seen.
     streamed: String,
+    /// The language the caller speaks (heard in this turn, else the
+    /// session's), when known.
+    language: Option<String>,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -125,6 +128,10 @@ pub(crate) async fn run_turn(
         caller_contact: session.caller_contact.clone(),
         channel: Some(session.channel.as_str().to_string()),
     };
+    let language = match &input {
+        TurnInput::Transcribed { language: Some(l), .. } => Some(l.clone()),
+        _ => session.language.clone(),
+    };
     let mut t = Turner {
         inner,
         session,
@@ -135,6 +142,7 @@ pub(crate) async fn run_turn(
         rendered: inner.rendered(),
         handle,
         streamed: String::new(),
+        language,
     };
     // Earlier turns, for the model's context and the help request's history.
     let history = inner.store.turns(session.id).await.unwrap_or_default();
@@ -183,6 +191,15 @@ fn new_turn(role: TurnRole, text: &str) -> NewTurn {
 }
 
 impl Turner<'_> {
+    /// A system prompt with the instruction to reply in the caller's
+    /// language added at its end (the shared start stays cacheable).
+    fn with_language(&self, system: String) -> String {
+        match self.language.as_deref().and_then(|l| self.rendered.language_instruction(l)) {
+            Some(instruction) => format!("{system}\n\n{instruction}"),
+            None => system,
+        }
+    }
+
     fn cut_off(&self) -> bool {
         self.handle.is_interrupted()
     }
@@ -272,7 +289,11 @@ impl Turner<'_> {
         };
         let index = self.inner.index.clone();
         let mut retrieval = policy.assess(text, &query, hits, |s| index.terms(s));
-        self.profile_evidence(text, &query, &mut retrieval, &policy).await;
+        // A learned answer is said as it is: the profile's facts cannot
+        // change that, so they are not weighed (nor embedded) for it.
+        if retrieval.fast_path.is_none() {
+            self.profile_evidence(text, &query, &mut retrieval, &policy).await;
+        }
         let timings = TurnTimings { retrieval_ms: Some(ms(r0.elapsed())), ..Default::default() };
         let hits = retrieval.hits.clone();
         let grounding = |decision, reason: String, cited: Vec<String>| Grounding {
@@ -422,6 +443,42 @@ impl Turner<'_> {
 
     /// The business profile's facts (hours, address, phone, website) that the
     /// question is about, as evidence beside the knowledge base's.
+    /// Embeds `texts` (the caller's words first, then the profile's facts):
+    /// the facts come from the cache after the first turn, so a turn embeds
+    /// only the caller's words.
+    async fn embed_with_cached_facts(&self, texts: Vec<String>) -> Option<Vec<Vec<f32>>> {
+        let cache = &self.inner.fact_vectors;
+        let cached: Vec<Option<Vec<f32>>> = {
+            let c = cache.lock().unwrap_or_else(|p| p.into_inner());
+            texts.iter().skip(1).map(|t| c.get(t).cloned()).collect()
+        };
+        let mut missing: Vec<String> = vec![texts[0].clone()];
+        missing.extend(texts.iter().skip(1).zip(&cached).filter(|(_, v)| v.is_none()).map(|(t, _)| t.clone()));
+        let fresh = self.inner.index.embed(missing.clone()).await?;
+        if fresh.len() != missing.len() {
+            return None;
+        }
+        let mut fresh = fresh.into_iter();
+        let mut out = vec![fresh.next()?];
+        let mut c = cache.lock().unwrap_or_else(|p| p.into_inner());
+        for (t, v) in texts.iter().skip(1).zip(cached) {
+            let v = match v {
+                Some(v) => v,
+                None => {
+                    let v = fresh.next()?;
+                    // A profile has a handful of facts; the bound only guards
+                    // against a bug filling it.
+                    if c.len() < 256 {
+                        c.insert(t.clone(), v.clone());
+                    }
+                    v
+                }
+            };
+            out.push(v);
+        }
+        Some(out)
+    }
+
     async fn profile_evidence(
         &self,
         text: &str,
@@ -441,7 +498,7 @@ impl Turner<'_> {
             texts.push(format!("{title}: {fact}"));
             texts.push(asked_as(title).to_string());
         }
-        let sims = self.inner.index.embed(texts).await;
+        let sims = self.embed_with_cached_facts(texts).await;
         let words: Vec<String> = query.iter().map(|(t, _)| t.clone()).collect();
         for (i, (title, fact)) in facts.iter().enumerate() {
             let similarity = sims.as_ref().map(|v| {
@@ -519,7 +576,7 @@ impl Turner<'_> {
         // Offering tools changes the system message anyway (the engine lists
         // them there), so their guidance goes there too, not into the
         // caller's words, where a small model copies it.
-        messages[0] = ChatMessage::system(format!("{}\n\n{}", self.rendered.system, self.rendered.tool_guidance));
+        messages[0] = ChatMessage::system(self.with_language(format!("{}\n\n{}", self.rendered.system, self.rendered.tool_guidance)));
         messages.push(ChatMessage::user(user_message(text, r, focus)));
         let tools = self.inner.toolbox.specs_for(text);
         let reply_id = Uuid::now_v7();
@@ -718,7 +775,7 @@ impl Turner<'_> {
         let model = self.inner.model.get();
         let cfg = &self.inner.config;
         let mut messages = self.conversation(history);
-        messages[0] = ChatMessage::system(self.rendered.answer_system.clone());
+        messages[0] = ChatMessage::system(self.with_language(self.rendered.answer_system.clone()));
         let index = self.inner.index.clone();
         let focus = |passage: &str| focus(passage, &r.terms, |sentence| index.terms(sentence));
         messages.push(ChatMessage::user(user_message(text, r, focus)));
@@ -869,7 +926,7 @@ impl Turner<'_> {
             let mut cut = 0;
             for (i, c) in body.char_indices() {
                 let end = i + c.len_utf8();
-                let boundary = matches!(c, '.' | '!' | '?') && body[end..].starts_with(char::is_whitespace);
+                let boundary = matches!(c, '.' | '!' | '?' | '।') && body[end..].starts_with(char::is_whitespace);
                 if boundary || c == '\n' {
                     cut = end;
                 }
@@ -1132,7 +1189,7 @@ fn focus(passage: &str, query: &[String], analyze: impl Fn(&str) -> Vec<(String,
     let mut start = 0;
     for (i, c) in passage.char_indices() {
         let end = i + c.len_utf8();
-        let boundary = c == '\n' || (matches!(c, '.' | '?' | '!') && passage[end..].starts_with(char::is_whitespace));
+        let boundary = c == '\n' || (matches!(c, '.' | '?' | '!' | '।') && passage[end..].starts_with(char::is_whitespace));
         if boundary {
             sentences.push(&passage[start..end]);
             start = end;

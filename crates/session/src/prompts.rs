@@ -55,6 +55,16 @@ pub struct Phrases {
     pub fallback_no_help: String,
     /// Said instead of anything that asks for what the agent must not share.
     pub refuse: String,
+    /// Said on a call while a slow tool or a lookup keeps the caller
+    /// waiting; the call loop never says the same one twice in a row.
+    #[serde(default)]
+    pub fillers: Vec<String>,
+    /// A supervisor's answer relayed into the session: templates filled per
+    /// relay (`caller`, `question`, `answer`), kept unfilled here.
+    #[serde(default)]
+    pub relay_answered: String,
+    #[serde(default)]
+    pub relay_unanswered: String,
 }
 
 /// The prompt templates.
@@ -66,6 +76,8 @@ pub struct Prompts {
     pub phrases: Prompt,
     /// How to answer a question that comes with facts (the verdict first).
     pub answer: Prompt,
+    /// Added for a caller heard speaking a language other than English.
+    pub language: Prompt,
 }
 
 /// Everything the agent says or reads that depends on the business.
@@ -84,6 +96,57 @@ pub struct Rendered {
     /// The profile's facts as evidence the agent may answer from, each a
     /// (title, sentence) pair: hours, address, phone, website.
     pub facts: Vec<(String, String)>,
+    /// `language.md`, filled per turn with the caller's language.
+    language: String,
+}
+
+impl Rendered {
+    /// The instruction to answer in the caller's language (ISO 639-1), for
+    /// any language but English.
+    pub fn language_instruction(&self, code: &str) -> Option<String> {
+        let code = code.trim().to_ascii_lowercase();
+        if code.is_empty() || code == "en" || self.language.trim().is_empty() {
+            return None;
+        }
+        let name = language_name(&code).unwrap_or(&code);
+        Environment::new()
+            .render_str(&self.language, minijinja::context! { language => name })
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    }
+}
+
+/// English names of the languages a caller may speak (Whisper's codes): a
+/// model follows "Hindi" better than "hi".
+pub fn language_name(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "en" => "English",
+        "hi" => "Hindi",
+        "bn" => "Bengali",
+        "mr" => "Marathi",
+        "ta" => "Tamil",
+        "te" => "Telugu",
+        "gu" => "Gujarati",
+        "ur" => "Urdu",
+        "pa" => "Punjabi",
+        "es" => "Spanish",
+        "fr" => "French",
+        "de" => "German",
+        "it" => "Italian",
+        "pt" => "Portuguese",
+        "nl" => "Dutch",
+        "pl" => "Polish",
+        "ru" => "Russian",
+        "uk" => "Ukrainian",
+        "tr" => "Turkish",
+        "ar" => "Arabic",
+        "zh" => "Chinese",
+        "ja" => "Japanese",
+        "ko" => "Korean",
+        "vi" => "Vietnamese",
+        _ => return None,
+    })
 }
 
 /// A template that does not render or a phrase file that does not parse.
@@ -94,19 +157,20 @@ pub struct PromptError {
     pub problem: String,
 }
 
-const FILES: [(&str, &str); 5] = [
+const FILES: [(&str, &str); 6] = [
     ("persona.md", include_str!("../../../prompts/persona.md")),
     ("business.md", include_str!("../../../prompts/business.md")),
     ("tool-guidance.md", include_str!("../../../prompts/tool-guidance.md")),
     ("phrases.toml", include_str!("../../../prompts/phrases.toml")),
     ("answer.md", include_str!("../../../prompts/answer.md")),
+    ("language.md", include_str!("../../../prompts/language.md")),
 ];
 
 impl Prompts {
     /// The prompts built into the binary.
     pub fn embedded() -> Prompts {
         let p = |i: usize| Prompt::parse(FILES[i].0, FILES[i].1);
-        Prompts { persona: p(0), business: p(1), tools: p(2), phrases: p(3), answer: p(4) }
+        Prompts { persona: p(0), business: p(1), tools: p(2), phrases: p(3), answer: p(4), language: p(5) }
     }
 
     /// Reads each file from `dir`, keeping the built-in copy of any that is
@@ -121,7 +185,14 @@ impl Prompts {
                 Err(e) => Err(e),
             }
         };
-        let p = Prompts { persona: read(0)?, business: read(1)?, tools: read(2)?, phrases: read(3)?, answer: read(4)? };
+        let p = Prompts {
+            persona: read(0)?,
+            business: read(1)?,
+            tools: read(2)?,
+            phrases: read(3)?,
+            answer: read(4)?,
+            language: read(5)?,
+        };
         p.render(&BusinessProfile::default()).map_err(std::io::Error::other)?;
         Ok(p)
     }
@@ -183,12 +254,38 @@ impl Prompts {
             fallback: f(&raw.fallback)?,
             fallback_no_help: f(&raw.fallback_no_help)?,
             refuse: f(&raw.refuse)?,
+            fillers: raw.fillers.iter().map(|x| f(x)).collect::<Result<_, _>>()?,
+            relay_answered: raw.relay_answered.clone(),
+            relay_unanswered: raw.relay_unanswered.clone(),
         };
-        Ok(Rendered { system, answer_system, tool_guidance, phrases, facts })
+        // The relay templates are filled later, per relay: a mistake in one
+        // must still show now, at start.
+        for t in [&phrases.relay_answered, &phrases.relay_unanswered] {
+            env.template_from_str(t).map_err(|e| PromptError { file: self.phrases.name, problem: e.to_string() })?;
+        }
+        // Filled per turn; checked now.
+        env.template_from_str(&self.language.text)
+            .map_err(|e| PromptError { file: self.language.name, problem: e.to_string() })?;
+        Ok(Rendered { system, answer_system, tool_guidance, phrases, facts, language: self.language.text.clone() })
+    }
+
+    /// The sentence that relays a supervisor's answer (`None`: no answer
+    /// came) to a caller, from `phrases.toml`.
+    pub fn relay_message(&self, caller: &str, question: &str, answer: Option<&str>) -> String {
+        let raw: Phrases = toml::from_str(&self.phrases.text).unwrap_or_default();
+        let template = if answer.is_some() { raw.relay_answered } else { raw.relay_unanswered };
+        let env = Environment::new();
+        let ctx = minijinja::context! { caller => caller, question => question, answer => answer.unwrap_or("") };
+        match env.render_str(&template, ctx) {
+            Ok(s) if !s.trim().is_empty() => s.trim().to_string(),
+            // Checked at start, so only an empty template gets here: the
+            // answer itself is still worth saying.
+            _ => answer.unwrap_or(question).to_string(),
+        }
     }
 
     pub fn versions(&self) -> Vec<(&'static str, u32)> {
-        [&self.persona, &self.business, &self.tools, &self.phrases, &self.answer]
+        [&self.persona, &self.business, &self.tools, &self.phrases, &self.answer, &self.language]
             .iter()
             .map(|p| (p.name, p.version))
             .collect()
@@ -260,5 +357,28 @@ mod tests {
         std::fs::write(dir.path().join("persona.md"), "ok").unwrap();
         std::fs::write(dir.path().join("phrases.toml"), "greeting = 3").unwrap();
         assert!(Prompts::load(dir.path()).is_err());
+    }
+
+    #[test]
+    fn a_relayed_answer_is_worded_by_the_phrases_file() {
+        let p = Prompts::embedded();
+        let said = p.relay_message("Ana", "Do you sell gift cards?", Some("Yes, at the front desk."));
+        assert!(said.starts_with("Thanks for waiting, Ana."), "{said}");
+        assert!(said.contains("\"Do you sell gift cards?\"") && said.ends_with("Yes, at the front desk."), "{said}");
+        let none = p.relay_message("", "Can I bring my iguana?", None);
+        assert!(none.starts_with("I'm sorry, I couldn't get an answer"), "{none}");
+        // A broken template is caught when the prompts load, not mid-call.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("phrases.toml"), format!("{}\nrelay_answered = \"{{% if %}}\"", phrases_without_relay())).unwrap();
+        let e = Prompts::load(dir.path()).unwrap_err();
+        assert!(e.to_string().contains("phrases.toml"), "{e}");
+    }
+
+    fn phrases_without_relay() -> String {
+        include_str!("../../../prompts/phrases.toml")
+            .lines()
+            .filter(|l| !l.starts_with("relay_"))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }

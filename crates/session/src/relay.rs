@@ -19,6 +19,8 @@ pub struct SessionRelay {
     hub: SessionHub,
     events: EventBus,
     follow_up: Option<Arc<dyn Notifier>>,
+    /// Where the relayed sentence's wording comes from.
+    prompts: crate::prompts::Prompts,
 }
 
 impl SessionRelay {
@@ -27,8 +29,9 @@ impl SessionRelay {
         hub: SessionHub,
         events: EventBus,
         follow_up: Option<Arc<dyn Notifier>>,
+        prompts: crate::prompts::Prompts,
     ) -> Self {
-        Self { store, hub, events, follow_up }
+        Self { store, hub, events, follow_up, prompts }
     }
 }
 
@@ -50,17 +53,13 @@ fn first_name(name: &str) -> &str {
     name.split_whitespace().next().unwrap_or(name)
 }
 
-fn message(n: &Notification) -> String {
-    let name = if n.customer_name == "Caller" { String::new() } else { format!(", {}", first_name(&n.customer_name)) };
-    match (n.kind, &n.answer) {
-        (NotificationKind::Answered, Some(a)) => {
-            format!("Thanks for waiting{name}. I checked with the team about \"{}\": {}", n.question, a)
-        }
-        _ => format!(
-            "I'm sorry{name}, I couldn't get an answer about \"{}\" yet. Someone from the team will contact you directly.",
-            n.question
-        ),
-    }
+fn message(prompts: &crate::prompts::Prompts, n: &Notification) -> String {
+    let caller = if n.customer_name == "Caller" { "" } else { first_name(&n.customer_name) };
+    let answer = match n.kind {
+        NotificationKind::Answered => n.answer.as_deref(),
+        _ => None,
+    };
+    prompts.relay_message(caller, &n.question, answer)
 }
 
 #[async_trait]
@@ -106,7 +105,7 @@ impl Notifier for SessionRelay {
         if already {
             return Ok(());
         }
-        let text = message(n);
+        let text = message(&self.prompts, n);
         let turn = NewTurn {
             id: Uuid::now_v7(),
             role: TurnRole::Agent,

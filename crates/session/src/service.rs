@@ -8,7 +8,8 @@ use switchboard_core::events::{EventBus, EventKind};
 use switchboard_core::llm::{ChatMessage, ChatRequest, LanguageModel, ModelInfo};
 use switchboard_core::ports::{KnowledgeIndex, StoreError};
 use switchboard_core::session::{
-    HelpDesk, LIST_LIMIT, NewSession, Session, SessionStatus, SessionStore, Turn, TurnInput, validate_message,
+    HelpDesk, LIST_LIMIT, NewSession, Session, SessionStatus, SessionStore, Turn, TurnInput, TurnTimings,
+    validate_message,
 };
 use switchboard_core::tool::Tool;
 use switchboard_core::validate::ValidationError;
@@ -159,6 +160,9 @@ pub(crate) struct Inner {
     pub events: EventBus,
     pub tasks: TaskTracker,
     pub cancel: CancellationToken,
+    /// Embeddings of the profile's facts (and the questions they answer),
+    /// by text: the same few every turn, so computed once per profile.
+    pub fact_vectors: std::sync::Mutex<std::collections::HashMap<String, Vec<f32>>>,
 }
 
 impl Inner {
@@ -205,6 +209,7 @@ impl Sessions {
                 events,
                 tasks: TaskTracker::new(),
                 cancel,
+                fact_vectors: Default::default(),
             }),
         })
     }
@@ -231,6 +236,7 @@ impl Sessions {
     pub fn set_profile(&self, profile: &BusinessProfile) -> Result<(), crate::prompts::PromptError> {
         let r = self.inner.prompts.render(profile)?;
         *self.inner.rendered.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(r);
+        self.inner.fact_vectors.lock().unwrap_or_else(|p| p.into_inner()).clear();
         self.warm_up();
         Ok(())
     }
@@ -283,6 +289,56 @@ impl Sessions {
 
     pub async fn list(&self, active: Option<bool>) -> Result<Vec<Session>, SessionError> {
         Ok(self.inner.store.list_sessions(active, LIST_LIMIT).await?)
+    }
+
+    /// Stores and publishes the agent's opening line (a call's greeting), in
+    /// the session's turn order.
+    pub async fn greet(&self, id: Uuid) -> Result<Turn, SessionError> {
+        let lock = self.inner.hub.turn_lock(id).ok_or(SessionError::Ended)?;
+        let _turn = lock.lock().await;
+        let text = self.rendered().phrases.greeting.clone();
+        let turn = switchboard_core::session::NewTurn {
+            id: Uuid::now_v7(),
+            role: switchboard_core::session::TurnRole::Agent,
+            text,
+            tool: None,
+            grounding: Some(switchboard_core::session::Grounding {
+                decision: switchboard_core::session::Decision::SmallTalk,
+                hits: vec![],
+                cited: vec![],
+                help_request_id: None,
+                reason: "the greeting that opens a call".into(),
+            }),
+            timings: None,
+            input: None,
+            interrupted: false,
+            at: time::now(),
+        };
+        let stored = self.inner.store.append_turns(id, &[turn]).await.map_err(|e| match e {
+            StoreError::Conflict(_) => SessionError::Ended,
+            e => SessionError::Store(e),
+        })?;
+        let turn = stored.into_iter().next().ok_or(SessionError::Ended)?;
+        self.inner.hub.publish(id, SessionEvent::Turn { turn: turn.clone() });
+        self.inner.events.publish(EventKind::SessionTurn { turn: turn.clone() });
+        Ok(turn)
+    }
+
+    /// Records a spoken turn's audio timings once known (after the turn was
+    /// stored); `timings` replaces what was stored.
+    pub async fn set_turn_timings(&self, turn_id: Uuid, timings: &TurnTimings) -> Result<(), SessionError> {
+        Ok(self.inner.store.set_turn_timings(turn_id, timings).await?)
+    }
+
+    /// Cuts a stored agent turn to what the caller heard (a caller spoke
+    /// over a reply that had finished generating but was still playing).
+    pub async fn cut_turn(&self, turn_id: Uuid, heard: &str) -> Result<(), SessionError> {
+        Ok(self.inner.store.cut_turn(turn_id, heard.trim()).await?)
+    }
+
+    /// Keeps an idle call from being reaped while audio flows.
+    pub fn touch(&self, id: Uuid) {
+        self.inner.hub.touch(id);
     }
 
     /// Ends the session after any turn in progress has been stored.
@@ -387,7 +443,8 @@ impl Sessions {
                 let _ = tx.send(e);
             };
             // A bug in a turn must not leave the caller without an answer.
-            let turn = std::panic::AssertUnwindSafe(crate::agent::run_turn(&inner, &session, &text, input, &handle, &emit));
+            let turn =
+                std::panic::AssertUnwindSafe(crate::agent::run_turn(&inner, &session, &text, input, &handle, &emit));
             if futures::FutureExt::catch_unwind(turn).await.is_err() {
                 tracing::error!(session = %id, "the turn failed unexpectedly; saying the fallback");
                 crate::agent::fallback_turn(&inner, &session, &emit).await;

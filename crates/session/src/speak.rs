@@ -69,7 +69,7 @@ pub fn speakable(text: &str) -> String {
         .iter()
         .map(|l| {
             let t = l.trim_end();
-            if t.ends_with(['.', '!', '?', ':', ',', ';']) { t.to_string() } else { format!("{t}.") }
+            if t.ends_with(['.', '!', '?', ':', ',', ';', '।', '॥']) { t.to_string() } else { format!("{t}.") }
         })
         .collect::<Vec<_>>()
         .join(" ");
@@ -103,7 +103,7 @@ pub fn sentences(text: &str) -> Vec<String> {
     let chars: Vec<char> = text.chars().collect();
     for (i, &c) in chars.iter().enumerate() {
         cur.push(c);
-        let end = matches!(c, '.' | '!' | '?') && chars.get(i + 1).is_none_or(|n| n.is_whitespace());
+        let end = matches!(c, '.' | '!' | '?' | '।') && chars.get(i + 1).is_none_or(|n| n.is_whitespace());
         // "9.30", "e.g." and initials stay inside their sentence.
         let abbreviation = c == '.' && {
             let word: String = cur.trim_end_matches('.').chars().rev().take_while(|c| c.is_alphabetic()).collect();

@@ -4,7 +4,9 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use switchboard_core::ports::StoreError;
-use switchboard_core::session::{Channel, NewTurn, Session, SessionStatus, SessionStore, Turn, TurnRole, ValidSession};
+use switchboard_core::session::{TurnInput, 
+    Channel, NewTurn, Session, SessionStatus, SessionStore, Turn, TurnRole, TurnTimings, ValidSession,
+};
 use switchboard_core::time::{Timestamp, from_millis, to_millis};
 use uuid::Uuid;
 
@@ -63,6 +65,11 @@ fn turn_row(row: &SqliteRow) -> Result<Turn, StoreError> {
         interrupted: row.try_get::<i64, _>("interrupted").map_err(backend)? != 0,
         created_at: from_millis(row.try_get("created_at").map_err(backend)?),
     })
+}
+
+/// An update of one row by id: none changed means no such row.
+fn found(rows: u64) -> Result<(), StoreError> {
+    if rows == 0 { Err(StoreError::NotFound) } else { Ok(()) }
 }
 
 fn to_json<T: serde::Serialize>(v: &Option<T>) -> Result<Option<String>, StoreError> {
@@ -146,6 +153,8 @@ impl SessionStore for SqliteStore {
         }
         let mut seq: i64 = row.try_get("turn_count").map_err(backend)?;
         let mut title: Option<String> = row.try_get("title").map_err(backend)?;
+        // The session speaks the language its caller was last heard in.
+        let mut language: Option<String> = None;
         let mut stored = Vec::with_capacity(turns.len());
         for t in turns {
             seq += 1;
@@ -171,6 +180,9 @@ impl SessionStore for SqliteStore {
             if title.is_none() && t.role == TurnRole::Caller {
                 title = Some(t.text.chars().take(TITLE_CHARS).collect());
             }
+            if let Some(TurnInput::Transcribed { language: Some(l), .. }) = &t.input {
+                language = Some(l.clone());
+            }
             stored.push(Turn {
                 id: t.id,
                 session_id,
@@ -185,9 +197,10 @@ impl SessionStore for SqliteStore {
                 created_at: from_millis(to_millis(t.at)),
             });
         }
-        sqlx::query("UPDATE sessions SET turn_count = ?, title = ? WHERE id = ?")
+        sqlx::query("UPDATE sessions SET turn_count = ?, title = ?, language = COALESCE(?, language) WHERE id = ?")
             .bind(seq)
             .bind(&title)
+            .bind(&language)
             .bind(session_id.to_string())
             .execute(&mut *tx)
             .await
@@ -206,6 +219,26 @@ impl SessionStore for SqliteStore {
         .await
         .map_err(backend)?;
         rows.iter().map(turn_row).collect()
+    }
+
+    async fn set_turn_timings(&self, turn_id: Uuid, timings: &TurnTimings) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE session_turns SET timings = ? WHERE id = ?")
+            .bind(to_json(&Some(timings.clone()))?)
+            .bind(turn_id.to_string())
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        found(done.rows_affected())
+    }
+
+    async fn cut_turn(&self, turn_id: Uuid, heard: &str) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE session_turns SET text = ?, interrupted = 1 WHERE id = ? AND role = 'agent'")
+            .bind(heard)
+            .bind(turn_id.to_string())
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        found(done.rows_affected())
     }
 
     async fn end_session(&self, id: Uuid, at: Timestamp) -> Result<Session, StoreError> {

@@ -178,6 +178,14 @@ export class ApiClient {
     return this.wsUrl(`/api/sessions/${encodeURIComponent(id)}/live`);
   }
 
+  /** The browser call (`rate`: the PCM16 rate sent and wanted back). */
+  voiceStreamUrl(rate: number): string {
+    const u = new URL(this.wsUrl('/api/voice/stream'));
+    u.searchParams.set('rate', String(rate));
+    u.searchParams.set('out_rate', String(rate));
+    return u.toString();
+  }
+
   private wsUrl(path: string): string {
     const u = new URL(path, this.baseUrl);
     u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';

@@ -16,6 +16,22 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/audio-devices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["audio_devices"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/conversation/history/{session_id}": {
         parameters: {
             query?: never;
@@ -273,6 +289,38 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_models"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/install": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["install_models"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/onboard": {
         parameters: {
             query?: never;
@@ -454,6 +502,72 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/voice": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["voice_status"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/voice/local-call": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description A test call through this computer's microphone and speaker (the desktop app). Its transcript is the returned session's; one at a time. */
+        post: operations["start_local_call"];
+        delete: operations["end_local_call"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/voice/process": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["voice_process"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/voice/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description WebSocket upgrade: a call with the agent. The server first sends `{"type":"session","session_id","input_rate","output_rate"}`. The client sends binary PCM16 little-endian mono frames at `input_rate` and may send `{"type":"end"}` to end an utterance (else the server's voice activity detection decides) or `{"type":"hangup"}`. The server sends binary PCM16 reply audio at `output_rate` and JSON events: `transcript` (partial/final), `agent_text`, `latency`, `paused`, `resumed`, `interrupted`, `audio_end`, `error`, `ended`. */
+        get: operations["voice_stream"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -499,6 +613,16 @@ export interface components {
             retrieval: components["schemas"]["RetrievalStatus"];
             tools: string[];
         };
+        AudioDevice: {
+            /** Format: int32 */
+            channels?: number | null;
+            /** @description `input` or `output`. */
+            direction: string;
+            is_default: boolean;
+            name: string;
+            /** Format: int32 */
+            sample_rate?: number | null;
+        };
         /** @description The business profile, edited in Settings → Business. */
         BusinessProfile: {
             /** @default null */
@@ -537,6 +661,164 @@ export interface components {
             trade: string | null;
             /** @default null */
             website: string | null;
+        };
+        /** @description Tunables of a call (the `[call]` section of the config file). */
+        CallConfig: {
+            /**
+             * Format: double
+             * @description Speech needed to cut in while the agent talks.
+             * @default 160
+             */
+            barge_in_min_speech_ms: number;
+            /**
+             * Format: float
+             * @description The same while the agent's audio plays (its echo must not count).
+             * @default 0.699999988079071
+             */
+            barge_in_threshold: number;
+            /**
+             * Format: double
+             * @description Audio a client may send ahead of real time.
+             * @default 30
+             */
+            burst_secs: number;
+            /**
+             * Format: int64
+             * @description A filler is said when the reply takes longer than this (0: never).
+             * @default 1500
+             */
+            filler_after_ms: number;
+            /**
+             * @description Say the greeting when the call starts.
+             * @default true
+             */
+            greet: boolean;
+            /**
+             * Format: double
+             * @description The call ends after this long without the caller speaking.
+             * @default 120
+             */
+            idle_hangup_secs: number;
+            /**
+             * @description The caller's language when known (ISO 639-1); else detected.
+             * @default null
+             */
+            language: string | null;
+            /**
+             * @description The languages callers may speak, for a multilingual recogniser to
+             *     choose among (the ones there is a voice for by default).
+             * @default [
+             *       "en",
+             *       "hi",
+             *       "bn",
+             *       "mr"
+             *     ]
+             */
+            languages: string[];
+            /**
+             * Format: double
+             * @description Longest utterance; longer ones are cut and answered.
+             * @default 20
+             */
+            max_utterance_secs: number;
+            /**
+             * Format: double
+             * @description Speech needed to start an utterance.
+             * @default 64
+             */
+            min_speech_ms: number;
+            /**
+             * Format: double
+             * @description Audio sent ahead of real time, so playback never starves.
+             * @default 120
+             */
+            output_lead_ms: number;
+            /**
+             * Format: int64
+             * @description Partial transcripts while the caller speaks (0 for none).
+             * @default 1000
+             */
+            partial_every_ms: number;
+            /**
+             * Format: double
+             * @description Audio kept from before speech was detected.
+             * @default 300
+             */
+            preroll_ms: number;
+            /**
+             * Format: double
+             * @description Silence that ends a turn when no end-of-turn model is present.
+             * @default 600
+             */
+            silence_ms: number;
+            /**
+             * Format: double
+             * @description Silence after which the end-of-turn model is asked.
+             * @default 200
+             */
+            turn_check_ms: number;
+            /**
+             * Format: float
+             * @default 0.5
+             */
+            turn_complete_threshold: number;
+            /**
+             * Format: double
+             * @description With an end-of-turn model: the silence that ends a turn the model
+             *     called unfinished (a caller pausing mid-thought).
+             * @default 1200
+             */
+            turn_silence_ms: number;
+            /**
+             * Format: float
+             * @description Voice-activity probability that counts as speech.
+             * @default 0.5
+             */
+            vad_threshold: number;
+        };
+        /** @description What a call reports as it goes (JSON on the browser call). */
+        CallEvent: {
+            /** Format: float */
+            confidence?: number | null;
+            is_final: boolean;
+            language?: string | null;
+            text: string;
+            /** @enum {string} */
+            type: "transcript";
+        } | {
+            text: string;
+            /** Format: uuid */
+            turn_id?: string | null;
+            /** @enum {string} */
+            type: "agent_text";
+        } | {
+            timings: components["schemas"]["TurnTimings"];
+            /** Format: uuid */
+            turn_id: string;
+            /** @enum {string} */
+            type: "latency";
+        } | {
+            /** @enum {string} */
+            type: "paused";
+        } | {
+            /** @enum {string} */
+            type: "resumed";
+        } | {
+            heard: string;
+            /** @enum {string} */
+            type: "interrupted";
+        } | {
+            /** @enum {string} */
+            type: "audio_end";
+        } | {
+            code: components["schemas"]["ErrorCode"];
+            message: string;
+            /** @enum {string} */
+            type: "error";
+        } | {
+            reason: components["schemas"]["EndCause"];
+            /** @enum {string} */
+            type: "ended";
         };
         /** @enum {string} */
         Channel: "text" | "voice" | "livekit";
@@ -580,6 +862,8 @@ export interface components {
          * @enum {string}
          */
         Decision: "fast_path" | "grounded" | "extractive" | "tools" | "escalated" | "small_talk" | "fallback" | "relay" | "refused";
+        /** @enum {string} */
+        EndCause: "hang_up" | "goodbye" | "silence" | "session_ended" | "error" | "shutdown";
         /** @description `{"error": {"code": "...", "message": "...", "details": ...}}` */
         ErrorBody: {
             error: components["schemas"]["ErrorDetail"];
@@ -838,6 +1122,18 @@ export interface components {
             role: string;
             text: string;
         };
+        InstallJob: {
+            /** @description Why the last install failed (its public message). */
+            error?: string | null;
+            /** @description Models being installed, in order. */
+            models: string[];
+            progress?: null | components["schemas"]["Progress"];
+            running: boolean;
+        };
+        InstallRequest: {
+            /** @description Model ids; empty or absent for the default ones, `["all"]` for all. */
+            ids?: string[];
+        };
         /** @description A crawl job as the API shows it. */
         Job: {
             changes?: null | components["schemas"]["JobChanges"];
@@ -976,6 +1272,15 @@ export interface components {
             /** @description True: the agent learns the answer; false: it is not learned. */
             approve: boolean;
         };
+        LocalCallStarted: {
+            /** Format: uuid */
+            session_id: string;
+        };
+        /** @description Which devices (by name; `None` for the defaults). */
+        LocalDevices: {
+            input?: string | null;
+            output?: string | null;
+        };
         MessageInput: {
             /**
              * @description Cut off the agent's reply in progress first (the caller spoke over
@@ -1012,6 +1317,23 @@ export interface components {
             /** @description Model name (`openai` only). */
             model?: string | null;
         };
+        /** @description One line of a listing. */
+        ModelStatus: {
+            /** @description Installed by default (setup, or Install with no choice made). */
+            default: boolean;
+            id: string;
+            licence: string;
+            /** @description The first file's path (the one an engine is pointed at). */
+            path: string;
+            role: components["schemas"]["Role"];
+            /**
+             * Format: int64
+             * @description Bytes on disk once installed.
+             */
+            size: number;
+            state: components["schemas"]["State"];
+            title: string;
+        };
         /**
          * @description The language-model settings as the API shows them: the choice (never the
          *     key), whether a key is set, and the engine's state.
@@ -1020,6 +1342,11 @@ export interface components {
             api_key_set: boolean;
             settings: components["schemas"]["ModelSettings"];
             status: components["schemas"]["ModelInfo"];
+        };
+        ModelsView: {
+            dir: string;
+            install: components["schemas"]["InstallJob"];
+            models: components["schemas"]["ModelStatus"][];
         };
         /** @description Input for opening a help request. */
         NewHelpRequest: {
@@ -1105,6 +1432,27 @@ export interface components {
          * @enum {string}
          */
         PageStatus: "indexed" | "unchanged" | "skipped" | "removed" | "error";
+        ProcessResult: {
+            /** Format: int32 */
+            reply_rate: number;
+            reply_text: string;
+            /** @description The spoken reply: a base64 WAV (PCM16 mono). */
+            reply_wav_base64: string;
+            /** Format: uuid */
+            session_id: string;
+            timings?: null | components["schemas"]["TurnTimings"];
+            transcript: components["schemas"]["Transcript"];
+        };
+        /** @description Where an install is, for a progress bar. */
+        Progress: {
+            /** Format: int64 */
+            done: number;
+            model: string;
+            /** @description `download`, `extract`, `convert` or `done`. */
+            stage: string;
+            /** Format: int64 */
+            total: number;
+        };
         PromptVersion: {
             name: string;
             /** Format: int32 */
@@ -1151,6 +1499,11 @@ export interface components {
             /** @description Why search runs on BM25 alone, and what to do about it. */
             problem?: string | null;
         };
+        /**
+         * @description What a model is for, for grouping in lists and the settings screen.
+         * @enum {string}
+         */
+        Role: "language" | "embeddings" | "speech_to_text" | "text_to_speech" | "voice_activity" | "end_of_turn" | "runtime";
         Session: {
             caller_contact?: string | null;
             caller_name?: string | null;
@@ -1218,6 +1571,18 @@ export interface components {
             /** @description Where customer notifications are POSTed (an SMS gateway); none when null. */
             webhook_url?: string | null;
         };
+        /** @description What an engine is and whether it can run. */
+        SpeechEngineInfo: {
+            /** @description `whisper`, `espeak-ng`, `earshot`, `none`... */
+            engine: string;
+            /** @description ISO 639-1 codes the engine handles; empty when not ready. */
+            languages: string[];
+            /** @description When not ready: what is missing and how to install it. */
+            missing?: string | null;
+            /** @description The model or voice in use, when there is one. */
+            model?: string | null;
+            ready: boolean;
+        };
         /**
          * @description One server-sent event of a streamed reply: `event` names the kind,
          *     `data` is the [`SessionEvent`] as JSON.
@@ -1228,6 +1593,8 @@ export interface components {
             /** @description `turn`, `token`, `error` or `ended`. */
             event: string;
         };
+        /** @enum {string} */
+        State: "installed" | "missing" | "damaged";
         /** @description A tool call with its result, stored on `tool` turns. */
         ToolRecord: {
             /** @description The raw arguments text the model produced. */
@@ -1236,6 +1603,24 @@ export interface components {
             name: string;
             ok: boolean;
             result: Record<string, never>;
+        };
+        /** @description A recognised utterance, or the part of it heard so far. */
+        Transcript: {
+            /**
+             * Format: double
+             * @description Engine time spent on this transcript.
+             */
+            compute_ms: number;
+            /**
+             * Format: float
+             * @description 0..1 when the engine gives one.
+             */
+            confidence?: number | null;
+            /** @description False for a partial transcript, which later audio may change. */
+            is_final: boolean;
+            /** @description The language heard (ISO 639-1). */
+            language?: string | null;
+            text: string;
         };
         Turn: {
             /** Format: date-time */
@@ -1329,6 +1714,14 @@ export interface components {
              */
             transcript_final_ms?: number | null;
         };
+        VoiceStatus: {
+            call: components["schemas"]["CallConfig"];
+            /** @description Whether a call can run (speech-to-text and text-to-speech ready). */
+            ready: boolean;
+            stt: components["schemas"]["SpeechEngineInfo"];
+            tts: components["schemas"]["SpeechEngineInfo"];
+            vad: components["schemas"]["SpeechEngineInfo"];
+        };
         /** @description A caller waiting on a help request someone else opened. */
         Waiter: {
             channel: string;
@@ -1368,6 +1761,42 @@ export interface operations {
             };
             /** @description missing or wrong API token */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    audio_devices: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AudioDevice"][];
+                };
+            };
+            /** @description missing or wrong API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2431,6 +2860,118 @@ export interface operations {
             };
         };
     };
+    list_models: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelsView"];
+                };
+            };
+            /** @description missing or wrong API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    install_models: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InstallRequest"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InstallJob"];
+                };
+            };
+            /** @description the body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing or wrong API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is not sent as application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body's fields are missing, of the wrong type or invalid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     onboard: {
         parameters: {
             query?: never;
@@ -3165,6 +3706,296 @@ export interface operations {
             };
             /** @description the body is not sent as application/json */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    voice_status: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VoiceStatus"];
+                };
+            };
+            /** @description missing or wrong API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    start_local_call: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LocalDevices"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LocalCallStarted"];
+                };
+            };
+            /** @description the body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing or wrong API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is not sent as application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    end_local_call: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description hung up */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description missing or wrong API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    voice_process: {
+        parameters: {
+            query?: {
+                /** @description Continue this voice session instead of starting one. */
+                session_id?: string;
+                /** @description The caller's language (ISO 639-1), when known. */
+                language?: string;
+                /** @description Sample rate of the reply WAV (default: the input's). */
+                out_rate?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description one utterance as a WAV file */
+        requestBody: {
+            content: {
+                "audio/wav": number[];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProcessResult"];
+                };
+            };
+            /** @description the body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing or wrong API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    voice_stream: {
+        parameters: {
+            query?: {
+                /** @description Sample rate of the PCM16 mono audio the client sends (default 16000). */
+                rate?: number;
+                /** @description Sample rate the client wants the reply audio at (default: `rate`). */
+                out_rate?: number;
+                /** @description The caller's language (ISO 639-1), when known. */
+                language?: string;
+                /** @description Browsers pass the API token here (WebSockets carry no header). */
+                token?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description switching to WebSocket */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CallEvent"];
+                };
+            };
+            /** @description the query string is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing or wrong API token */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };

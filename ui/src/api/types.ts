@@ -88,3 +88,7 @@ export type SettingsWithCrawl = Settings;
 export type BusinessProfile = Partial<Omit<S['BusinessProfile'], 'hours'>> & { hours?: OpeningHours[] };
 /** One weekday's hours: `open`/`close` as `HH:MM` (24 h), or `closed`. */
 export type OpeningHours = Partial<S['OpeningHours']> & { day: string };
+
+export type ModelsView = S['ModelsView'];
+export type ModelStatus = S['ModelStatus'];
+export type InstallJob = S['InstallJob'];

@@ -10,10 +10,12 @@ mod extract;
 mod health;
 mod knowledge;
 mod metrics;
+pub mod models;
 pub mod openapi;
 mod session;
 mod settings;
 mod ui;
+mod voice;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -50,6 +52,48 @@ pub struct AppState {
     pub body_limit: usize,
     /// Serve the demo website at `/demo-site/` (`--demo`).
     pub demo_site: bool,
+    /// The speech engines calls run on, and the calls' settings.
+    pub speech: switchboard_call::CallEngines,
+    pub call: switchboard_call::CallConfig,
+    /// Calls in progress: each is a task the app awaits at shutdown.
+    pub calls: tokio_util::task::TaskTracker,
+    /// Per-stage latency of spoken turns, for `/metrics`.
+    pub voice_latency: Arc<metrics::VoiceLatency>,
+    /// The test call through this computer's microphone, when one runs.
+    pub local_call: Arc<tokio::sync::Mutex<Option<crate::local_call::LocalCall>>>,
+    /// The models folder and the install running in it, if any.
+    pub models: models::Installer,
+}
+
+impl AppState {
+    /// What a call needs and does not have (speech-to-text, text-to-speech),
+    /// in the engines' own words; `None` when a call can run.
+    pub fn speech_missing(&self) -> Option<String> {
+        let missing: Vec<String> = [self.speech.stt.info(), self.speech.tts.info()]
+            .into_iter()
+            .filter(|e| !e.ready)
+            .map(|e| e.missing.unwrap_or_else(|| format!("{} is not ready", e.engine)))
+            .collect();
+        (!missing.is_empty()).then(|| missing.join("; "))
+    }
+
+    /// What a call on `session_id` runs with, playing at `out_rate`; a child
+    /// of the app's cancellation, so it stops with the app.
+    pub fn call_context(
+        &self,
+        session_id: uuid::Uuid,
+        out_rate: u32,
+        config: switchboard_call::CallConfig,
+    ) -> switchboard_call::CallContext {
+        switchboard_call::CallContext {
+            sessions: self.sessions.clone(),
+            engines: self.speech.clone(),
+            config,
+            session_id,
+            out_rate,
+            cancel: self.cancel.child_token(),
+        }
+    }
 }
 
 /// The whole HTTP surface for a server listening on `addr`.
@@ -61,6 +105,8 @@ pub fn router(state: AppState, addr: SocketAddr) -> Router {
         .merge(session::router())
         .merge(crawl::router())
         .merge(settings::router())
+        .merge(voice::router())
+        .merge(models::router())
         .merge(openapi::router())
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such API route") })
         // `layer`, not `route_layer`: the fallback needs the token too, so an
@@ -139,7 +185,15 @@ async fn require_token(State(state): State<AppState>, req: Request, next: Next) 
         .map(|(_, t)| t.trim());
     // The exact routes, not a path suffix: `/api/help-requests/events` must not qualify.
     let is_event_stream = req.extensions().get::<MatchedPath>().is_some_and(|m| {
-        matches!(m.as_str(), "/api/events" | "/events" | "/api/sessions/{id}/live" | "/sessions/{id}/live")
+        matches!(
+            m.as_str(),
+            "/api/events"
+                | "/events"
+                | "/api/sessions/{id}/live"
+                | "/sessions/{id}/live"
+                | "/api/voice/stream"
+                | "/voice/stream"
+        )
     });
     let from_query = if is_event_stream {
         req.uri().query().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")))

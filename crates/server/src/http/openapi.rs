@@ -48,6 +48,14 @@ use super::AppState;
         super::crawl::cancel,
         super::crawl::resume,
         super::crawl::recrawl,
+        super::voice::status,
+        super::voice::stream,
+        super::voice::process,
+        super::voice::audio_devices,
+        super::voice::start_local_call,
+        super::voice::end_local_call,
+        super::models::list,
+        super::models::install,
         spec,
     ),
     modifiers(&BearerAuth),
@@ -109,9 +117,10 @@ impl Modify for BearerAuth {
                         responses.entry(code.into()).or_insert_with(|| error(what).into());
                     }
                 }
-                let has_query = op.parameters.as_ref().is_some_and(|ps| {
-                    ps.iter().any(|p| serde_json::to_value(p).is_ok_and(|v| v["in"] == "query"))
-                });
+                let has_query = op
+                    .parameters
+                    .as_ref()
+                    .is_some_and(|ps| ps.iter().any(|p| serde_json::to_value(p).is_ok_and(|v| v["in"] == "query")));
                 if has_query {
                     responses.entry("400".into()).or_insert_with(|| error("the query string is malformed").into());
                 }
@@ -123,7 +132,8 @@ impl Modify for BearerAuth {
         {
             use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
             for field in ["include", "exclude"] {
-                let glob = ObjectBuilder::new().schema_type(Type::String).max_length(Some(200)).pattern(Some(TEXT_PATTERN));
+                let glob =
+                    ObjectBuilder::new().schema_type(Type::String).max_length(Some(200)).pattern(Some(TEXT_PATTERN));
                 let list = ArrayBuilder::new()
                     .schema_type(utoipa::openapi::schema::SchemaType::from_iter([Type::Array, Type::Null]))
                     .items(glob)
@@ -148,7 +158,8 @@ impl Modify for BearerAuth {
 }
 
 /// Non-blank text without control characters (newlines and tabs allowed).
-const TEXT_PATTERN: &str = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$";
+const TEXT_PATTERN: &str =
+    r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$";
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/openapi.json", get(spec))
