@@ -65,6 +65,8 @@ fn report(name: &str, h: &Histogram<u64>) {
 
 struct Stages {
     e2e: Histogram<u64>,
+    /// Turns whose transcript was made during the caller's pause.
+    preempted: usize,
     marks: Vec<(&'static str, Histogram<u64>)>,
 }
 
@@ -81,12 +83,15 @@ impl Stages {
         .into_iter()
         .map(|m| (m, Histogram::new(3).unwrap()))
         .collect();
-        Stages { e2e: Histogram::new(3).unwrap(), marks }
+        Stages { e2e: Histogram::new(3).unwrap(), preempted: 0, marks }
     }
 
     fn record(&mut self, t: &Value) {
         let Some(play) = t["playback_start_ms"].as_f64() else { return };
         self.e2e.record((play * 1000.0) as u64).unwrap();
+        if t["preempted"] == true {
+            self.preempted += 1;
+        }
         for (name, h) in &mut self.marks {
             if let Some(v) = t[*name].as_f64() {
                 h.record((v * 1000.0) as u64).unwrap();
@@ -114,6 +119,7 @@ impl Stages {
             prev = at.max(prev);
         }
         println!("{line}");
+        println!("    transcripts made in the caller's pause: {}/{}", self.preempted, self.e2e.len());
     }
 }
 
@@ -176,12 +182,18 @@ fn silence_thresholds() {
             (speak(a.trim(), "en-us", 165), speak(b.trim(), "en-us", 165))
         })
         .collect();
-    let engines = switchboard_voice::OfflineEngines::new(&switchboard_voice::VoiceConfig { turn_model: true, ..Default::default() });
+    let engines = switchboard_voice::OfflineEngines::new(&switchboard_voice::VoiceConfig {
+        turn_model: true,
+        ..Default::default()
+    });
     let silero: Arc<dyn VadEngine> = engines.vad.clone();
     let earshot: Arc<dyn VadEngine> = Arc::new(switchboard_voice::Earshot);
     let turn: Option<Arc<dyn TurnDetector>> = engines.turn.clone();
     println!("end of turn vs mid-sentence pauses of {pauses:?} s ({} sentences each):", clips.len());
-    let measure = |label: String, vad: &Arc<dyn VadEngine>, turn: Option<Arc<dyn TurnDetector>>, config: switchboard_call::CallConfig| {
+    let measure = |label: String,
+                   vad: &Arc<dyn VadEngine>,
+                   turn: Option<Arc<dyn TurnDetector>>,
+                   config: switchboard_call::CallConfig| {
         let mut cut = 0;
         let mut total = 0;
         let mut delays = Vec::new();
@@ -238,7 +250,12 @@ fn silence_thresholds() {
         for (check, longest) in [(200.0, 1200.0), (300.0, 1200.0), (200.0, 1600.0)] {
             let config =
                 switchboard_call::CallConfig { turn_check_ms: check, turn_silence_ms: longest, ..Default::default() };
-            measure(format!("{name} + Smart Turn at {check:.0} ms, else {longest:.0} ms"), vad, Some(turn.clone()), config);
+            measure(
+                format!("{name} + Smart Turn at {check:.0} ms, else {longest:.0} ms"),
+                vad,
+                Some(turn.clone()),
+                config,
+            );
         }
     }
 }
@@ -246,7 +263,10 @@ fn silence_thresholds() {
 /// What the end-of-turn model says after 200 ms of silence, for the first
 /// half of each paused sentence (unfinished) and for the whole sentence.
 fn turn_probabilities() {
-    let engines = switchboard_voice::OfflineEngines::new(&switchboard_voice::VoiceConfig { turn_model: true, ..Default::default() });
+    let engines = switchboard_voice::OfflineEngines::new(&switchboard_voice::VoiceConfig {
+        turn_model: true,
+        ..Default::default()
+    });
     let Some(turn) = engines.turn else {
         println!("Smart Turn: not installed");
         return;

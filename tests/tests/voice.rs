@@ -127,6 +127,7 @@ async fn a_spoken_question_is_answered_in_speech_and_stored_with_its_timings() {
     for field in ["end_of_turn_ms", "transcript_final_ms", "first_audio_ms", "playback_start_ms"] {
         assert!(t[field].as_f64().is_some_and(|v| v > 0.0 && v < 30_000.0), "{field} in {t}");
     }
+    assert_eq!(t["preempted"], true, "the transcript was made in the caller's pause, before the end of turn: {t}");
     assert!(t["end_of_turn_ms"].as_f64() <= t["transcript_final_ms"].as_f64());
     assert!(t["transcript_final_ms"].as_f64() <= t["playback_start_ms"].as_f64());
     // Audio is made before it is sent (the two marks are taken apart).
@@ -438,38 +439,54 @@ async fn whisper_base_tells_english_hindi_bengali_and_marathi_apart() {
     assert!(path.is_file(), "Whisper base is not installed at {} (switchboard models install)", path.display());
     let w = Whisper::new(path, "base", 2);
     let sets: [(&str, &str, [&str; 6]); 4] = [
-        ("en", "en-us", [
-            "What time do you open tomorrow?",
-            "I would like to book an appointment.",
-            "Do you have parking nearby?",
-            "Can I pay by card?",
-            "Please call me back this evening.",
-            "How much does it cost?",
-        ]),
-        ("hi", "hi", [
-            "आप कल कितने बजे खुलते हैं?",
-            "मुझे एक अपॉइंटमेंट बुक करनी है।",
-            "क्या पास में पार्किंग है?",
-            "क्या मैं कार्ड से भुगतान कर सकता हूँ?",
-            "कृपया मुझे शाम को वापस फ़ोन करें।",
-            "इसकी कीमत कितनी है?",
-        ]),
-        ("bn", "bn", [
-            "আপনারা কাল কটায় খোলেন?",
-            "আমি একটা অ্যাপয়েন্টমেন্ট বুক করতে চাই।",
-            "কাছাকাছি গাড়ি রাখার জায়গা আছে?",
-            "আমি কি কার্ডে টাকা দিতে পারি?",
-            "দয়া করে সন্ধ্যায় আমাকে ফোন করবেন।",
-            "এটার দাম কত?",
-        ]),
-        ("mr", "mr", [
-            "तुम्ही उद्या किती वाजता उघडता?",
-            "मला एक भेट ठरवायची आहे.",
-            "जवळ गाडी लावायला जागा आहे का?",
-            "मी कार्डने पैसे देऊ शकतो का?",
-            "कृपया मला संध्याकाळी परत फोन करा.",
-            "याची किंमत किती आहे?",
-        ]),
+        (
+            "en",
+            "en-us",
+            [
+                "What time do you open tomorrow?",
+                "I would like to book an appointment.",
+                "Do you have parking nearby?",
+                "Can I pay by card?",
+                "Please call me back this evening.",
+                "How much does it cost?",
+            ],
+        ),
+        (
+            "hi",
+            "hi",
+            [
+                "आप कल कितने बजे खुलते हैं?",
+                "मुझे एक अपॉइंटमेंट बुक करनी है।",
+                "क्या पास में पार्किंग है?",
+                "क्या मैं कार्ड से भुगतान कर सकता हूँ?",
+                "कृपया मुझे शाम को वापस फ़ोन करें।",
+                "इसकी कीमत कितनी है?",
+            ],
+        ),
+        (
+            "bn",
+            "bn",
+            [
+                "আপনারা কাল কটায় খোলেন?",
+                "আমি একটা অ্যাপয়েন্টমেন্ট বুক করতে চাই।",
+                "কাছাকাছি গাড়ি রাখার জায়গা আছে?",
+                "আমি কি কার্ডে টাকা দিতে পারি?",
+                "দয়া করে সন্ধ্যায় আমাকে ফোন করবেন।",
+                "এটার দাম কত?",
+            ],
+        ),
+        (
+            "mr",
+            "mr",
+            [
+                "तुम्ही उद्या किती वाजता उघडता?",
+                "मला एक भेट ठरवायची आहे.",
+                "जवळ गाडी लावायला जागा आहे का?",
+                "मी कार्डने पैसे देऊ शकतो का?",
+                "कृपया मला संध्याकाळी परत फोन करा.",
+                "याची किंमत किती आहे?",
+            ],
+        ),
     ];
     let candidates: Vec<String> = ["en", "hi", "bn", "mr"].map(String::from).to_vec();
     let mut right = [0usize; 2];
@@ -496,4 +513,48 @@ async fn whisper_base_tells_english_hindi_bengali_and_marathi_apart() {
     // closing note has the figures). This floor catches a regression such
     // as the candidate list being ignored (English and Urdu then win).
     assert!(right[0] + right[1] >= 10, "{} of 24", right[0] + right[1]);
+}
+
+/// A supervisor watching a call sees the caller's words while they speak
+/// (partial transcripts, not stored), then the caller's final turn.
+#[tokio::test]
+async fn a_supervisor_watching_a_call_sees_the_callers_words_as_they_come() {
+    use futures::StreamExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.call.partial_every_ms = 500;
+    let s = TestServer::start(c).await;
+    let mut call = VoiceCall::connect(&s.base, TOKEN, 16_000, 16_000).await;
+    after_greeting(&mut call).await;
+    let url = format!("{}/api/sessions/{}/live?token={TOKEN}", s.base.replacen("http", "ws", 1), call.session_id);
+    let (mut live, _) = tokio_tungstenite::connect_async(url).await.expect("watch connects");
+    // Frames until the caller's turn is stored.
+    let watcher = tokio::spawn(async move {
+        let mut frames = Vec::new();
+        while let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_secs(60), live.next()).await {
+            let Ok(text) = msg.into_text() else { continue };
+            let Ok(v) = serde_json::from_str::<Value>(text.as_str()) else { continue };
+            let caller_turn = v["type"] == "turn" && v["turn"]["role"] == "caller";
+            frames.push(v);
+            if caller_turn {
+                break;
+            }
+        }
+        frames
+    });
+    let sentence = "I would like to book a haircut and a colour treatment for next Friday afternoon please.";
+    call.send_audio(&with_silence(&speak(sentence, "en-us", 150), 0.3, 1.2), 1.0).await;
+    let frames = tokio::time::timeout(Duration::from_secs(60), watcher).await.expect("the caller's turn").unwrap();
+    let kinds: Vec<&str> = frames.iter().filter_map(|f| f["type"].as_str()).collect();
+    let last = frames.last().expect("frames");
+    assert_eq!(last["type"], "turn", "the caller's turn was stored: {kinds:?}");
+    let hearing: Vec<&str> =
+        frames.iter().filter(|f| f["type"] == "hearing").filter_map(|f| f["text"].as_str()).collect();
+    assert!(!hearing.is_empty(), "partial words were shown before the turn: {kinds:?}");
+    // What was shown on the way is the start of what was said.
+    let final_text = last["turn"]["text"].as_str().unwrap().to_lowercase();
+    assert!(final_text.contains("haircut"), "{final_text}");
+    assert!(hearing.iter().any(|h| h.to_lowercase().contains("book")), "{hearing:?}");
+    call.hang_up().await;
+    s.stop().await;
 }

@@ -96,6 +96,21 @@ describe('applyFrame', () => {
     expect(setSession(t, { ...s, turn_count: 9 })).toBe(false);
   });
 
+  it("shows the caller's words while they speak, until their turn is stored", () => {
+    const t = emptyTranscript(SESSION_A);
+    applyFrame(t, { type: 'snapshot', session: live(), turns: [] }, 'ws');
+    expect(applyFrame(t, { type: 'hearing', text: 'I would like' }, 'ws')).toBe('applied');
+    applyFrame(t, { type: 'hearing', text: 'I would like to book' }, 'ws');
+    expect(t.hearing).toBe('I would like to book');
+    applyFrame(t, { type: 'turn', turn: turn(1, { text: 'I would like to book a haircut.' }) }, 'ws');
+    expect(t.hearing).toBeNull();
+    applyFrame(t, { type: 'hearing', text: 'Thanks' }, 'ws');
+    const ended = { ...live(), status: 'ended' as const, ended_at: '2026-01-01T13:00:00Z' };
+    applyFrame(t, { type: 'ended', session: ended }, 'ws');
+    expect(t.hearing).toBeNull();
+    expect(applyFrame(t, { type: 'hearing', text: 'late' }, 'ws')).toBe('ignored');
+  });
+
   it('asks for a refetch when the socket fell behind, and leaves errors to the sender', () => {
     const t = emptyTranscript(SESSION_A);
     expect(applyFrame(t, { type: 'stream.lagged', missed: 3 }, 'ws')).toBe('refetch');

@@ -26,6 +26,11 @@ pub enum FrontEvent {
     SpeechStarted,
     /// Utterance audio at the detector's rate (pre-roll included).
     Speech(AudioFrame),
+    /// The caller paused long enough that they may have finished: the
+    /// utterance so far, for work that can start before the end is sure.
+    Paused(AudioFrame),
+    /// They went on speaking after [`FrontEvent::Paused`].
+    Resumed,
     SpeechEnded {
         /// When the last voiced frame arrived.
         last_voiced: Instant,
@@ -60,6 +65,8 @@ pub struct FrontEnd {
     utterance: Vec<f32>,
     last_voiced: Instant,
     turn_checked: bool,
+    /// [`FrontEvent::Paused`] was sent for the current pause.
+    pause_sent: bool,
     /// Audio heard outside an utterance: its tail is the next utterance's
     /// pre-roll; all of it goes to the recogniser when a client says `end`
     /// and the detector heard no speech.
@@ -88,6 +95,7 @@ impl FrontEnd {
             utterance: Vec::new(),
             last_voiced: Instant::now(),
             turn_checked: false,
+            pause_sent: false,
             unheard: VecDeque::new(),
             started: Instant::now(),
             received_secs: 0.0,
@@ -196,6 +204,9 @@ impl FrontEnd {
             self.silence_ms = 0.0;
             self.turn_checked = false;
             self.last_voiced = Instant::now();
+            if std::mem::take(&mut self.pause_sent) {
+                events.push(FrontEvent::Resumed);
+            }
         } else {
             self.silence_ms += frame_ms;
         }
@@ -223,6 +234,12 @@ impl FrontEnd {
         }
         if let Some(why) = why {
             self.end(why, events);
+        } else if !self.pause_sent
+            && self.config.preempt_after_ms > 0.0
+            && self.silence_ms >= self.config.preempt_after_ms
+        {
+            self.pause_sent = true;
+            events.push(FrontEvent::Paused(AudioFrame::new(rate, self.utterance.clone())));
         }
     }
 
@@ -234,6 +251,7 @@ impl FrontEnd {
 
     fn end(&mut self, why: EndReason, events: &mut Vec<FrontEvent>) {
         self.in_speech = false;
+        self.pause_sent = false;
         self.voiced_ms = 0.0;
         self.silence_ms = 0.0;
         self.utterance.clear();
@@ -275,4 +293,63 @@ fn resample_for(turn: &dyn TurnDetector, audio: &[f32], rate: u32) -> Result<Vec
     let mut out = r.push(audio);
     out.extend(r.flush());
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Loud frames are speech.
+    struct Level;
+    impl VoiceActivity for Level {
+        fn rate(&self) -> u32 {
+            16_000
+        }
+        fn frame_len(&self) -> usize {
+            320
+        }
+        fn probability(&mut self, frame: &[f32]) -> f32 {
+            if AudioFrame::new(16_000, frame.to_vec()).rms() > 0.1 { 1.0 } else { 0.0 }
+        }
+        fn reset(&mut self) {}
+    }
+
+    /// Event names, and the length of each pause's audio.
+    fn run(config: CallConfig, audio: &[(f32, f64)]) -> (Vec<&'static str>, Vec<f64>) {
+        let mut fe = FrontEnd::new(config, Box::new(Level), None, Arc::new(AtomicBool::new(false)));
+        let mut events = Vec::new();
+        for (level, secs) in audio {
+            let n = (16_000.0 * secs) as usize;
+            fe.audio(AudioFrame::new(16_000, vec![*level; n]), &mut events).unwrap();
+        }
+        let mut pauses = Vec::new();
+        let names = events
+            .iter()
+            .filter_map(|e| match e {
+                FrontEvent::SpeechStarted => Some("started"),
+                FrontEvent::Paused(a) => {
+                    pauses.push(a.seconds());
+                    Some("paused")
+                }
+                FrontEvent::Resumed => Some("resumed"),
+                FrontEvent::SpeechEnded { .. } => Some("ended"),
+                FrontEvent::Speech(_) | FrontEvent::Error(_) => None,
+            })
+            .collect();
+        (names, pauses)
+    }
+
+    #[test]
+    fn a_pause_is_announced_once_before_the_end_and_withdrawn_when_speech_goes_on() {
+        let config = CallConfig::default();
+        // Speech, a pause shorter than the end of turn, speech, silence.
+        let (names, pauses) = run(config.clone(), &[(0.0, 0.5), (0.5, 1.0), (0.0, 0.4), (0.5, 0.5), (0.0, 1.0)]);
+        assert_eq!(names, ["started", "paused", "resumed", "paused", "ended"]);
+        // The utterance so far: all its speech, the pre-roll and the 0.2 s
+        // of silence that made the pause.
+        assert!((1.2..1.6).contains(&pauses[0]), "{pauses:?}");
+        assert!((2.1..2.5).contains(&pauses[1]), "{pauses:?}");
+        let off = CallConfig { preempt_after_ms: 0.0, ..config };
+        assert_eq!(run(off, &[(0.5, 1.0), (0.0, 1.0)]).0, ["started", "ended"]);
+    }
 }

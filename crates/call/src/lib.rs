@@ -67,6 +67,10 @@ pub struct CallConfig {
     pub max_utterance_secs: f64,
     /// Audio a client may send ahead of real time.
     pub burst_secs: f64,
+    /// Silence after which the utterance so far is transcribed, and a reply
+    /// known without the model is synthesised, before the end of the turn
+    /// is decided (0: never). Used only if the caller then says no more.
+    pub preempt_after_ms: f64,
     /// Partial transcripts while the caller speaks (0 for none).
     pub partial_every_ms: u64,
     /// Audio sent ahead of real time, so playback never starves.
@@ -104,6 +108,7 @@ impl Default for CallConfig {
             preroll_ms: 300.0,
             max_utterance_secs: 20.0,
             burst_secs: 30.0,
+            preempt_after_ms: 200.0,
             partial_every_ms: 1000,
             output_lead_ms: 120.0,
             filler_after_ms: 1500,
@@ -215,8 +220,14 @@ pub struct CallSummary {
 
 enum PlayItem {
     /// `made`: when the synthesiser produced it (the first audio mark).
-    Audio { clause: usize, frame: AudioFrame, made: Instant },
-    ClauseEnd { clause: usize },
+    Audio {
+        clause: usize,
+        frame: AudioFrame,
+        made: Instant,
+    },
+    ClauseEnd {
+        clause: usize,
+    },
     Failed(SpeechError),
 }
 
@@ -263,6 +274,8 @@ struct Speech {
     first_audio: Option<Instant>,
     first_sent: Option<Instant>,
     filler_said: bool,
+    /// The transcript came from the work done in the caller's pause.
+    preempted: bool,
 }
 
 impl Speech {
@@ -297,6 +310,7 @@ impl Speech {
             first_audio: None,
             first_sent: None,
             filler_said: false,
+            preempted: false,
         }
     }
 
@@ -421,6 +435,46 @@ struct Recognizer {
     events: mpsc::Receiver<SttEvent>,
     last_voiced: Option<Instant>,
     decided: Option<Instant>,
+    /// Work started in the caller's latest pause.
+    preempt: Option<Preempt>,
+    /// The pause's work became this utterance's: its transcript is the
+    /// final one, and this is the reply audio it may have prepared.
+    prepared: Option<JoinHandle<Option<Prepared>>>,
+    preempted: bool,
+}
+
+/// Work started while the caller pauses, before the end of their turn is
+/// sure: the transcript of the utterance so far and, when the agent's reply
+/// to it is known without the model (a learned answer, a courtesy), that
+/// reply's first clause as audio. Used only if the caller says no more;
+/// dropped, and stopped, when they go on.
+struct Preempt {
+    events: Option<mpsc::Receiver<SttEvent>>,
+    task: Option<JoinHandle<Option<Prepared>>>,
+}
+
+impl Drop for Preempt {
+    fn drop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+/// What [`Call::ask`] needs of the utterance besides its words.
+struct Asked {
+    t0: Instant,
+    decided: Option<Instant>,
+    final_at: Instant,
+    interrupt: bool,
+    preempted: bool,
+    prepared: Option<JoinHandle<Option<Prepared>>>,
+}
+
+/// A reply's first clause, synthesised ahead of its turn.
+struct Prepared {
+    clause: String,
+    items: Vec<PlayItem>,
 }
 
 async fn next_stt(q: &mut VecDeque<Recognizer>) -> Option<SttEvent> {
@@ -573,7 +627,7 @@ impl Call {
 
     /// Starts saying `text` (a greeting, relay or filler).
     fn say(&mut self, kind: SpeechKind, text: String, turn_id: Option<Uuid>) {
-        let mut s = self.start_speech(kind, None, None, Instant::now());
+        let mut s = self.start_speech(kind, None, None, Instant::now(), None);
         s.turn_id = turn_id;
         queue_clause(&mut s, text);
         // Nothing follows: the synthesiser ends after this clause.
@@ -587,12 +641,72 @@ impl Call {
         handle: Option<TurnHandle>,
         events: Option<mpsc::UnboundedReceiver<SessionEvent>>,
         t0: Instant,
+        prepared: Option<JoinHandle<Option<Prepared>>>,
     ) -> Speech {
         let (clause_tx, clause_rx) = mpsc::unbounded_channel();
         let (play_tx, play_rx) = mpsc::channel(16);
         let tts = self.ctx.engines.tts.clone();
-        let synth = tokio::spawn(synthesize(tts, self.language.clone(), self.ctx.out_rate, clause_rx, play_tx));
+        let synth =
+            tokio::spawn(synthesize(tts, self.language.clone(), self.ctx.out_rate, clause_rx, play_tx, prepared));
         Speech::new(kind, handle, events, t0, Some(clause_tx), play_rx, synth)
+    }
+
+    /// Starts the work of a pause (see [`Preempt`]) on the utterance so far.
+    fn preempt(&self, audio: AudioFrame) -> Preempt {
+        let (tx, rx) = mpsc::channel(2);
+        let stt = self.ctx.engines.stt.clone();
+        let tts = self.ctx.engines.tts.clone();
+        let sessions = self.ctx.sessions.clone();
+        let out_rate = self.ctx.out_rate;
+        let fixed = self.ctx.config.language.clone();
+        let call_language = self.language.clone();
+        let options =
+            SttOptions { language: fixed.clone(), languages: self.ctx.config.languages.clone(), partial_every: None };
+        let task = tokio::spawn(async move {
+            let stream = match stt.stream(options).await {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = tx.send(SttEvent::Error(e)).await;
+                    return None;
+                }
+            };
+            let _ = stream.audio.send(audio).await;
+            drop(stream.audio);
+            let mut events = stream.events;
+            let t = loop {
+                match events.recv().await? {
+                    SttEvent::Final(t) => break t,
+                    SttEvent::Partial(_) => {}
+                    e @ SttEvent::Error(_) => {
+                        let _ = tx.send(e).await;
+                        return None;
+                    }
+                }
+            };
+            let (text, heard_language) = (t.text.clone(), t.language.clone());
+            tx.send(SttEvent::Final(t)).await.ok()?;
+            let reply = sessions.foresee(&text).await?;
+            let mut splitter = ClauseSplitter::default();
+            let clause = splitter.push(&reply).into_iter().next().or_else(|| splitter.finish())?;
+            let language = fixed.or(heard_language).unwrap_or(call_language);
+            let (clause_tx, clause_rx) = mpsc::unbounded_channel();
+            let (play_tx, mut play_rx) = mpsc::channel(16);
+            clause_tx.send((0, clause.clone())).ok()?;
+            drop(clause_tx);
+            let collect = async {
+                let mut items = Vec::new();
+                while let Some(item) = play_rx.recv().await {
+                    items.push(item);
+                }
+                items
+            };
+            let ((), items) = tokio::join!(synthesize(tts, language, out_rate, clause_rx, play_tx, None), collect);
+            if items.iter().any(|i| matches!(i, PlayItem::Failed(_))) {
+                return None;
+            }
+            Some(Prepared { clause, items })
+        });
+        Preempt { events: Some(rx), task: Some(task) }
     }
 
     async fn front_event(&mut self, ev: FrontEvent) -> Option<EndCause> {
@@ -612,6 +726,9 @@ impl Call {
                         events: s.events,
                         last_voiced: None,
                         decided: None,
+                        preempt: None,
+                        prepared: None,
+                        preempted: false,
                     }),
                     Err(e) => {
                         self.error(&e).await;
@@ -653,6 +770,31 @@ impl Call {
                     r.audio = None; // the end of the utterance for the recogniser
                     r.last_voiced = Some(last_voiced);
                     r.decided = Some(decided);
+                    // Nothing was said after the pause: its transcript is the
+                    // utterance's (the recogniser's own final, which would
+                    // be the same words, is not waited for).
+                    if matches!(why, EndReason::Silence | EndReason::TurnModel)
+                        && let Some(mut p) = r.preempt.take()
+                        && let Some(events) = p.events.take()
+                    {
+                        r.events = events;
+                        r.prepared = p.task.take();
+                        r.preempted = true;
+                    }
+                    r.preempt = None;
+                }
+            }
+            FrontEvent::Paused(audio) => {
+                if self.recognizers.back().is_some_and(|r| r.audio.is_some()) {
+                    let p = self.preempt(audio);
+                    if let Some(r) = self.recognizers.back_mut() {
+                        r.preempt = Some(p);
+                    }
+                }
+            }
+            FrontEvent::Resumed => {
+                if let Some(r) = self.recognizers.back_mut() {
+                    r.preempt = None;
                 }
             }
             FrontEvent::Error(e) => {
@@ -671,6 +813,9 @@ impl Call {
                     && !is_backchannel(&t.text)
                     && t.text.split_whitespace().count() >= 2
                     && !self.is_echo(&t.text);
+                if t.has_words() && !self.is_echo(&t.text) {
+                    self.ctx.sessions.hearing(self.ctx.session_id, &t.text);
+                }
                 self.emit(CallEvent::Transcript {
                     text: t.text,
                     is_final: false,
@@ -717,7 +862,11 @@ impl Call {
                 }
                 let t0 = r.as_ref().and_then(|r| r.last_voiced).unwrap_or(final_at);
                 let decided = r.as_ref().and_then(|r| r.decided);
-                self.ask(t.text, t.confidence, t.language, t0, decided, final_at, interrupting).await
+                let preempted = r.as_ref().is_some_and(|r| r.preempted);
+                let prepared = r.and_then(|mut r| r.prepared.take());
+                let input = TurnInput::Transcribed { confidence: t.confidence, language: t.language };
+                let asked = Asked { t0, decided, final_at, interrupt: interrupting, preempted, prepared };
+                self.ask(t.text, input, asked).await
             }
             Some(SttEvent::Error(e)) => {
                 self.recognizers.pop_front();
@@ -734,26 +883,17 @@ impl Call {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn ask(
-        &mut self,
-        text: String,
-        confidence: Option<f32>,
-        language: Option<String>,
-        t0: Instant,
-        decided: Option<Instant>,
-        final_at: Instant,
-        interrupt: bool,
-    ) -> Option<EndCause> {
-        let message = CallerMessage { text, input: TurnInput::Transcribed { confidence, language }, interrupt };
+    async fn ask(&mut self, text: String, input: TurnInput, a: Asked) -> Option<EndCause> {
+        let message = CallerMessage { text, input, interrupt: a.interrupt };
         let sent_at = Instant::now();
         match self.ctx.sessions.send_message(self.ctx.session_id, message).await {
             Ok((events, handle)) => {
                 self.turns += 1;
-                let mut s = self.start_speech(SpeechKind::Reply, Some(handle), Some(events), t0);
-                s.decided = decided;
-                s.final_at = Some(final_at);
+                let mut s = self.start_speech(SpeechKind::Reply, Some(handle), Some(events), a.t0, a.prepared);
+                s.decided = a.decided;
+                s.final_at = Some(a.final_at);
                 s.sent_at = Some(sent_at);
+                s.preempted = a.preempted;
                 self.speech = Some(s);
                 None
             }
@@ -786,7 +926,7 @@ impl Call {
                 }
                 s.stored = Some(turn);
             }
-            Some(SessionEvent::Turn { .. }) | Some(SessionEvent::Error { .. }) => {}
+            Some(SessionEvent::Turn { .. } | SessionEvent::Error { .. } | SessionEvent::Hearing { .. }) => {}
             Some(SessionEvent::Ended { .. }) => self.ended_by_session = true,
             None => {
                 // The turn is over: say what is left, then let the
@@ -974,6 +1114,7 @@ impl Call {
         timings.transcript_final_ms = ms(s.final_at);
         timings.first_audio_ms = ms(s.first_audio);
         timings.playback_start_ms = ms(s.first_sent);
+        timings.preempted = s.preempted.then_some(true);
         if let Err(e) = self.ctx.sessions.set_turn_timings(turn.id, &timings).await {
             tracing::debug!(error = %e, "turn timings not stored");
         }
@@ -1080,14 +1221,35 @@ fn voice_for(text: &str, call_language: &str, supports: impl Fn(&str) -> bool) -
 
 /// Speaks clauses one after another, resampled to the transport's rate (on
 /// blocking threads), into the playback queue.
+/// `prepared`: the first clause's audio made during the caller's pause, used
+/// when the reply does start with that clause.
 async fn synthesize(
     tts: Arc<dyn TextToSpeech>,
     language: String,
     out_rate: u32,
     mut clauses: mpsc::UnboundedReceiver<(usize, String)>,
     play: mpsc::Sender<PlayItem>,
+    mut prepared: Option<JoinHandle<Option<Prepared>>>,
 ) {
     while let Some((idx, text)) = clauses.recv().await {
+        // Still being made, it is waited for: synthesising the same clause
+        // twice at once would only slow both.
+        if let Some(task) = prepared.take()
+            && let Ok(Some(p)) = task.await
+            && p.clause == text
+        {
+            for item in p.items {
+                let item = match item {
+                    PlayItem::Audio { frame, .. } => PlayItem::Audio { clause: idx, frame, made: Instant::now() },
+                    PlayItem::ClauseEnd { .. } => PlayItem::ClauseEnd { clause: idx },
+                    other => other,
+                };
+                if play.send(item).await.is_err() {
+                    return;
+                }
+            }
+            continue;
+        }
         let voice = voice_for(&text, &language, |l| tts.supports(l));
         let mut stream = match tts.speak(&text, &voice).await {
             Ok(s) => s,

@@ -263,6 +263,11 @@ pub struct TurnTimings {
     /// The first audio sent to the caller or played (spoken turns).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub playback_start_ms: Option<f64>,
+    /// The transcript was made while the caller paused, before the end of
+    /// their turn was decided (spoken turns; see the call's
+    /// `preempt_after_ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preempted: Option<bool>,
     pub retrieval_ms: Option<f64>,
     /// Message received → first token of the reply.
     pub first_token_ms: Option<f64>,

@@ -176,6 +176,37 @@ pub(crate) async fn fallback_turn(inner: &Inner, session: &Session, emit: &(dyn 
     }
 }
 
+/// The courtesy reply to a greeting, thanks or goodbye, known from the
+/// words alone.
+pub(crate) fn polite_reply(rendered: &crate::prompts::Rendered, text: &str) -> Option<String> {
+    match intent(text) {
+        Intent::Greeting => Some(rendered.phrases.greeting.clone()),
+        Intent::Thanks => Some(rendered.phrases.thanks.clone()),
+        Intent::Goodbye => Some(rendered.phrases.goodbye.clone()),
+        _ => None,
+    }
+}
+
+/// Searches the knowledge base for `text` and weighs the hits; also returns
+/// the question's content terms.
+pub(crate) async fn retrieve(
+    inner: &Inner,
+    text: &str,
+    policy: &crate::policy::GroundingPolicy,
+) -> (crate::policy::Terms, Retrieval) {
+    let query = crate::policy::content_terms(inner.index.terms(text));
+    let hits = match inner.index.search(text, policy.top_k).await {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(error = %e, "knowledge search failed");
+            Vec::new()
+        }
+    };
+    let index = inner.index.clone();
+    let retrieval = policy.assess(text, &query, hits, |s| index.terms(s));
+    (query, retrieval)
+}
+
 fn new_turn(role: TurnRole, text: &str) -> NewTurn {
     NewTurn {
         id: Uuid::now_v7(),
@@ -261,13 +292,7 @@ impl Turner<'_> {
         let r0 = Instant::now();
         // Greetings, thanks and goodbyes are known from the words alone: no
         // search (nor a query embedding) for "Hello!".
-        let polite = match intent(text) {
-            Intent::Greeting => Some(self.rendered.phrases.greeting.clone()),
-            Intent::Thanks => Some(self.rendered.phrases.thanks.clone()),
-            Intent::Goodbye => Some(self.rendered.phrases.goodbye.clone()),
-            _ => None,
-        };
-        if let Some(reply) = polite {
+        if let Some(reply) = polite_reply(&self.rendered, text) {
             let g = Grounding {
                 decision: Decision::SmallTalk,
                 hits: vec![],
@@ -279,16 +304,7 @@ impl Turner<'_> {
             return self.say(&reply, g, timings).await;
         }
         let policy = self.inner.policy.read().unwrap_or_else(|p| p.into_inner()).clone();
-        let query = crate::policy::content_terms(self.inner.index.terms(text));
-        let hits = match self.inner.index.search(text, policy.top_k).await {
-            Ok(h) => h,
-            Err(e) => {
-                tracing::error!(error = %e, "knowledge search failed");
-                Vec::new()
-            }
-        };
-        let index = self.inner.index.clone();
-        let mut retrieval = policy.assess(text, &query, hits, |s| index.terms(s));
+        let (query, mut retrieval) = retrieve(self.inner, text, &policy).await;
         // A learned answer is said as it is: the profile's facts cannot
         // change that, so they are not weighed (nor embedded) for it.
         if retrieval.fast_path.is_none() {
@@ -576,7 +592,9 @@ impl Turner<'_> {
         // Offering tools changes the system message anyway (the engine lists
         // them there), so their guidance goes there too, not into the
         // caller's words, where a small model copies it.
-        messages[0] = ChatMessage::system(self.with_language(format!("{}\n\n{}", self.rendered.system, self.rendered.tool_guidance)));
+        messages[0] = ChatMessage::system(
+            self.with_language(format!("{}\n\n{}", self.rendered.system, self.rendered.tool_guidance)),
+        );
         messages.push(ChatMessage::user(user_message(text, r, focus)));
         let tools = self.inner.toolbox.specs_for(text);
         let reply_id = Uuid::now_v7();
@@ -1189,7 +1207,8 @@ fn focus(passage: &str, query: &[String], analyze: impl Fn(&str) -> Vec<(String,
     let mut start = 0;
     for (i, c) in passage.char_indices() {
         let end = i + c.len_utf8();
-        let boundary = c == '\n' || (matches!(c, '.' | '?' | '!' | '।') && passage[end..].starts_with(char::is_whitespace));
+        let boundary =
+            c == '\n' || (matches!(c, '.' | '?' | '!' | '।') && passage[end..].starts_with(char::is_whitespace));
         if boundary {
             sentences.push(&passage[start..end]);
             start = end;

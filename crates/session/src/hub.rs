@@ -24,6 +24,11 @@ pub enum SessionEvent {
         turn_id: Uuid,
         text: String,
     },
+    /// What the caller is saying, as recognised so far (spoken sessions).
+    /// Not stored: the caller's turn follows with the final words.
+    Hearing {
+        text: String,
+    },
     /// The turn could not complete normally; a fallback turn follows.
     Error {
         code: ErrorCode,

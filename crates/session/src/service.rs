@@ -454,6 +454,27 @@ impl Sessions {
         Ok((rx, turn_handle))
     }
 
+    /// Shows the session's watchers what the caller is saying before their
+    /// turn is final (a partial transcript); nothing is stored.
+    pub fn hearing(&self, id: Uuid, text: &str) {
+        self.inner.hub.publish(id, SessionEvent::Hearing { text: text.to_string() });
+    }
+
+    /// The reply the agent would give to `text` without its language model
+    /// (a courtesy or a learned answer), if any. Stores and changes nothing:
+    /// a voice call uses it to prepare the reply's first audio while it
+    /// waits to be sure the caller has finished, and keeps that audio only
+    /// if the turn then says the same.
+    pub async fn foresee(&self, text: &str) -> Option<String> {
+        let text = validate_message(text).ok()?;
+        if let Some(reply) = crate::agent::polite_reply(&self.inner.rendered(), &text) {
+            return Some(reply);
+        }
+        let policy = self.policy();
+        let (_, retrieval) = crate::agent::retrieve(&self.inner, &text, &policy).await;
+        retrieval.fast_path.map(|(_, answer)| answer)
+    }
+
     /// Cuts off the session's turn in progress (see [`TurnHandle::interrupt`]);
     /// false when none is running.
     pub fn interrupt(&self, id: Uuid, heard: Option<String>) -> bool {

@@ -297,6 +297,11 @@ impl SpeechToText for Whisper {
                     }
                 }
             }
+            // Nobody waits for this transcript (the call used one made
+            // in the caller's pause): the worker is spared the run.
+            if etx.is_closed() {
+                return;
+            }
             let event = match inner.run(&audio, lang.as_deref(), &candidates, true).await {
                 Ok(t) => SttEvent::Final(t),
                 Err(e) => SttEvent::Error(e),

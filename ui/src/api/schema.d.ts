@@ -741,6 +741,14 @@ export interface components {
             partial_every_ms: number;
             /**
              * Format: double
+             * @description Silence after which the utterance so far is transcribed, and a reply
+             *     known without the model is synthesised, before the end of the turn
+             *     is decided (0: never). Used only if the caller then says no more.
+             * @default 200
+             */
+            preempt_after_ms: number;
+            /**
+             * Format: double
              * @description Audio kept from before speech was detected.
              * @default 300
              */
@@ -1536,6 +1544,10 @@ export interface components {
             /** @enum {string} */
             type: "token";
         } | {
+            text: string;
+            /** @enum {string} */
+            type: "hearing";
+        } | {
             code: components["schemas"]["ErrorCode"];
             message: string;
             /** @enum {string} */
@@ -1590,7 +1602,7 @@ export interface components {
         SseFrame: {
             /** @description A `SessionEvent`, as JSON text. */
             data: string;
-            /** @description `turn`, `token`, `error` or `ended`. */
+            /** @description `turn`, `token`, `hearing`, `error` or `ended`. */
             event: string;
         };
         /** @enum {string} */
@@ -1702,6 +1714,12 @@ export interface components {
              * @description The first audio sent to the caller or played (spoken turns).
              */
             playback_start_ms?: number | null;
+            /**
+             * @description The transcript was made while the caller paused, before the end of
+             *     their turn was decided (spoken turns; see the call's
+             *     `preempt_after_ms`).
+             */
+            preempted?: boolean | null;
             /** Format: int32 */
             prompt_tokens?: number | null;
             /** Format: double */

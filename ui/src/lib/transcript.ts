@@ -26,10 +26,12 @@ export interface Transcript {
   turns: Turn[];
   /** Replies in progress, in the order they started. */
   streams: Stream[];
+  /** What the caller is saying right now, as recognised so far (calls). */
+  hearing: string | null;
 }
 
 export function emptyTranscript(id: string): Transcript {
-  return { id, session: null, turns: [], streams: [] };
+  return { id, session: null, turns: [], streams: [], hearing: null };
 }
 
 /** Keeps the newer copy of the session (ended beats active, then more turns). */
@@ -54,6 +56,8 @@ export function mergeTurns(t: Transcript, turns: readonly Turn[]): number {
     let i = t.turns.length;
     while (i > 0 && t.turns[i - 1].seq > turn.seq) i--;
     t.turns.splice(i, 0, turn);
+    // The caller's words are final now: the live line gives way to them.
+    if (turn.role === 'caller') t.hearing = null;
     added++;
   }
   if (added && t.session && t.session.status === 'active') {
@@ -95,7 +99,12 @@ export function applyFrame(t: Transcript, f: SessionFrame, source: Source): Fram
       return mergeTurns(t, [f.turn]) ? 'applied' : 'ignored';
     case 'token':
       return addToken(t, f.turn_id, f.text, source) ? 'applied' : 'ignored';
+    case 'hearing':
+      if (t.session?.status === 'ended') return 'ignored';
+      t.hearing = f.text;
+      return 'applied';
     case 'ended':
+      t.hearing = null;
       return setSession(t, f.session) ? 'applied' : 'ignored';
     case 'stream.lagged':
       return 'refetch';

@@ -8,6 +8,8 @@ export interface SpeechTimings {
   first_token_ms?: number | null;
   first_audio_ms?: number | null;
   playback_start_ms?: number | null;
+  /** The transcript was made while the caller paused, before the end of turn. */
+  preempted?: boolean | null;
 }
 
 export interface Stage {
@@ -18,7 +20,9 @@ export interface Stage {
   to: number;
 }
 
-const MARKS: [keyof SpeechTimings, string][] = [
+type Mark = Exclude<keyof SpeechTimings, 'preempted'>;
+
+const MARKS: [Mark, string][] = [
   ['end_of_turn_ms', 'end of turn'],
   ['transcript_final_ms', 'transcript'],
   ['retrieval_ms', 'retrieval'],

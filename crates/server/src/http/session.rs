@@ -115,7 +115,7 @@ pub async fn message(
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct SseFrame {
-    /// `turn`, `token`, `error` or `ended`.
+    /// `turn`, `token`, `hearing`, `error` or `ended`.
     event: String,
     /// A `SessionEvent`, as JSON text.
     data: String,
@@ -126,6 +126,7 @@ fn event_name(e: &SessionEvent) -> &'static str {
         SessionEvent::Turn { .. } => "turn",
         SessionEvent::Token { .. } => "token",
         SessionEvent::Error { .. } => "error",
+        SessionEvent::Hearing { .. } => "hearing",
         SessionEvent::Ended { .. } => "ended",
     }
 }
