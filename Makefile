@@ -86,8 +86,14 @@ bench: setup
 eval: setup
 	cargo test --locked -p switchboard-tests --test eval -- --ignored --nocapture evaluation_all_loads
 
-## A Debian package of the desktop app.
+## A Debian package of the desktop app, with the Whisper worker and the
+## model installer beside it (Tauri wants them named for the target).
+TRIPLE := $(shell rustc -vV | sed -n 's/^host: //p')
 deb: ui
+	cargo build --locked -p switchboard-whisper -p switchboard-models
+	mkdir -p src-tauri/binaries
+	for b in switchboard-whisper switchboard-models; do \
+	  cp "$(CARGO_TARGET_DIR)/debug/$$b" "src-tauri/binaries/$$b-$(TRIPLE)"; done
 	TAURI_APP_PATH=src-tauri npx --yes @tauri-apps/cli@^2 build --debug --bundles deb --config src-tauri/tauri.bundle.json
 	@ls "$(CARGO_TARGET_DIR)"/debug/bundle/deb/*.deb
 
