@@ -30,7 +30,6 @@ fn trim(a: &AudioFrame) -> AudioFrame {
     AudioFrame::new(a.rate, a.samples[start..end.max(start)].to_vec())
 }
 
-
 /// `a`, then `pause_secs` of silence, then `b`.
 pub fn join(a: &AudioFrame, pause_secs: f64, b: &AudioFrame) -> AudioFrame {
     assert_eq!(a.rate, b.rate);
@@ -45,6 +44,38 @@ pub fn with_silence(a: &AudioFrame, before: f64, after: f64) -> AudioFrame {
     s.extend_from_slice(&a.samples);
     s.extend(std::iter::repeat_n(0.0, (a.rate as f64 * after) as usize));
     AudioFrame::new(a.rate, s)
+}
+
+/// The stretches of `a` with sound in them, split at silences of at least
+/// `gap_secs` (each padded with 0.2 s). A recording of a whole call is
+/// transcribed a stretch at a time: given one long file with gaps, Whisper
+/// sometimes stops after the first sentence.
+pub fn voiced_segments(a: &AudioFrame, gap_secs: f64) -> Vec<AudioFrame> {
+    let win = (a.rate as usize / 50).max(1); // 20 ms
+    let levels: Vec<f32> = a.samples.chunks(win).map(|c| AudioFrame::new(a.rate, c.to_vec()).rms()).collect();
+    let loudest = levels.iter().copied().fold(0.0f32, f32::max);
+    let floor = (loudest * 0.1).max(0.003);
+    let gap = (gap_secs * 50.0).ceil() as usize;
+    let pad = 10; // windows: 0.2 s
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    for (i, l) in levels.iter().enumerate() {
+        if *l < floor {
+            continue;
+        }
+        match spans.last_mut() {
+            Some((_, end)) if i <= *end + gap => *end = i,
+            _ => spans.push((i, i)),
+        }
+    }
+    spans
+        .into_iter()
+        .filter(|(from, to)| to - from >= 10)
+        .map(|(from, to)| {
+            let start = from.saturating_sub(pad) * win;
+            let end = ((to + 1 + pad) * win).min(a.samples.len());
+            AudioFrame::new(a.rate, a.samples[start..end].to_vec())
+        })
+        .collect()
 }
 
 pub fn resample(a: &AudioFrame, rate: u32) -> AudioFrame {
@@ -273,5 +304,21 @@ impl VoiceCall {
             }
         }
         self.events
+    }
+}
+
+#[cfg(test)]
+mod segment_tests {
+    use super::*;
+
+    #[test]
+    fn a_recording_splits_at_its_silences() {
+        let a = speak("Hello there.", "en-us", 170);
+        let b = speak("Goodbye.", "en-us", 170);
+        let whole = with_silence(&join(&a, 1.5, &b), 1.0, 1.0);
+        let parts = voiced_segments(&whole, 0.6);
+        assert_eq!(parts.len(), 2, "{:?}", parts.iter().map(|p| p.seconds()).collect::<Vec<_>>());
+        assert!((parts[0].seconds() - a.seconds()).abs() < 0.6, "{} vs {}", parts[0].seconds(), a.seconds());
+        assert!(voiced_segments(&AudioFrame::silence(16_000, 2.0), 0.6).is_empty());
     }
 }

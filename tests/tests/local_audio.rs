@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use switchboard_core::speech::{SpeechToText, SttOptions};
-use switchboard_tests::speech::{resample, speak, with_silence};
+use switchboard_tests::speech::{resample, speak, voiced_segments, with_silence};
 use switchboard_tests::{TestServer, config};
 
 fn ready() -> bool {
@@ -60,7 +60,12 @@ async fn a_test_call_through_the_microphone_and_speaker() {
     let mut c = config(dir.path());
     c.call.partial_every_ms = 0;
     let s = TestServer::start(c).await;
-    s.post_json("/api/knowledge-base", &json!({"question": "Do you sell gift cards?", "answer": "Yes, we sell gift cards at the front desk."}), 201).await;
+    s.post_json(
+        "/api/knowledge-base",
+        &json!({"question": "Do you sell gift cards?", "answer": "Yes, we sell gift cards at the front desk."}),
+        201,
+    )
+    .await;
 
     let devices = s.get_json("/api/audio-devices", 200).await;
     assert!(devices.as_array().unwrap().iter().any(|d| d["direction"] == "input"), "{devices}");
@@ -75,7 +80,8 @@ async fn a_test_call_through_the_microphone_and_speaker() {
     // The greeting plays, then the caller speaks.
     wait_turns(&s, &id, Duration::from_secs(20), |t| t.iter().any(|t| t["role"] == "agent")).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let mut p = play_into_mic(&with_silence(&speak("Do you sell gift cards?", "en-us", 160), 0.2, 0.5), dir.path(), "q.wav");
+    let mut p =
+        play_into_mic(&with_silence(&speak("Do you sell gift cards?", "en-us", 160), 0.2, 0.5), dir.path(), "q.wav");
     let _ = p.wait();
     let t = wait_turns(&s, &id, Duration::from_secs(40), |t| {
         t.iter().any(|t| t["role"] == "agent" && t["timings"]["playback_start_ms"].as_f64().is_some())
@@ -84,7 +90,8 @@ async fn a_test_call_through_the_microphone_and_speaker() {
     let caller = t.iter().find(|t| t["role"] == "caller").unwrap();
     assert!(caller["text"].as_str().unwrap().to_lowercase().contains("gift card"), "{caller}");
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let resp = s.client.delete(s.url("/api/voice/local-call")).bearer_auth(switchboard_tests::TOKEN).send().await.unwrap();
+    let resp =
+        s.client.delete(s.url("/api/voice/local-call")).bearer_auth(switchboard_tests::TOKEN).send().await.unwrap();
     assert_eq!(resp.status(), 204);
     let _ = rec.kill();
     let _ = rec.wait();
@@ -95,15 +102,30 @@ async fn a_test_call_through_the_microphone_and_speaker() {
     let bytes = std::fs::read(&recording).unwrap();
     // parec writes a streamed WAV (placeholder sizes).
     let audio = switchboard_voice::wav::decode_streamed(&bytes).expect("parec WAV");
-    let heard = whisper().transcribe(resample(&audio, 16_000), SttOptions::default()).await.unwrap().text.to_lowercase();
-    assert!(heard.contains("front desk"), "the speaker said: {heard:?}");
+    let w = whisper();
+    let mut heard = String::new();
+    let parts = voiced_segments(&audio, 0.6);
+    let lengths: Vec<String> = parts.iter().map(|p| format!("{:.1} s", p.seconds())).collect();
+    for part in parts {
+        let text = w.transcribe(resample(&part, 16_000), SttOptions::default()).await.unwrap().text;
+        heard.push_str(&text.to_lowercase());
+        heard.push(' ');
+    }
+    assert!(
+        heard.contains("front desk"),
+        "the speaker said: {heard:?} (sounds of {lengths:?} in {:.1} s recorded)",
+        audio.seconds()
+    );
     s.stop().await;
 }
 
 #[tokio::test]
 #[ignore = "needs virtual audio devices with the speaker looped into the microphone: VIRTUAL_AUDIO_ECHO=1 scripts/virtual-audio.sh"]
 async fn the_agent_does_not_interrupt_itself_through_its_own_echo() {
-    assert!(ready() && std::env::var("VIRTUAL_AUDIO_ECHO").as_deref() == Ok("1"), "run under VIRTUAL_AUDIO_ECHO=1 scripts/virtual-audio.sh");
+    assert!(
+        ready() && std::env::var("VIRTUAL_AUDIO_ECHO").as_deref() == Ok("1"),
+        "run under VIRTUAL_AUDIO_ECHO=1 scripts/virtual-audio.sh"
+    );
     let dir = tempfile::tempdir().unwrap();
     let mut c = config(dir.path());
     c.call.partial_every_ms = 0;
@@ -120,7 +142,10 @@ async fn the_agent_does_not_interrupt_itself_through_its_own_echo() {
     let _ = p.wait();
     let t = wait_turns(&s, &id, Duration::from_secs(60), |t| {
         t.iter().filter(|t| t["role"] == "agent").count() >= 2
-            && t.iter().rev().find(|t| t["role"] == "agent").is_some_and(|a| a["timings"]["playback_start_ms"].as_f64().is_some())
+            && t.iter()
+                .rev()
+                .find(|t| t["role"] == "agent")
+                .is_some_and(|a| a["timings"]["playback_start_ms"].as_f64().is_some())
     })
     .await;
     // Let the whole reply play (and echo).
@@ -132,7 +157,8 @@ async fn the_agent_does_not_interrupt_itself_through_its_own_echo() {
     assert_eq!(reply["interrupted"], false, "the agent cut itself off: {reply}");
     assert_eq!(reply["text"].as_str().unwrap(), long);
     let _ = t;
-    let resp = s.client.delete(s.url("/api/voice/local-call")).bearer_auth(switchboard_tests::TOKEN).send().await.unwrap();
+    let resp =
+        s.client.delete(s.url("/api/voice/local-call")).bearer_auth(switchboard_tests::TOKEN).send().await.unwrap();
     assert_eq!(resp.status(), 204);
     s.stop().await;
 }
