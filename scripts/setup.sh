@@ -67,3 +67,8 @@ if [ "$MODE" = test ] && ! command -v tauri-driver >/dev/null && [ ! -x "$HOME/.
   echo "setup: installing tauri-driver"
   retry cargo install tauri-driver --version '^2' --locked -q
 fi
+
+# A real LiveKit server for the room tests and scripts/livekit-dev.sh.
+if [ "$MODE" = test ]; then
+  bash scripts/livekit-server.sh >/dev/null
+fi

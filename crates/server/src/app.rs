@@ -36,6 +36,8 @@ pub enum StartError {
     Webhook(#[from] reqwest::Error),
     #[error("settings: {0}")]
     Settings(#[from] crate::settings::SettingsError),
+    #[error("LiveKit: {0}")]
+    LiveKit(#[from] switchboard_livekit::LiveKitError),
     #[error("demo data: {0}")]
     Demo(String),
     #[error("agent: {0}")]
@@ -249,6 +251,7 @@ impl App {
                 config.models_dir.clone().unwrap_or_else(switchboard_models::models_dir),
                 cancel.child_token(),
             ),
+            livekit: switchboard_livekit::LiveKit::new(config.livekit.clone())?,
         };
         Ok(App { state, store, index, sessions, crawl, demo: config.demo, tasks, cancel })
     }

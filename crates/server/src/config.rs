@@ -55,6 +55,8 @@ pub struct Config {
     /// Where the Install button puts models (tests); default
     /// `switchboard_models::models_dir()`.
     pub models_dir: Option<PathBuf>,
+    /// `[livekit]` and `LIVEKIT_*`: the LiveKit server for rooms and tokens.
+    pub livekit: switchboard_livekit::LiveKitConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -97,6 +99,7 @@ impl Config {
             call: Default::default(),
             speech_override: None,
             models_dir: None,
+            livekit: Default::default(),
         }
     }
 }
@@ -172,6 +175,11 @@ pub struct ServeArgs {
     /// (onboarding a site on the local network).
     #[arg(long, env = "SWITCHBOARD_CRAWL_ALLOW_PRIVATE", value_parser = clap::builder::BoolishValueParser::new())]
     pub crawl_allow_private: bool,
+    /// The LiveKit server for rooms and tokens (`ws://` or `wss://`; also
+    /// `LIVEKIT_URL`). Its key and secret come only from the environment
+    /// (`LIVEKIT_API_KEY`, `LIVEKIT_API_SECRET`) or the config file.
+    #[arg(long)]
+    pub livekit_url: Option<String>,
 }
 
 /// Resolved start-up options. `bind` and `config.ui_dir` stay `None` when
@@ -249,6 +257,18 @@ impl ServeArgs {
         cfg.crawl.allow_private = self.crawl_allow_private || file.crawl_allow_private.unwrap_or(false);
         cfg.voice = file.voice;
         cfg.call = file.call;
+        // The environment wins over the file; the secret is never a flag.
+        let from_file = switchboard_livekit::LiveKitConfig {
+            url: file.livekit.url,
+            api_key: file.livekit.api_key,
+            api_secret: file.livekit.api_secret,
+        };
+        let mut from_env = switchboard_livekit::LiveKitConfig::from_env();
+        if let Some(u) = self.livekit_url {
+            from_env.url = Some(u);
+        }
+        cfg.livekit = from_env.or(from_file);
+        cfg.livekit.validate().map_err(|e| ConfigError::Invalid(e.to_string()))?;
         Ok(Resolved { bind: self.bind.or(file.bind), config: cfg })
     }
 }
@@ -284,6 +304,17 @@ pub struct FileConfig {
     pub voice: switchboard_voice::VoiceConfig,
     #[serde(default)]
     pub call: switchboard_call::CallConfig,
+    /// `[livekit]`: url, api_key, api_secret (`LIVEKIT_*` win).
+    #[serde(default)]
+    pub livekit: FileLiveKit,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileLiveKit {
+    pub url: Option<String>,
+    pub api_key: Option<String>,
+    pub api_secret: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

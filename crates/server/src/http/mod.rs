@@ -9,6 +9,7 @@ mod events;
 mod extract;
 mod health;
 mod knowledge;
+mod livekit;
 mod metrics;
 pub mod models;
 pub mod openapi;
@@ -63,6 +64,8 @@ pub struct AppState {
     pub local_call: Arc<tokio::sync::Mutex<Option<crate::local_call::LocalCall>>>,
     /// The models folder and the install running in it, if any.
     pub models: models::Installer,
+    /// Tokens and rooms on the configured LiveKit server, if any.
+    pub livekit: switchboard_livekit::LiveKit,
 }
 
 impl AppState {
@@ -107,6 +110,7 @@ pub fn router(state: AppState, addr: SocketAddr) -> Router {
         .merge(settings::router())
         .merge(voice::router())
         .merge(models::router())
+        .merge(livekit::router())
         .merge(openapi::router())
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such API route") })
         // `layer`, not `route_layer`: the fallback needs the token too, so an
