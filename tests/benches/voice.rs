@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use switchboard_call::resample::Resampler;
 use switchboard_core::speech::{
     AudioFrame, AudioStream, SpeechEngineInfo, SpeechError, SpeechToText, SttEvent, SttOptions, SttStream,
-    TextToSpeech, Transcript, VadEngine,
+    TextToSpeech, Transcript,
 };
 use switchboard_tests::speech::{VoiceCall, speak, with_silence};
 use switchboard_tests::{TOKEN, TestServer, config, model};
