@@ -68,7 +68,16 @@ if [ "$MODE" = test ] && ! command -v tauri-driver >/dev/null && [ ! -x "$HOME/.
   retry cargo install tauri-driver --version '^2' --locked -q
 fi
 
-# A real LiveKit server for the room tests and scripts/livekit-dev.sh.
+# A real LiveKit server for the room tests and scripts/livekit-dev.sh, and
+# LiveKit's Python SDK (pinned) whose token verifier the tests check ours
+# against.
 if [ "$MODE" = test ]; then
   bash scripts/livekit-server.sh >/dev/null
+  LK_VENV="$HOME/.cache/switchboard/lk-venv"
+  if ! "$LK_VENV/bin/python" -c 'import livekit.api' 2>/dev/null; then
+    echo "setup: installing LiveKit's Python SDK (livekit-api 1.2.2) for the token tests"
+    python3 -m venv "$LK_VENV"
+    retry "$LK_VENV/bin/pip" install -q --disable-pip-version-check "livekit-api==1.2.2" \
+      "livekit-protocol==1.1.29" "PyJWT==2.15.1" "protobuf==7.36.2"
+  fi
 fi

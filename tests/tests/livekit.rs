@@ -69,7 +69,7 @@ async fn tokens_carry_each_roles_grants_and_the_server_accepts_them() {
             "interview-7",
             "mallory",
             None,
-            switchboard_livekit::Role::Interviewer,
+            switchboard_livekit::ParticipantRole::Interviewer,
             std::time::Duration::from_secs(60),
         )
         .unwrap();
@@ -213,4 +213,60 @@ async fn a_wrong_secret_or_a_stopped_server_is_a_clear_error_and_nothing_else_br
     s.post_json("/api/tokens/generate", &token, 200).await;
     expect(s.get("/api/sessions").send().await.unwrap(), 200).await;
     s.stop().await;
+}
+
+/// The Python SDK's verifier (PyPI `livekit-api`, pinned, in the venv the
+/// setup script makes) accepts our tokens with the same claims, and its
+/// tokens verify here: both sides read the grants alike.
+#[tokio::test]
+async fn tokens_cross_verify_with_the_python_sdk() {
+    let python = std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/switchboard/lk-venv/bin/python");
+    assert!(python.is_file(), "{} is missing (run scripts/setup.sh test)", python.display());
+    let lk = switchboard_livekit::LiveKit::new(switchboard_livekit::LiveKitConfig {
+        url: Some("ws://127.0.0.1:7880".into()),
+        api_key: Some(KEY.into()),
+        api_secret: Some(SECRET.into()),
+    })
+    .unwrap();
+    let ours = lk
+        .token(
+            "interview-9",
+            "kim",
+            Some("Kim Lee"),
+            switchboard_livekit::ParticipantRole::Interviewer,
+            std::time::Duration::from_secs(600),
+        )
+        .unwrap();
+    let script = r#"
+import datetime, json, sys
+from livekit import api
+key, secret, ours = sys.argv[1:4]
+c = api.TokenVerifier(key, secret).verify(ours)
+try:
+    api.TokenVerifier(key, secret + "x").verify(ours)
+    forged_ok = True
+except Exception:
+    forged_ok = False
+theirs = (api.AccessToken(key, secret).with_identity("bob").with_name("Bob")
+    .with_ttl(datetime.timedelta(minutes=10))
+    .with_grants(api.VideoGrants(room_join=True, room="interview-9", can_publish=False, can_subscribe=True,
+                                 can_publish_data=False)).to_jwt())
+print(json.dumps({"identity": c.identity, "name": c.name, "room": c.video.room, "room_admin": c.video.room_admin,
+    "can_publish": c.video.can_publish, "can_publish_data": c.video.can_publish_data,
+    "forged_ok": forged_ok, "theirs": theirs}))
+"#;
+    let out =
+        std::process::Command::new(&python).arg("-c").arg(script).args([KEY, SECRET, &ours.token]).output().unwrap();
+    assert!(out.status.success(), "python: {}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&v["identity"], &v["name"], &v["room"], &v["room_admin"], &v["can_publish"], &v["can_publish_data"]),
+        (&json!("kim"), &json!("Kim Lee"), &json!("interview-9"), &json!(true), &json!(true), &json!(false))
+    );
+    assert_eq!(v["forged_ok"], false, "a wrong secret must not verify");
+    let c = TokenVerifier::with_api_key(KEY, SECRET)
+        .verify(v["theirs"].as_str().unwrap())
+        .expect("Python's token verifies here");
+    assert_eq!((c.sub.as_str(), c.video.room.as_str()), ("bob", "interview-9"));
+    assert_eq!((c.video.can_publish, c.video.can_subscribe, c.video.room_admin), (Some(false), Some(true), false));
 }

@@ -1,6 +1,6 @@
 //! LiveKit, as Switchboard uses it: where the server is and the key pair
 //! that signs for it ([`LiveKitConfig`], changeable while the app runs),
-//! access tokens whose grants follow the participant's [`Role`], and rooms
+//! access tokens whose grants follow the participant's [`ParticipantRole`], and rooms
 //! through the server's RoomService API ([`LiveKit`]).
 //!
 //! Invariants: the API secret never leaves this crate (no getter, redacted
@@ -96,7 +96,7 @@ impl LiveKitConfig {
 /// Who a participant is in a room; the token's grants follow from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum Role {
+pub enum ParticipantRole {
     /// Runs the interview: publishes, listens, may remove participants.
     Interviewer,
     Candidate,
@@ -108,43 +108,43 @@ pub enum Role {
     Viewer,
 }
 
-impl Role {
+impl ParticipantRole {
     pub fn as_str(self) -> &'static str {
         match self {
-            Role::Interviewer => "interviewer",
-            Role::Candidate => "candidate",
-            Role::Agent => "agent",
-            Role::Participant => "participant",
-            Role::Viewer => "viewer",
+            ParticipantRole::Interviewer => "interviewer",
+            ParticipantRole::Candidate => "candidate",
+            ParticipantRole::Agent => "agent",
+            ParticipantRole::Participant => "participant",
+            ParticipantRole::Viewer => "viewer",
         }
     }
 
     /// The grants of a token for `room`.
     pub fn grants(self, room: &str) -> VideoGrants {
-        let talks = self != Role::Viewer;
+        let talks = self != ParticipantRole::Viewer;
         VideoGrants {
             room_join: true,
             room: room.to_string(),
             can_publish: Some(talks),
             can_subscribe: Some(true),
-            can_publish_data: Some(self == Role::Agent),
+            can_publish_data: Some(self == ParticipantRole::Agent),
             // Removing a participant is a RoomService call, which needs
             // admin rights over the room.
-            room_admin: self == Role::Interviewer,
+            room_admin: self == ParticipantRole::Interviewer,
             ..Default::default()
         }
     }
 }
 
-impl std::str::FromStr for Role {
+impl std::str::FromStr for ParticipantRole {
     type Err = LiveKitError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ok(match s {
-            "interviewer" => Role::Interviewer,
-            "candidate" => Role::Candidate,
-            "agent" => Role::Agent,
-            "participant" => Role::Participant,
-            "viewer" => Role::Viewer,
+            "interviewer" => ParticipantRole::Interviewer,
+            "candidate" => ParticipantRole::Candidate,
+            "agent" => ParticipantRole::Agent,
+            "participant" => ParticipantRole::Participant,
+            "viewer" => ParticipantRole::Viewer,
             other => {
                 return Err(LiveKitError::Invalid(format!(
                     "unknown role `{}`; one of interviewer, candidate, agent, participant, viewer",
@@ -230,7 +230,7 @@ pub struct Grant {
     pub token: String,
     pub room_name: String,
     pub participant_identity: String,
-    pub role: Role,
+    pub role: ParticipantRole,
     /// The server URL clients connect to.
     pub url: String,
 }
@@ -312,7 +312,7 @@ impl LiveKit {
         room: &str,
         identity: &str,
         name: Option<&str>,
-        role: Role,
+        role: ParticipantRole,
         ttl: Duration,
     ) -> Result<Grant, LiveKitError> {
         validate_name("room_name", room)?;
@@ -353,11 +353,12 @@ impl LiveKit {
         // pile up on the server.
         let options = CreateRoomOptions { max_participants, empty_timeout: 10 * 60, ..Default::default() };
         let r = client.create_room(&name, options).await.map_err(service_error)?;
-        let seat = |identity: &str, role: Role| self.token(&name, identity, None, role, TOKEN_TTL).map(|g| g.token);
+        let seat =
+            |identity: &str, role: ParticipantRole| self.token(&name, identity, None, role, TOKEN_TTL).map(|g| g.token);
         Ok(CreatedRoom {
-            interviewer_token: seat("interviewer", Role::Interviewer)?,
-            candidate_token: seat("candidate", Role::Candidate)?,
-            agent_token: seat("switchboard-agent", Role::Agent)?,
+            interviewer_token: seat("interviewer", ParticipantRole::Interviewer)?,
+            candidate_token: seat("candidate", ParticipantRole::Candidate)?,
+            agent_token: seat("switchboard-agent", ParticipantRole::Agent)?,
             url: self.parts()?.0,
             room: room_of(r),
         })
@@ -451,7 +452,7 @@ mod tests {
     fn each_role_gets_its_grants_and_nothing_more() {
         let lk = lk();
         let verifier = TokenVerifier::with_api_key("key", "a-secret-of-thirty-two-characters");
-        let grants = |role: Role| {
+        let grants = |role: ParticipantRole| {
             let g = lk.token("interview-1", "kim", Some("Kim"), role, TOKEN_TTL).unwrap();
             let c = verifier.verify(&g.token).unwrap();
             assert_eq!((c.sub.as_str(), c.name.as_str(), c.video.room.as_str()), ("kim", "Kim", "interview-1"));
@@ -460,16 +461,16 @@ mod tests {
         };
         let t = Some(true);
         let f = Some(false);
-        assert_eq!(grants(Role::Interviewer), (t, t, f, true, true, false));
-        assert_eq!(grants(Role::Candidate), (t, t, f, false, true, false));
-        assert_eq!(grants(Role::Agent), (t, t, t, false, true, false));
-        assert_eq!(grants(Role::Participant), (t, t, f, false, true, false));
-        assert_eq!(grants(Role::Viewer), (f, t, f, false, true, false));
+        assert_eq!(grants(ParticipantRole::Interviewer), (t, t, f, true, true, false));
+        assert_eq!(grants(ParticipantRole::Candidate), (t, t, f, false, true, false));
+        assert_eq!(grants(ParticipantRole::Agent), (t, t, t, false, true, false));
+        assert_eq!(grants(ParticipantRole::Participant), (t, t, f, false, true, false));
+        assert_eq!(grants(ParticipantRole::Viewer), (f, t, f, false, true, false));
     }
 
     #[test]
     fn a_token_signed_with_another_secret_does_not_verify() {
-        let g = lk().token("r", "kim", None, Role::Viewer, TOKEN_TTL).unwrap();
+        let g = lk().token("r", "kim", None, ParticipantRole::Viewer, TOKEN_TTL).unwrap();
         assert!(TokenVerifier::with_api_key("key", "another-secret-of-32-characters!!").verify(&g.token).is_err());
     }
 
@@ -479,15 +480,15 @@ mod tests {
             assert!(matches!(validate_name("room_name", bad), Err(LiveKitError::Invalid(_))), "{bad:?}");
         }
         validate_name("room_name", "interview_2026-12-07.kim").unwrap();
-        assert!("admin".parse::<Role>().is_err());
-        assert_eq!("viewer".parse::<Role>().unwrap(), Role::Viewer);
+        assert!("admin".parse::<ParticipantRole>().is_err());
+        assert_eq!("viewer".parse::<ParticipantRole>().unwrap(), ParticipantRole::Viewer);
         let partial = LiveKitConfig { url: Some("ws://x".into()), ..Default::default() };
         assert!(matches!(partial.validate(), Err(LiveKitError::Invalid(_))));
         let bad_url =
             LiveKitConfig { url: Some("ftp://x".into()), api_key: Some("k".into()), api_secret: Some("s".into()) };
         assert!(matches!(bad_url.validate(), Err(LiveKitError::Invalid(_))));
         let none = LiveKit::default();
-        let e = none.token("r", "kim", None, Role::Viewer, TOKEN_TTL).unwrap_err();
+        let e = none.token("r", "kim", None, ParticipantRole::Viewer, TOKEN_TTL).unwrap_err();
         assert!(matches!(e, LiveKitError::NotConfigured));
         assert!(e.public_message().contains("LIVEKIT_API_SECRET"));
     }

@@ -1092,7 +1092,7 @@ export interface components {
         /** @description A minted token and where to use it. */
         Grant: {
             participant_identity: string;
-            role: components["schemas"]["Role"];
+            role: components["schemas"]["ParticipantRole"];
             room_name: string;
             token: string;
             /** @description The server URL clients connect to. */
@@ -1575,6 +1575,11 @@ export interface components {
             /** Format: int32 */
             tracks: number;
         };
+        /**
+         * @description Who a participant is in a room; the token's grants follow from it.
+         * @enum {string}
+         */
+        ParticipantRole: "interviewer" | "candidate" | "agent" | "participant" | "viewer";
         ProcessResult: {
             /** Format: int32 */
             reply_rate: number;
@@ -1643,10 +1648,10 @@ export interface components {
             problem?: string | null;
         };
         /**
-         * @description Who a participant is in a room; the token's grants follow from it.
+         * @description What a model is for, for grouping in lists and the settings screen.
          * @enum {string}
          */
-        Role: "interviewer" | "candidate" | "agent" | "participant" | "viewer";
+        Role: "language" | "embeddings" | "speech_to_text" | "text_to_speech" | "voice_activity" | "end_of_turn" | "runtime";
         Room: {
             /**
              * Format: int64
@@ -1758,7 +1763,7 @@ export interface components {
         TokenRequest: {
             participant_identity: string;
             participant_name?: string | null;
-            role: components["schemas"]["Role"];
+            role: components["schemas"]["ParticipantRole"];
             room_name: string;
         };
         /** @description A tool call with its result, stored on `tool` turns. */

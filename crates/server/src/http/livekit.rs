@@ -7,7 +7,9 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use switchboard_livekit::{CreatedRoom, Grant, LiveKitError, Participant, Role, Room, TOKEN_TTL, WIDGET_TTL};
+use switchboard_livekit::{
+    CreatedRoom, Grant, LiveKitError, Participant, ParticipantRole, Room, TOKEN_TTL, WIDGET_TTL,
+};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::ErrorBody;
@@ -65,7 +67,7 @@ pub async fn widget_token(
     let id = uuid::Uuid::now_v7().simple().to_string();
     let room = q.room.unwrap_or_else(|| format!("call-{id}"));
     let identity = q.identity.unwrap_or_else(|| format!("caller-{id}"));
-    let g = s.livekit.token(&room, &identity, q.name.as_deref(), Role::Participant, WIDGET_TTL)?;
+    let g = s.livekit.token(&room, &identity, q.name.as_deref(), ParticipantRole::Participant, WIDGET_TTL)?;
     Ok(Json(WidgetToken {
         token: g.token,
         server_url: g.url,
@@ -83,7 +85,7 @@ pub struct TokenRequest {
     pub participant_identity: String,
     #[schema(max_length = 200)]
     pub participant_name: Option<String>,
-    pub role: Role,
+    pub role: ParticipantRole,
 }
 
 #[utoipa::path(post, operation_id = "generate_livekit_token", path = "/api/tokens/generate", tag = "livekit",
