@@ -182,10 +182,8 @@ fn silence_thresholds() {
             (speak(a.trim(), "en-us", 165), speak(b.trim(), "en-us", 165))
         })
         .collect();
-    let engines = switchboard_voice::OfflineEngines::new(&switchboard_voice::VoiceConfig {
-        turn_model: true,
-        ..Default::default()
-    });
+    let engines =
+        switchboard_voice::offline_engines(&switchboard_voice::VoiceConfig { turn_model: true, ..Default::default() });
     let silero: Arc<dyn VadEngine> = engines.vad.clone();
     let earshot: Arc<dyn VadEngine> = Arc::new(switchboard_voice::Earshot);
     let turn: Option<Arc<dyn TurnDetector>> = engines.turn.clone();
@@ -263,10 +261,8 @@ fn silence_thresholds() {
 /// What the end-of-turn model says after 200 ms of silence, for the first
 /// half of each paused sentence (unfinished) and for the whole sentence.
 fn turn_probabilities() {
-    let engines = switchboard_voice::OfflineEngines::new(&switchboard_voice::VoiceConfig {
-        turn_model: true,
-        ..Default::default()
-    });
+    let engines =
+        switchboard_voice::offline_engines(&switchboard_voice::VoiceConfig { turn_model: true, ..Default::default() });
     let Some(turn) = engines.turn else {
         println!("Smart Turn: not installed");
         return;

@@ -26,9 +26,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use switchboard_core::session::{Decision, Turn, TurnInput, TurnRole, TurnTimings};
-use switchboard_core::speech::{
-    AudioFrame, SpeechError, SpeechToText, SttEvent, SttOptions, TextToSpeech, TurnDetector, VadEngine,
-};
+use switchboard_core::speech::{AudioFrame, SpeechError, SttEvent, SttOptions, TextToSpeech};
 use switchboard_core::{Coded, ErrorCode};
 use switchboard_session::{CallerMessage, SessionError, SessionEvent, Sessions, TurnHandle};
 use tokio::sync::mpsc;
@@ -122,13 +120,7 @@ impl Default for CallConfig {
 }
 
 /// The engines a call runs on.
-#[derive(Clone)]
-pub struct CallEngines {
-    pub stt: Arc<dyn SpeechToText>,
-    pub tts: Arc<dyn TextToSpeech>,
-    pub vad: Arc<dyn VadEngine>,
-    pub turn: Option<Arc<dyn TurnDetector>>,
-}
+pub use switchboard_core::speech::SpeechEngines as CallEngines;
 
 /// From the transport.
 #[derive(Debug)]

@@ -227,6 +227,17 @@ pub trait VoiceActivity: Send {
     fn reset(&mut self);
 }
 
+/// The engines a call runs on, one per role: the offline ones
+/// (`switchboard_voice::offline_engines`) or any others (tests, cloud).
+#[derive(Clone)]
+pub struct SpeechEngines {
+    pub stt: std::sync::Arc<dyn SpeechToText>,
+    pub tts: std::sync::Arc<dyn TextToSpeech>,
+    pub vad: std::sync::Arc<dyn VadEngine>,
+    /// The end-of-turn model, when one is used.
+    pub turn: Option<std::sync::Arc<dyn TurnDetector>>,
+}
+
 /// Makes a detector per call.
 pub trait VadEngine: Send + Sync {
     fn info(&self) -> SpeechEngineInfo;

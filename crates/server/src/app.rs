@@ -239,10 +239,7 @@ impl App {
             ui_dir: config.ui_dir.clone(),
             body_limit: config.body_limit,
             demo_site: config.demo,
-            speech: config.speech_override.clone().unwrap_or_else(|| {
-                let e = switchboard_voice::OfflineEngines::new(&config.voice);
-                switchboard_call::CallEngines { stt: e.stt, tts: e.tts, vad: e.vad, turn: e.turn }
-            }),
+            speech: config.speech_override.clone().unwrap_or_else(|| switchboard_voice::offline_engines(&config.voice)),
             call: config.call.clone(),
             calls: tokio_util::task::TaskTracker::new(),
             voice_latency: Default::default(),

@@ -28,7 +28,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::Deserialize;
-use switchboard_core::speech::{SpeechToText, TextToSpeech, TurnDetector, VadEngine};
+use switchboard_core::speech::{SpeechEngines, TextToSpeech, TurnDetector, VadEngine};
 
 pub use espeak::Espeak;
 pub use vad::Earshot;
@@ -115,41 +115,30 @@ impl Default for VoiceConfig {
     }
 }
 
-/// The offline engines a call runs on.
-#[derive(Clone)]
-pub struct OfflineEngines {
-    pub stt: Arc<dyn SpeechToText>,
-    pub tts: Arc<dyn TextToSpeech>,
-    pub vad: Arc<dyn VadEngine>,
-    pub turn: Option<Arc<dyn TurnDetector>>,
-}
-
-impl OfflineEngines {
-    /// Builds the engines; nothing loads until first use, and a missing
-    /// model shows in each engine's `info()`. A neural engine whose files
-    /// are not installed is replaced by its fallback (earshot, espeak-ng, no
-    /// end-of-turn model) so a call still runs.
-    pub fn new(config: &VoiceConfig) -> Self {
-        let path = config.stt_model_path.clone().unwrap_or_else(|| config.stt_model.path());
-        let runtime = config.onnxruntime_path.clone().unwrap_or_else(onnx::default_library);
-        let has_runtime = runtime.is_file();
-        let dir = models_dir();
-        let espeak = Arc::new(Espeak::new(config.tts_speed));
-        let piper = dir.join("piper/en_US-joe-medium.onnx");
-        let tts: Arc<dyn TextToSpeech> = if config.tts_engine == TtsEngine::Piper && has_runtime && piper.is_file() {
-            Arc::new(neural::PiperTts::new(runtime.clone(), piper, espeak))
-        } else {
-            espeak
-        };
-        let silero = dir.join("silero-vad/silero_vad.onnx");
-        let vad: Arc<dyn VadEngine> = if config.vad_engine == VadChoice::Silero && has_runtime && silero.is_file() {
-            Arc::new(neural::LazySilero::new(runtime.clone(), silero))
-        } else {
-            Arc::new(Earshot)
-        };
-        let smart_turn = dir.join("smart-turn/smart-turn-v3.2-cpu.onnx");
-        let turn: Option<Arc<dyn TurnDetector>> = (config.turn_model && has_runtime && smart_turn.is_file())
-            .then(|| Arc::new(neural::LazySmartTurn::new(runtime, smart_turn)) as Arc<dyn TurnDetector>);
-        Self { stt: Arc::new(Whisper::new(path, config.stt_model.label(), config.stt_threads)), tts, vad, turn }
-    }
+/// The offline engines a call runs on. Nothing loads until first use, and a
+/// missing model shows in each engine's `info()`. A neural engine whose
+/// files are not installed is replaced by its fallback (earshot, espeak-ng,
+/// no end-of-turn model) so a call still runs.
+pub fn offline_engines(config: &VoiceConfig) -> SpeechEngines {
+    let path = config.stt_model_path.clone().unwrap_or_else(|| config.stt_model.path());
+    let runtime = config.onnxruntime_path.clone().unwrap_or_else(onnx::default_library);
+    let has_runtime = runtime.is_file();
+    let dir = models_dir();
+    let espeak = Arc::new(Espeak::new(config.tts_speed));
+    let piper = dir.join("piper/en_US-joe-medium.onnx");
+    let tts: Arc<dyn TextToSpeech> = if config.tts_engine == TtsEngine::Piper && has_runtime && piper.is_file() {
+        Arc::new(neural::PiperTts::new(runtime.clone(), piper, espeak))
+    } else {
+        espeak
+    };
+    let silero = dir.join("silero-vad/silero_vad.onnx");
+    let vad: Arc<dyn VadEngine> = if config.vad_engine == VadChoice::Silero && has_runtime && silero.is_file() {
+        Arc::new(neural::LazySilero::new(runtime.clone(), silero))
+    } else {
+        Arc::new(Earshot)
+    };
+    let smart_turn = dir.join("smart-turn/smart-turn-v3.2-cpu.onnx");
+    let turn: Option<Arc<dyn TurnDetector>> = (config.turn_model && has_runtime && smart_turn.is_file())
+        .then(|| Arc::new(neural::LazySmartTurn::new(runtime, smart_turn)) as Arc<dyn TurnDetector>);
+    SpeechEngines { stt: Arc::new(Whisper::new(path, config.stt_model.label(), config.stt_threads)), tts, vad, turn }
 }
