@@ -554,7 +554,16 @@ async fn a_supervisor_watching_a_call_sees_the_callers_words_as_they_come() {
     // What was shown on the way is the start of what was said.
     let final_text = last["turn"]["text"].as_str().unwrap().to_lowercase();
     assert!(final_text.contains("haircut"), "{final_text}");
-    assert!(hearing.iter().any(|h| h.to_lowercase().contains("book")), "{hearing:?}");
+    // Whisper on half a sentence guesses at the cut-off words ("I would
+    // like to work at the end"), so only the opening words are compared.
+    let opening = |t: &str| -> Vec<String> {
+        t.to_lowercase()
+            .split_whitespace()
+            .take(3)
+            .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()).to_string())
+            .collect()
+    };
+    assert!(hearing.iter().any(|h| opening(h) == opening(&final_text)), "{hearing:?} vs {final_text:?}");
     call.hang_up().await;
     s.stop().await;
 }
