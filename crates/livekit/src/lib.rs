@@ -352,7 +352,7 @@ impl LiveKit {
         // An empty room closes after a while, so abandoned interviews do not
         // pile up on the server.
         let options = CreateRoomOptions { max_participants, empty_timeout: 10 * 60, ..Default::default() };
-        let r = client.create_room(&name, options).await.map_err(service_error)?;
+        let r = client.create_room(&name, options).await.map_err(|e| service_error(e, None))?;
         let seat =
             |identity: &str, role: ParticipantRole| self.token(&name, identity, None, role, TOKEN_TTL).map(|g| g.token);
         Ok(CreatedRoom {
@@ -365,7 +365,7 @@ impl LiveKit {
     }
 
     pub async fn rooms(&self) -> Result<Vec<Room>, LiveKitError> {
-        let rooms = self.client()?.list_rooms(vec![]).await.map_err(service_error)?;
+        let rooms = self.client()?.list_rooms(vec![]).await.map_err(|e| service_error(e, None))?;
         Ok(rooms.into_iter().map(room_of).collect())
     }
 
@@ -375,11 +375,11 @@ impl LiveKit {
         let client = self.client()?;
         // The server lists no participants for a room that does not exist,
         // rather than failing: ask for the room itself first.
-        let found = client.list_rooms(vec![room.to_string()]).await.map_err(service_error)?;
+        let found = client.list_rooms(vec![room.to_string()]).await.map_err(|e| service_error(e, Some(room)))?;
         if found.is_empty() {
             return Err(LiveKitError::NoSuchRoom(room.to_string()));
         }
-        let list = client.list_participants(room).await.map_err(service_error)?;
+        let list = client.list_participants(room).await.map_err(|e| service_error(e, Some(room)))?;
         Ok(list
             .into_iter()
             .map(|p| Participant {
@@ -401,10 +401,7 @@ impl LiveKit {
 
     pub async fn delete_room(&self, room: &str) -> Result<(), LiveKitError> {
         validate_name("room_name", room)?;
-        self.client()?.delete_room(room).await.map_err(|e| match service_error(e) {
-            LiveKitError::Unavailable(m) if m.contains("not_found") => LiveKitError::NoSuchRoom(room.to_string()),
-            other => other,
-        })
+        self.client()?.delete_room(room).await.map_err(|e| service_error(e, Some(room)))
     }
 }
 
@@ -419,11 +416,15 @@ fn room_of(r: livekit_protocol::Room) -> Room {
 }
 
 /// Sorts the RoomService's failures into what a user can act on.
-fn service_error(e: ServiceError) -> LiveKitError {
+/// `room`: the room the call was about, which a `not_found` names.
+fn service_error(e: ServiceError, room: Option<&str>) -> LiveKitError {
     match e {
         ServiceError::Twirp(ServerError::Twirp(t)) => match t.code.as_str() {
             "unauthenticated" | "permission_denied" => LiveKitError::Refused,
-            "not_found" => LiveKitError::Unavailable(format!("not_found: {}", t.msg)),
+            "not_found" => match room {
+                Some(r) => LiveKitError::NoSuchRoom(r.to_string()),
+                None => LiveKitError::Unavailable(format!("not_found: {}", t.msg)),
+            },
             "invalid_argument" => LiveKitError::Invalid(format!("the LiveKit server refused the request: {}", t.msg)),
             _ => LiveKitError::Unavailable(format!("{}: {}", t.code, t.msg)),
         },
