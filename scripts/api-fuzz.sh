@@ -61,10 +61,13 @@ curl -fsS -H "Authorization: Bearer $TOKEN" "$BASE/api/openapi.json" -o "$WORK/o
 # generated model install would download gigabytes. Their bad input is tested
 # in tests/tests/voice.rs, local_audio.rs and models.rs. The LiveKit routes
 # answer 503 here by design (no LiveKit server is configured); they are
-# tested against a real one in tests/tests/livekit.rs.
+# tested against a real one in tests/tests/livekit.rs and livekit_agent.rs.
 LIVEKIT_OPS=(--exclude-operation-id livekit_widget_token --exclude-operation-id generate_livekit_token
   --exclude-operation-id create_room --exclude-operation-id list_rooms
-  --exclude-operation-id list_room_participants --exclude-operation-id delete_room)
+  --exclude-operation-id list_room_participants --exclude-operation-id delete_room
+  --exclude-operation-id room_agent_join --exclude-operation-id room_agent_leave
+  --exclude-operation-id room_agent_status --exclude-operation-id room_transcript
+  --exclude-operation-id export_room_transcript --exclude-operation-id rename_room_speaker)
 CROSS_FIELD=(--include-operation-id update_model_settings --include-operation-id update_business_profile
   --include-operation-id onboard)
 status=0

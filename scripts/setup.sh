@@ -74,10 +74,13 @@ fi
 if [ "$MODE" = test ]; then
   bash scripts/livekit-server.sh >/dev/null
   LK_VENV="$HOME/.cache/switchboard/lk-venv"
-  if ! "$LK_VENV/bin/python" -c 'import livekit.api' 2>/dev/null; then
-    echo "setup: installing LiveKit's Python SDK (livekit-api 1.2.2) for the token tests"
+  # livekit 1.2.1: the same wheel whose native library the app's agent
+  # loads; its Python side is the rooms' test participant.
+  if ! "$LK_VENV/bin/python" -c 'import livekit.api, livekit.rtc' 2>/dev/null; then
+    echo "setup: installing LiveKit's Python SDK (livekit 1.2.1, livekit-api 1.2.2) for the room tests"
     python3 -m venv "$LK_VENV"
     retry "$LK_VENV/bin/pip" install -q --disable-pip-version-check "livekit-api==1.2.2" \
-      "livekit-protocol==1.1.29" "PyJWT==2.15.1" "protobuf==7.36.2"
+      "livekit-protocol==1.1.29" "PyJWT==2.15.1" "protobuf==7.36.2" "livekit==1.2.1" "numpy==2.4.6" \
+      "aiofiles==25.1.0" "types-protobuf==7.35.1.20261122"
   fi
 fi

@@ -18,6 +18,7 @@
 pub mod clause;
 pub mod frontend;
 pub mod resample;
+pub mod transcriber;
 
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -38,6 +38,9 @@ pub enum EventKind {
     /// A customer notification delivered through the live event stream sink.
     #[serde(rename = "customer.notified")]
     CustomerNotified { notification: Notification },
+    /// An interview room's transcript filled an evaluation window.
+    #[serde(rename = "interview.window")]
+    InterviewWindow { room: String, window: switchboard_interview::EvaluationWindow },
     #[serde(rename = "session.started")]
     SessionStarted { session: Session },
     /// A turn was stored (the caller's words, a tool call, the agent's reply).

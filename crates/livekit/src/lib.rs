@@ -166,6 +166,8 @@ pub enum LiveKitError {
     Invalid(String),
     #[error("room `{0}` does not exist")]
     NoSuchRoom(String),
+    #[error("no speaker `{0}` in this room's transcript")]
+    NoSuchSpeaker(String),
     /// The server refused this app's key or secret.
     #[error("the LiveKit server refused the API key or secret")]
     Refused,
@@ -174,6 +176,15 @@ pub enum LiveKitError {
     Unavailable(String),
     #[error("could not make a LiveKit token: {0}")]
     Token(String),
+    /// The media library is missing, of another version, or failed.
+    #[error("{0}")]
+    Library(String),
+    /// Joining or talking in a room failed (the detail is for the log).
+    #[error("the room connection failed: {0}")]
+    Media(String),
+    /// The agent is already in (or not in) that room.
+    #[error("{0}")]
+    AgentState(String),
 }
 
 impl Coded for LiveKitError {
@@ -183,8 +194,10 @@ impl Coded for LiveKitError {
                 ErrorCode::Unavailable
             }
             LiveKitError::Invalid(_) => ErrorCode::ValidationFailed,
-            LiveKitError::NoSuchRoom(_) => ErrorCode::NotFound,
+            LiveKitError::NoSuchRoom(_) | LiveKitError::NoSuchSpeaker(_) => ErrorCode::NotFound,
             LiveKitError::Token(_) => ErrorCode::Internal,
+            LiveKitError::Library(_) | LiveKitError::Media(_) => ErrorCode::Unavailable,
+            LiveKitError::AgentState(_) => ErrorCode::Conflict,
         }
     }
 
@@ -194,6 +207,9 @@ impl Coded for LiveKitError {
         match self {
             LiveKitError::Unavailable(_) => "the LiveKit server is not reachable; is it running?".into(),
             LiveKitError::Token(_) => "could not make a LiveKit token; see the server log".into(),
+            // Says what file to install; no server text in it.
+            LiveKitError::Library(m) => m.clone(),
+            LiveKitError::Media(_) => "the agent could not join or stay in the room; see the server log".into(),
             other => other.to_string(),
         }
     }
@@ -499,4 +515,13 @@ mod tests {
         let c = LiveKitConfig { api_secret: Some("hunter2-hunter2".into()), ..Default::default() };
         assert!(!format!("{c:?}").contains("hunter2"));
     }
+}
+
+pub mod agent;
+pub mod ffi;
+pub mod room;
+
+pub mod proto {
+    #![allow(clippy::all, missing_docs)]
+    include!(concat!(env!("OUT_DIR"), "/livekit.proto.rs"));
 }

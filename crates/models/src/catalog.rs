@@ -342,6 +342,14 @@ const WHISPER_BASE: [(Package, &str); 2] = [
     ),
 ];
 
+/// LiveKit's Python SDK wheel: only its native library (the LiveKit Rust
+/// SDK with WebRTC, behind a C ABI) is used, by the agent in rooms.
+const LIVEKIT_WHEEL: Package = pkg(
+    "livekit",
+    "livekit-1.2.1-py3-none-manylinux_2_28_x86_64.whl",
+    "c9a0269cc23a889e20f716405a59fbae375a0248ea3d2d043da103cfb0b71711",
+);
+
 const ONNXRUNTIME: Package = pkg(
     "onnxruntime",
     "onnxruntime-1.31.1-cp311-cp311-manylinux_2_28_x86_64.whl",
@@ -374,6 +382,7 @@ pub mod paths {
     pub const WHISPER_TINY_EN: &str = "whisper/ggml-tiny.en.bin";
     pub const WHISPER_BASE: &str = "whisper/ggml-base.bin";
     pub const ONNXRUNTIME: &str = "onnxruntime/libonnxruntime.so";
+    pub const LIVEKIT_FFI: &str = "livekit/ffi-1.2.1/liblivekit_ffi.so";
     pub const SMART_TURN: &str = "smart-turn/smart-turn-v3.2-cpu.onnx";
     pub const SILERO: &str = "silero-vad/silero_vad.onnx";
     pub const PIPER_JOE: &str = "piper/en_US-joe-medium.onnx";
@@ -477,6 +486,19 @@ pub static MODELS: &[Model] = &[
             size: 29_352_200,
         }],
         recipe: Recipe::Members(&[(ONNXRUNTIME, "onnxruntime/capi/libonnxruntime.so.1.31.1", 0)]),
+    },
+    Model {
+        id: "livekit-ffi",
+        title: "LiveKit media library 1.2.1 (the agent in LiveKit rooms)",
+        role: Role::Runtime,
+        licence: "Apache-2.0",
+        default: true,
+        files: &[FileSpec {
+            path: paths::LIVEKIT_FFI,
+            sha256: "b0e3b91dcf42b486045b6acca4863b132e3c4d114d5701b5759c7661c04ea1eb",
+            size: 28_265_384,
+        }],
+        recipe: Recipe::Members(&[(LIVEKIT_WHEEL, "livekit/rtc/resources/liblivekit_ffi.so", 0)]),
     },
     Model {
         id: "smart-turn",

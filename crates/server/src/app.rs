@@ -227,13 +227,14 @@ impl App {
         tasks.spawn(sessions.clone().run_idle_reaper(cancel.clone()));
         tasks.close();
 
+        let livekit = switchboard_livekit::LiveKit::new(config.livekit.clone())?;
         let state = AppState {
             escalation,
             knowledge,
             sessions: sessions.clone(),
             crawl: crawl.clone(),
             settings,
-            events,
+            events: events.clone(),
             token: Arc::from(token),
             cancel: cancel.clone(),
             ui_dir: config.ui_dir.clone(),
@@ -248,7 +249,21 @@ impl App {
                 config.models_dir.clone().unwrap_or_else(switchboard_models::models_dir),
                 cancel.child_token(),
             ),
-            livekit: switchboard_livekit::LiveKit::new(config.livekit.clone())?,
+            livekit: livekit.clone(),
+            rooms: switchboard_livekit::agent::RoomAgents::new(
+                livekit,
+                sessions.clone(),
+                events.clone(),
+                config.livekit_library.clone().unwrap_or_else(|| {
+                    config
+                        .models_dir
+                        .clone()
+                        .unwrap_or_else(switchboard_models::models_dir)
+                        .join(switchboard_models::catalog::paths::LIVEKIT_FFI)
+                }),
+                Default::default(),
+                cancel.child_token(),
+            ),
         };
         Ok(App { state, store, index, sessions, crawl, demo: config.demo, tasks, cancel })
     }
@@ -304,6 +319,8 @@ impl App {
         }
         self.state.calls.close();
         self.state.calls.wait().await;
+        // The agent leaves its rooms; their calls store what was heard.
+        self.state.rooms.shutdown().await;
         self.state.models.tasks.close();
         self.state.models.tasks.wait().await;
         // Turns in progress finish (and are stored) before storage closes.

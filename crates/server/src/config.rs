@@ -57,6 +57,9 @@ pub struct Config {
     pub models_dir: Option<PathBuf>,
     /// `[livekit]` and `LIVEKIT_*`: the LiveKit server for rooms and tokens.
     pub livekit: switchboard_livekit::LiveKitConfig,
+    /// `[livekit] ffi_library`: the media library the agent joins rooms
+    /// with (default: where `scripts/livekit-ffi.sh` installs it).
+    pub livekit_library: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Config {
@@ -100,6 +103,7 @@ impl Config {
             speech_override: None,
             models_dir: None,
             livekit: Default::default(),
+            livekit_library: None,
         }
     }
 }
@@ -268,6 +272,7 @@ impl ServeArgs {
             from_env.url = Some(u);
         }
         cfg.livekit = from_env.or(from_file);
+        cfg.livekit_library = file.livekit.ffi_library;
         cfg.livekit.validate().map_err(|e| ConfigError::Invalid(e.to_string()))?;
         Ok(Resolved { bind: self.bind.or(file.bind), config: cfg })
     }
@@ -315,6 +320,7 @@ pub struct FileLiveKit {
     pub url: Option<String>,
     pub api_key: Option<String>,
     pub api_secret: Option<String>,
+    pub ffi_library: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

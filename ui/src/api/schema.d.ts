@@ -417,6 +417,22 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/rooms/{room_name}/agent": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["room_agent_status"];
+        put?: never;
+        post: operations["room_agent_join"];
+        delete: operations["room_agent_leave"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/rooms/{room_name}/participants": {
         parameters: {
             query?: never;
@@ -425,6 +441,70 @@ export interface paths {
             cookie?: never;
         };
         get: operations["list_room_participants"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/rooms/{room_name}/speakers/{identity}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put: operations["rename_room_speaker"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/rooms/{room_name}/transcript": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["room_transcript"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/rooms/{room_name}/transcript/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["export_room_transcript"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/rooms/{room_name}/transcript/live": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["watch_room_transcript"];
         put?: never;
         post?: never;
         delete?: never;
@@ -700,6 +780,10 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        AgentRequest: {
+            /** @description `agent` talks with the caller; `transcribe` only listens. */
+            mode: components["schemas"]["RoomAgentMode"];
+        };
         /** @description What the agent runs on. */
         AgentStatus: {
             model: components["schemas"]["ModelInfo"];
@@ -998,6 +1082,30 @@ export interface components {
             details?: unknown;
             message: string;
         };
+        /** @description A group of consecutive lines handed to the evaluator. */
+        EvaluationWindow: {
+            /**
+             * Format: int64
+             * @description Latest end among the lines (a line with `end_ms < start_ms` counts as ending at its start).
+             */
+            end_ms: number;
+            /**
+             * Format: int64
+             * @description 0, 1, 2… in emission order.
+             */
+            index: number;
+            /**
+             * @description Sorted by `start_ms`, ties in push order. Starts with the context lines carried over from the previous
+             *     window, if any.
+             */
+            lines: components["schemas"]["TranscriptLine"][];
+            reason: components["schemas"]["WindowReason"];
+            /**
+             * Format: int64
+             * @description `start_ms` of the first line.
+             */
+            start_ms: number;
+        };
         /** @description An event with its position on the bus. */
         Event: components["schemas"]["EventKind"] & {
             /** Format: date-time */
@@ -1038,6 +1146,11 @@ export interface components {
             notification: components["schemas"]["Notification"];
             /** @enum {string} */
             type: "customer.notified";
+        } | {
+            room: string;
+            /** @enum {string} */
+            type: "interview.window";
+            window: components["schemas"]["EvaluationWindow"];
         } | {
             session: components["schemas"]["Session"];
             /** @enum {string} */
@@ -1088,6 +1201,20 @@ export interface components {
             /** @description The entry's question or the page's title. */
             title: string;
             url?: string | null;
+        };
+        /** @description A [`TranscriptLine`](crate::TranscriptLine) with the speaker name resolved. */
+        ExportedLine: {
+            /** Format: int64 */
+            end_ms: number;
+            /** Format: int64 */
+            seq: number;
+            /** @description Speaker identity. */
+            speaker: string;
+            /** @description Display name at export time (the identity if the speaker is unknown). */
+            speaker_name: string;
+            /** Format: int64 */
+            start_ms: number;
+            text: string;
         };
         /** @description A minted token and where to use it. */
         Grant: {
@@ -1606,6 +1733,9 @@ export interface components {
             /** Format: int32 */
             version: number;
         };
+        RenameSpeaker: {
+            name: string;
+        };
         RespondInput: {
             answer?: string | null;
             /**
@@ -1664,6 +1794,31 @@ export interface components {
             /** Format: int32 */
             num_participants: number;
             sid: string;
+        };
+        /**
+         * @description What the agent does in a room.
+         * @enum {string}
+         */
+        RoomAgentMode: "agent" | "transcribe";
+        /** @enum {string} */
+        RoomAgentState: "in_room" | "left" | "failed";
+        /** @description The agent's state in one room. */
+        RoomAgentStatus: {
+            error?: string | null;
+            /** @description Identities whose audio is being transcribed now. */
+            listening_to: string[];
+            mode: components["schemas"]["RoomAgentMode"];
+            room: string;
+            /**
+             * Format: uuid
+             * @description The session of the caller the agent talks with (agent rooms).
+             */
+            session_id?: string | null;
+            state: components["schemas"]["RoomAgentState"];
+        };
+        /** @description A room's transcript with speaker names resolved. */
+        RoomTranscript: components["schemas"]["TranscriptExport"] & {
+            status: components["schemas"]["RoomAgentStatus"];
         };
         Session: {
             caller_contact?: string | null;
@@ -1736,6 +1891,22 @@ export interface components {
             /** @description Where customer notifications are POSTed (an SMS gateway); none when null. */
             webhook_url?: string | null;
         };
+        /**
+         * @description A participant known to the transcript. `identity` is the LiveKit participant identity (stable key);
+         *     `name` is what people see and can be changed with [`Transcript::rename`].
+         */
+        Speaker: {
+            identity: string;
+            name: string;
+            role: components["schemas"]["SpeakerRole"];
+        };
+        /**
+         * @description What a participant is in the interview room.
+         *
+         *     Named `SpeakerRole` rather than `Role` so its OpenAPI schema cannot clash with an access-control role elsewhere.
+         * @enum {string}
+         */
+        SpeakerRole: "interviewer" | "candidate" | "agent" | "participant";
         /** @description What an engine is and whether it can run. */
         SpeechEngineInfo: {
             /** @description `whisper`, `espeak-ng`, `earshot`, `none`... */
@@ -1791,6 +1962,28 @@ export interface components {
             is_final: boolean;
             /** @description The language heard (ISO 639-1). */
             language?: string | null;
+            text: string;
+        };
+        /** @description The JSON export document: all speakers and all lines, each line with its speaker's current display name. */
+        TranscriptExport: {
+            lines: components["schemas"]["ExportedLine"][];
+            speakers: components["schemas"]["Speaker"][];
+        };
+        /**
+         * @description One final transcript segment.
+         *
+         *     Times are milliseconds since the room's transcript started. `seq` is assigned by [`Transcript::push`] in
+         *     arrival order starting at 1; `0` means "not pushed yet".
+         */
+        TranscriptLine: {
+            /** Format: int64 */
+            end_ms: number;
+            /** Format: int64 */
+            seq: number;
+            /** @description Identity of the speaker (not the display name, which can change). */
+            speaker: string;
+            /** Format: int64 */
+            start_ms: number;
             text: string;
         };
         Turn: {
@@ -1917,6 +2110,11 @@ export interface components {
             serverUrl: string;
             token: string;
         };
+        /**
+         * @description Why a window was emitted.
+         * @enum {string}
+         */
+        WindowReason: "full" | "speaker_change" | "final";
     };
     responses: never;
     parameters: never;
@@ -3477,6 +3675,186 @@ export interface operations {
             };
         };
     };
+    room_agent_status: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                room_name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoomAgentStatus"];
+                };
+            };
+            /** @description missing or wrong API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    room_agent_join: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                room_name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgentRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoomAgentStatus"];
+                };
+            };
+            /** @description the body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing or wrong API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the agent is already in the room */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is not sent as application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description LiveKit is not configured, not reachable, or the media library is missing */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    room_agent_leave: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                room_name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoomAgentStatus"];
+                };
+            };
+            /** @description missing or wrong API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the agent is not in the room */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_room_participants: {
         parameters: {
             query?: never;
@@ -3523,6 +3901,234 @@ export interface operations {
             };
             /** @description LiveKit is not configured or not reachable */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    rename_room_speaker: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                room_name: string;
+                identity: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RenameSpeaker"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Speaker"];
+                };
+            };
+            /** @description the body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing or wrong API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is not sent as application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    room_transcript: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                room_name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoomTranscript"];
+                };
+            };
+            /** @description missing or wrong API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    export_room_transcript: {
+        parameters: {
+            query: {
+                /** @description `txt`, `vtt`, `srt`, `md` or `json`. */
+                format: string;
+            };
+            header?: never;
+            path: {
+                room_name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the transcript in that format */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description the query string is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing or wrong API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    watch_room_transcript: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                room_name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description WebSocket: a `snapshot` frame, then `line`, `window`, `speaker` and `status` frames */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description missing or wrong API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

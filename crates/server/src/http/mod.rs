@@ -66,6 +66,8 @@ pub struct AppState {
     pub models: models::Installer,
     /// Tokens and rooms on the configured LiveKit server, if any.
     pub livekit: switchboard_livekit::LiveKit,
+    /// The agent in LiveKit rooms, and the rooms' transcripts.
+    pub rooms: switchboard_livekit::agent::RoomAgents,
 }
 
 impl AppState {

@@ -1,0 +1,458 @@
+//! The agent in a LiveKit room, against a real LiveKit server: the app
+//! joins through the LiveKit media library (from PyPI's `livekit` wheel,
+//! installed by `switchboard models install`), and test participants are
+//! LiveKit's own Python SDK (`tests/livekit/participant.py`) publishing
+//! espeak-ng speech. What the agent says in the room is recorded by a
+//! participant and transcribed back with Whisper.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use switchboard_core::speech::{AudioFrame, SpeechToText, SttOptions};
+use switchboard_tests::livekit::LiveKitServer;
+use switchboard_tests::speech::{resample, speak, with_silence, word_errors};
+use switchboard_tests::{TestServer, config, eventually, expect_error};
+use switchboard_voice::{Whisper, WhisperModel};
+
+fn python() -> PathBuf {
+    let p = PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/switchboard/lk-venv/bin/python");
+    assert!(p.is_file(), "{} is missing (run scripts/setup.sh test)", p.display());
+    p
+}
+
+fn whisper() -> Whisper {
+    let path = WhisperModel::TinyEn.path();
+    assert!(path.is_file(), "the Whisper tiny.en model is missing (run switchboard models install)");
+    Whisper::new(path, "tiny.en", 2)
+}
+
+async fn transcribe(audio: &AudioFrame) -> String {
+    let a = resample(audio, 16_000);
+    whisper().transcribe(a, SttOptions::default()).await.expect("transcribes").text.to_lowercase()
+}
+
+fn write_wav(path: &Path, audio: &AudioFrame) {
+    std::fs::write(path, switchboard_voice::wav::encode(audio)).unwrap();
+}
+
+/// A Python SDK participant, driven by lines on its stdin.
+struct Participant {
+    child: Child,
+    stdin: ChildStdin,
+    lines: std_mpsc::Receiver<String>,
+    pub identity: String,
+}
+
+impl Participant {
+    fn join(url: &str, token: &str, identity: &str) -> Participant {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("livekit/participant.py");
+        let mut child = Command::new(python())
+            .arg(script)
+            .args(["--url", url, "--token", token])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the Python participant");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std_mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut p = Participant { child, stdin, lines, identity: identity.to_string() };
+        p.wait_line(|l| l == "ready", Duration::from_secs(30));
+        p
+    }
+
+    fn wait_line(&mut self, pred: impl Fn(&str) -> bool, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) if pred(&l) => return l,
+                Ok(_) => {}
+                Err(_) => panic!("participant {}: no matching line within {limit:?}", self.identity),
+            }
+        }
+    }
+
+    fn send(&mut self, cmd: &str) {
+        writeln!(self.stdin, "{cmd}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    fn play(&mut self, wav: &Path) {
+        self.send(&format!("play {}", wav.display()));
+    }
+
+    /// What was recorded since the last save.
+    fn save(&mut self, dir: &Path, name: &str) -> AudioFrame {
+        let path = dir.join(name);
+        self.send(&format!("save {}", path.display()));
+        self.wait_line(|l| l.starts_with("saved "), Duration::from_secs(10));
+        switchboard_voice::wav::decode(&std::fs::read(&path).unwrap()).unwrap()
+    }
+
+    fn quit(mut self) {
+        self.send("quit");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+    }
+}
+
+impl Drop for Participant {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn server(lk: &LiveKitServer, dir: &Path) -> TestServer {
+    let mut c = config(dir);
+    c.livekit = lk.config();
+    c.call.partial_every_ms = 0;
+    TestServer::start(c).await
+}
+
+async fn token(s: &TestServer, room: &str, identity: &str, name: &str, role: &str) -> String {
+    let body = json!({"room_name": room, "participant_identity": identity, "participant_name": name, "role": role});
+    s.post_json("/api/tokens/generate", &body, 200).await["token"].as_str().unwrap().to_string()
+}
+
+async fn transcript(s: &TestServer, room: &str) -> Value {
+    s.get_json(&format!("/api/rooms/{room}/transcript"), 200).await
+}
+
+async fn lines_of(s: &TestServer, room: &str, identity: &str) -> Vec<String> {
+    let t = transcript(s, room).await;
+    t["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["speaker"] == identity)
+        .map(|l| l["text"].as_str().unwrap().to_lowercase())
+        .collect()
+}
+
+/// Waits until the agent has stopped talking (its recording goes quiet).
+async fn agent_turns(s: &TestServer, session: &str) -> Vec<Value> {
+    let view = s.get_json(&format!("/api/sessions/{session}"), 200).await;
+    view["turns"].as_array().unwrap().iter().filter(|t| t["role"] == "agent").cloned().collect()
+}
+
+#[tokio::test]
+async fn the_agent_answers_a_caller_in_a_room_and_relays_a_supervisors_answer() {
+    let lk = LiveKitServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(&lk, dir.path()).await;
+    s.post_json(
+        "/api/knowledge-base",
+        &json!({"question": "What time do you open on Saturdays?", "answer": "On Saturdays we open at nine in the morning."}),
+        201,
+    )
+    .await;
+    let room = "shop-call-1";
+    s.post_json("/api/rooms/create", &json!({"room_name": room}), 201).await;
+    let status = s.post_json(&format!("/api/rooms/{room}/agent"), &json!({"mode": "agent"}), 201).await;
+    assert_eq!((status["state"].as_str(), status["mode"].as_str()), (Some("in_room"), Some("agent")), "{status}");
+    // A second join is refused while the agent is there.
+    expect_error(
+        s.post(&format!("/api/rooms/{room}/agent"), &json!({"mode": "agent"})).send().await.unwrap(),
+        409,
+        "conflict",
+    )
+    .await;
+
+    let t = token(&s, room, "caller-ann", "Ann", "participant").await;
+    let mut ann = Participant::join(&lk.url(), &t, "caller-ann");
+    ann.wait_line(|l| l == "heard switchboard-agent", Duration::from_secs(20));
+    // The call starts when the agent hears Ann's track: a session for her.
+    let status = eventually(Duration::from_secs(20), || async {
+        let st = s.get_json(&format!("/api/rooms/{room}/agent"), 200).await;
+        st["session_id"].is_string().then_some(st)
+    })
+    .await;
+    let session = status["session_id"].as_str().unwrap().to_string();
+    // The greeting is said first; wait for it to be stored, then let it play out.
+    eventually(Duration::from_secs(30), || async { (!agent_turns(&s, &session).await.is_empty()).then_some(()) }).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    ann.save(dir.path(), "greeting.wav");
+
+    let question = with_silence(&speak("What time do you open on Saturday?", "en-us", 165), 0.3, 0.5);
+    let q_path = dir.path().join("question.wav");
+    write_wav(&q_path, &question);
+    let before = agent_turns(&s, &session).await.len();
+    ann.play(&q_path);
+    eventually(Duration::from_secs(60), || async { (agent_turns(&s, &session).await.len() > before).then_some(()) })
+        .await;
+    // The reply is stored as it starts; let it be heard to the end.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let reply = ann.save(dir.path(), "reply.wav");
+    let said = transcribe(&reply).await;
+    assert!(said.contains("saturday") && said.contains("morning"), "the reply heard in the room says: {said:?}");
+
+    // The room's transcript names the caller by identity, and has the agent.
+    let ann_lines = lines_of(&s, room, "caller-ann").await;
+    assert!(ann_lines.iter().any(|l| l.contains("saturday")), "{ann_lines:?}");
+    assert!(!lines_of(&s, room, "switchboard-agent").await.is_empty());
+    let view = s.get_json(&format!("/api/sessions/{session}"), 200).await;
+    assert_eq!(view["session"]["channel"], "livekit");
+    assert_eq!(view["session"]["caller_name"], "Ann");
+
+    // An unknown question opens a help request that says it came from a room;
+    // the supervisor's answer is spoken into the room.
+    let unknown = with_silence(&speak("Do you sell gift cards for dogs?", "en-us", 165), 0.3, 0.5);
+    let u_path = dir.path().join("unknown.wav");
+    write_wav(&u_path, &unknown);
+    ann.play(&u_path);
+    let request = eventually(Duration::from_secs(60), || async {
+        let pending = s.get_json("/api/help-requests?status=pending", 200).await;
+        pending.as_array().and_then(|a| a.first()).cloned()
+    })
+    .await;
+    assert_eq!(request["channel"], "livekit", "{request}");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    ann.save(dir.path(), "holding.wav");
+    let id = request["id"].as_str().unwrap();
+    s.post_json(
+        &format!("/api/help-requests/{id}/response"),
+        &json!({"answer": "Yes, we sell gift cards for any amount.", "supervisor": "Kim"}),
+        200,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let relayed = transcribe(&ann.save(dir.path(), "relay.wav")).await;
+    assert!(relayed.contains("gift card"), "the supervisor's answer was spoken into the room: {relayed:?}");
+
+    // Ann leaves: her call ends, the agent stays until taken out.
+    ann.quit();
+    eventually(Duration::from_secs(20), || async {
+        let v = s.get_json(&format!("/api/sessions/{session}"), 200).await;
+        (v["session"]["status"] == "ended").then_some(())
+    })
+    .await;
+    let left = s.delete(&format!("/api/rooms/{room}/agent")).send().await.unwrap();
+    assert_eq!(left.status(), 200);
+    let left: Value = left.json().await.unwrap();
+    assert_eq!(left["state"], "left", "{left}");
+    expect_error(s.delete(&format!("/api/rooms/{room}/agent")).send().await.unwrap(), 409, "conflict").await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn interviewer_and_candidate_are_transcribed_apart_and_every_export_parses() {
+    let lk = LiveKitServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(&lk, dir.path()).await;
+    let room = "interview-9";
+    s.post_json("/api/rooms/create", &json!({"room_name": room}), 201).await;
+    let mut events = s.events().await;
+    s.post_json(&format!("/api/rooms/{room}/agent"), &json!({"mode": "transcribe"}), 201).await;
+
+    let t1 = token(&s, room, "kim", "Kim Lee", "interviewer").await;
+    let t2 = token(&s, room, "sam", "Sam Roe", "candidate").await;
+    let mut kim = Participant::join(&lk.url(), &t1, "kim");
+    let mut sam = Participant::join(&lk.url(), &t2, "sam");
+    eventually(Duration::from_secs(20), || async {
+        let st = s.get_json(&format!("/api/rooms/{room}/agent"), 200).await;
+        (st["listening_to"].as_array().map_or(0, |a| a.len()) == 2).then_some(())
+    })
+    .await;
+
+    // They speak at the same time, different sentences.
+    let k = with_silence(&speak("What time do you open on Saturday morning?", "en-us", 160), 0.2, 0.2);
+    let m = with_silence(&speak("I would like to book a haircut for next Friday.", "en-us", 150), 0.2, 0.2);
+    let k2 = with_silence(&speak("Could you tell me your address please?", "en-us", 160), 0.2, 0.2);
+    let m2 = with_silence(&speak("Do you sell gift cards?", "en-us", 150), 0.2, 0.2);
+    for (p, name, a) in [(&mut kim, "k1", &k), (&mut sam, "m1", &m)] {
+        let path = dir.path().join(format!("{name}.wav"));
+        write_wav(&path, a);
+        p.play(&path);
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    for (p, name, a) in [(&mut kim, "k2", &k2), (&mut sam, "m2", &m2)] {
+        let path = dir.path().join(format!("{name}.wav"));
+        write_wav(&path, a);
+        p.play(&path);
+    }
+    let waited = Instant::now();
+    loop {
+        let (a, b) = (lines_of(&s, room, "kim").await, lines_of(&s, room, "sam").await);
+        if a.len() >= 2 && b.len() >= 2 {
+            break;
+        }
+        assert!(waited.elapsed() < Duration::from_secs(90), "after 90 s: kim {a:?}, sam {b:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let kim_said = lines_of(&s, room, "kim").await.join(" ");
+    let sam_said = lines_of(&s, room, "sam").await.join(" ");
+    // Attribution: each speaker's lines match their own sentences far better
+    // than the other's (Whisper tiny mishears a word or two of espeak-ng).
+    let (kim_ref, sam_ref) = (
+        "What time do you open on Saturday morning? Could you tell me your address please?",
+        "I would like to book a haircut for next Friday. Do you sell gift cards?",
+    );
+    let wer = |r: &str, h: &str| {
+        let (e, n) = word_errors(r, h);
+        e as f64 / n as f64
+    };
+    println!("kim: {kim_said:?}\nsam: {sam_said:?}");
+    assert!(wer(kim_ref, &kim_said) < 0.35 && wer(sam_ref, &sam_said) < 0.35, "kim {kim_said:?}, sam {sam_said:?}");
+    assert!(wer(sam_ref, &kim_said) > 0.7 && wer(kim_ref, &sam_said) > 0.7, "no line is given to the wrong speaker");
+    let t = transcript(&s, room).await;
+    let roles: Vec<(String, String)> = t["speakers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|sp| (sp["identity"].as_str().unwrap().to_string(), sp["role"].as_str().unwrap().to_string()))
+        .collect();
+    assert!(
+        roles.contains(&("kim".into(), "interviewer".into())) && roles.contains(&("sam".into(), "candidate".into())),
+        "{roles:?}"
+    );
+
+    // Renaming relabels the transcript; bad names and unknown speakers are refused.
+    s.put(&format!("/api/rooms/{room}/speakers/sam"), &json!({"name": "Samantha Roe"})).send().await.unwrap();
+    expect_error(
+        s.put(&format!("/api/rooms/{room}/speakers/nobody"), &json!({"name": "X"})).send().await.unwrap(),
+        404,
+        "not_found",
+    )
+    .await;
+    expect_error(
+        s.put(&format!("/api/rooms/{room}/speakers/sam"), &json!({"name": "  "})).send().await.unwrap(),
+        422,
+        "validation_failed",
+    )
+    .await;
+
+    kim.quit();
+    sam.quit();
+    s.delete(&format!("/api/rooms/{room}/agent")).send().await.unwrap();
+    // Lines were 4+ across a speaker change: at least one window was emitted,
+    // and leaving flushed the rest.
+    let window = events.next_of("interview.window").await;
+    assert_eq!(window["room"], room);
+    assert!(window["window"]["lines"].as_array().is_some_and(|l| !l.is_empty()), "{window}");
+
+    let lines = transcript(&s, room).await["lines"].as_array().unwrap().clone();
+    let export = |fmt: &'static str| {
+        let s = &s;
+        async move {
+            let r = s.get(&format!("/api/rooms/{room}/transcript/export?format={fmt}")).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{fmt}");
+            r.text().await.unwrap()
+        }
+    };
+    // WebVTT, parsed by a WebVTT parser: one cue per line, the right voice.
+    let vtt = export("vtt").await;
+    let parsed = webvtt_parser::Vtt::parse(&vtt).expect("the VTT export parses");
+    assert_eq!(parsed.cues.len(), lines.len());
+    let srt = export("srt").await;
+    let subs = srtlib::Subtitles::parse_from_str(srt.clone()).expect("the SRT export parses");
+    assert_eq!(subs.len(), lines.len());
+    for (cue, line) in subs.to_vec().iter().zip(&lines) {
+        let name = if line["speaker"] == "sam" { "Samantha Roe" } else { "Kim Lee" };
+        assert_eq!(cue.text.trim_end_matches('\n'), format!("{name}: {}", line["text"].as_str().unwrap()));
+        let (h, m, sec, milli) = cue.start_time.get();
+        let ms = u64::from(h) * 3_600_000 + u64::from(m) * 60_000 + u64::from(sec) * 1000 + u64::from(milli);
+        assert_eq!(ms, line["start_ms"].as_u64().unwrap());
+    }
+    let json: Value = serde_json::from_str(&export("json").await).expect("the JSON export parses");
+    assert_eq!(json["lines"].as_array().unwrap().len(), lines.len());
+    assert!(export("txt").await.contains("Samantha Roe: "));
+    assert!(export("md").await.contains("**Samantha Roe**"));
+    expect_error(
+        s.get(&format!("/api/rooms/{room}/transcript/export?format=doc")).send().await.unwrap(),
+        422,
+        "validation_failed",
+    )
+    .await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_missing_library_a_wrong_secret_and_a_stopped_server_are_clear_errors() {
+    let mut lk = LiveKitServer::start();
+    // The media library is missing.
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.livekit = lk.config();
+    c.livekit_library = Some(dir.path().join("nowhere/liblivekit_ffi.so"));
+    let s = TestServer::start(c).await;
+    let e = expect_error(
+        s.post("/api/rooms/nolib/agent", &json!({"mode": "transcribe"})).send().await.unwrap(),
+        503,
+        "unavailable",
+    )
+    .await;
+    assert!(e["message"].as_str().unwrap().contains("models install livekit-ffi"), "{e}");
+    s.get_json("/health", 200).await;
+    s.stop().await;
+
+    // A wrong secret: the server refuses the agent's token.
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.livekit = lk.config();
+    c.livekit.api_secret = Some("not-the-secret-0123456789abcdef".into());
+    let s = TestServer::start(c).await;
+    let e = expect_error(
+        s.post("/api/rooms/badkey/agent", &json!({"mode": "transcribe"})).send().await.unwrap(),
+        503,
+        "unavailable",
+    )
+    .await;
+    assert!(!e["message"].as_str().unwrap().contains("not-the-secret"), "{e}");
+    let st = s.get_json("/api/rooms/badkey/agent", 200).await;
+    assert_eq!(st["state"], "failed", "{st}");
+    s.stop().await;
+
+    // Bad input.
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(&lk, dir.path()).await;
+    expect_error(
+        s.post("/api/rooms/bad%20name/agent", &json!({"mode": "agent"})).send().await.unwrap(),
+        422,
+        "validation_failed",
+    )
+    .await;
+    expect_error(
+        s.post("/api/rooms/ok/agent", &json!({"mode": "dance"})).send().await.unwrap(),
+        422,
+        "validation_failed",
+    )
+    .await;
+    expect_error(s.get("/api/rooms/never/transcript").send().await.unwrap(), 404, "not_found").await;
+    expect_error(s.delete("/api/rooms/never/agent").send().await.unwrap(), 409, "conflict").await;
+
+    // The server stops while the agent is in a room: the agent's state says
+    // so, and the app goes on.
+    s.post_json("/api/rooms/create", &json!({"room_name": "doomed"}), 201).await;
+    s.post_json("/api/rooms/doomed/agent", &json!({"mode": "transcribe"}), 201).await;
+    lk.stop();
+    let st = eventually(Duration::from_secs(60), || async {
+        let st = s.get_json("/api/rooms/doomed/agent", 200).await;
+        (st["state"] != "in_room").then_some(st)
+    })
+    .await;
+    assert_eq!(st["state"], "failed", "{st}");
+    assert!(st["error"].as_str().is_some_and(|e| !e.is_empty()), "{st}");
+    s.get_json("/health", 200).await;
+    s.get_json("/api/rooms/doomed/transcript", 200).await;
+    s.stop().await;
+}
