@@ -84,7 +84,7 @@ run_st() {
 }
 run_st --checks all --exclude-path-regex '/(events|live|stream)$' \
   --exclude-operation-id update_model_settings --exclude-operation-id update_business_profile \
-  --exclude-operation-id onboard --exclude-operation-id voice_process \
+  --exclude-operation-id onboard --exclude-operation-id voice_process --exclude-operation-id update_livekit_settings \
   --exclude-operation-id start_local_call --exclude-operation-id audio_devices \
   --exclude-operation-id install_models "${LIVEKIT_OPS[@]}" || status=1
 run_st --checks all --exclude-checks positive_data_acceptance "${CROSS_FIELD[@]}" || status=1

@@ -270,3 +270,80 @@ print(json.dumps({"identity": c.identity, "name": c.name, "room": c.video.room, 
     assert_eq!((c.sub.as_str(), c.video.room.as_str()), ("bob", "interview-9"));
     assert_eq!((c.video.can_publish, c.video.can_subscribe, c.video.room_admin), (Some(false), Some(true), false));
 }
+
+#[tokio::test]
+async fn livekit_set_in_settings_applies_without_a_restart_and_its_secret_never_comes_back() {
+    let lk = LiveKitServer::start();
+    let (dir, s) = server_with(None).await;
+    let view = s.get_json("/api/settings/livekit", 200).await;
+    assert_eq!((view["configured"].as_bool(), view["from_environment"].as_bool()), (Some(false), Some(false)));
+    expect_error(s.post("/api/rooms/create", &json!({})).send().await.unwrap(), 503, "unavailable").await;
+
+    let body = json!({"url": lk.url(), "api_key": KEY, "api_secret": SECRET});
+    let r = s.put("/api/settings/livekit", &body).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(!text.contains(SECRET), "the secret is write-only: {text}");
+    let view: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!((view["configured"].as_bool(), view["api_secret_set"].as_bool()), (Some(true), Some(true)));
+    // Applied at once: the next room call uses it.
+    s.post_json("/api/rooms/create", &json!({"room_name": "from-settings"}), 201).await;
+
+    // No secret sent for the same server: it stays.
+    let v =
+        expect(s.put("/api/settings/livekit", &json!({"url": lk.url(), "api_key": KEY})).send().await.unwrap(), 200)
+            .await;
+    assert_eq!(v["api_secret_set"], true, "{v}");
+    // A new URL without a secret: the old secret does not follow it there,
+    // and a configuration without one is refused; the one in force stays.
+    let e = expect_error(
+        s.put("/api/settings/livekit", &json!({"url": "wss://elsewhere.example", "api_key": KEY}))
+            .send()
+            .await
+            .unwrap(),
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert!(e["message"].as_str().unwrap().contains("secret"), "{e}");
+    expect_error(
+        s.put("/api/settings/livekit", &json!({"url": "ftp://x", "api_key": "k", "api_secret": "s"}))
+            .send()
+            .await
+            .unwrap(),
+        422,
+        "validation_failed",
+    )
+    .await;
+    expect_error(
+        s.put("/api/settings/livekit", &json!({"url": lk.url(), "colour": 1})).send().await.unwrap(),
+        422,
+        "validation_failed",
+    )
+    .await;
+    s.get_json("/api/rooms", 200).await;
+
+    // Saved: a restart on the same data keeps it, and the audit log records
+    // the change without the secret.
+    s.stop().await;
+    let mut c = config(dir.path());
+    c.livekit = Default::default();
+    let s = TestServer::start(c).await;
+    assert_eq!(s.get_json("/api/settings/livekit", 200).await["configured"], true);
+    s.get_json("/api/rooms", 200).await;
+    s.stop().await;
+    use sqlx::ConnectOptions;
+    let mut db = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(dir.path().join("switchboard.sqlite"))
+        .read_only(true)
+        .connect()
+        .await
+        .unwrap();
+    let details: Vec<String> =
+        sqlx::query_scalar("SELECT detail FROM audit_log WHERE entity = 'settings' AND entity_id = 'livekit'")
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+    assert!(!details.is_empty());
+    assert!(details.iter().all(|d| !d.contains(SECRET) && d.contains("url")), "{details:?}");
+}

@@ -198,6 +198,13 @@ pub trait SettingsStore: Send + Sync {
     /// The saved business profile, if anyone ever saved one.
     async fn load_profile(&self) -> Result<Option<BusinessProfile>, StoreError>;
     async fn save_profile(&self, p: &BusinessProfile, at: Timestamp) -> Result<(), StoreError>;
+    /// The LiveKit server saved from the settings screen, if any.
+    async fn load_livekit_settings(&self) -> Result<Option<crate::settings::LiveKitSettings>, StoreError>;
+    async fn save_livekit_settings(
+        &self,
+        s: &crate::settings::LiveKitSettings,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
 }
 
 /// Everything the domain stores. Implemented by each database adapter.

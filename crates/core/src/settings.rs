@@ -18,7 +18,10 @@ pub struct Settings {
     pub request_timeout_secs: u64,
     /// Where customer notifications are POSTed (an SMS gateway); none when null.
     #[serde(default)]
-    #[schema(max_length = 2000, pattern = r"^([ \t\r\n]*|[ \t\r\n]*[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z][A-Za-z0-9.\-]*(:[0-9]{1,4})?([/?#][^\s\x00-\x1F\x7F-\x9F]*)?[ \t\r\n]*)$")]
+    #[schema(
+        max_length = 2000,
+        pattern = r"^([ \t\r\n]*|[ \t\r\n]*[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z][A-Za-z0-9.\-]*(:[0-9]{1,4})?([/?#][^\s\x00-\x1F\x7F-\x9F]*)?[ \t\r\n]*)$"
+    )]
     pub webhook_url: Option<String>,
     /// Let crawl jobs fetch loopback, private and link-local addresses (a
     /// site on the local network). Off: such targets fail `blocked_address`.
@@ -59,7 +62,10 @@ pub struct ModelSettings {
     pub engine: String,
     /// API root of an OpenAI-compatible server (`openai` only).
     #[serde(default)]
-    #[schema(max_length = 2000, pattern = r"^([ \t\r\n]*|[ \t\r\n]*[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z][A-Za-z0-9.\-]*(:[0-9]{1,4})?([/?#][^\s\x00-\x1F\x7F-\x9F]*)?[ \t\r\n]*)$")]
+    #[schema(
+        max_length = 2000,
+        pattern = r"^([ \t\r\n]*|[ \t\r\n]*[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z][A-Za-z0-9.\-]*(:[0-9]{1,4})?([/?#][^\s\x00-\x1F\x7F-\x9F]*)?[ \t\r\n]*)$"
+    )]
     pub base_url: Option<String>,
     /// Model name (`openai` only).
     #[serde(default)]
@@ -163,4 +169,23 @@ mod tests {
         // A view without the key does not mention it.
         assert!(serde_json::to_value(m("none", None, None)).unwrap().get("api_key").is_none());
     }
+}
+
+/// The LiveKit server as saved from the settings screen. The secret is
+/// write-only: views never carry it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LiveKitSettings {
+    /// `ws(s)://` or `http(s)://`; empty or absent turns LiveKit off.
+    #[serde(default)]
+    #[schema(max_length = 2000, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
+    pub url: Option<String>,
+    #[serde(default)]
+    #[schema(max_length = 200, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
+    pub api_key: Option<String>,
+    /// Write-only. Absent keeps the saved secret (for the same URL and key
+    /// only); an empty string removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 500, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
+    pub api_secret: Option<String>,
 }

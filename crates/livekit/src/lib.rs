@@ -289,12 +289,28 @@ pub struct Participant {
 #[derive(Clone, Default)]
 pub struct LiveKit {
     config: Arc<RwLock<LiveKitConfig>>,
+    /// The environment (`LIVEKIT_*`) configured it: the settings screen
+    /// shows it but cannot change it.
+    from_environment: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl LiveKit {
     pub fn new(config: LiveKitConfig) -> Result<Self, LiveKitError> {
         config.validate()?;
-        Ok(Self { config: Arc::new(RwLock::new(config)) })
+        Ok(Self { config: Arc::new(RwLock::new(config)), from_environment: Default::default() })
+    }
+
+    pub fn set_from_environment(&self, yes: bool) {
+        self.from_environment.store(yes, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn from_environment(&self) -> bool {
+        self.from_environment.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The configuration in force, secret included (for saving it).
+    pub fn config(&self) -> LiveKitConfig {
+        self.config.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn set_config(&self, config: LiveKitConfig) -> Result<(), LiveKitError> {

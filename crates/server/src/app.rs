@@ -228,6 +228,8 @@ impl App {
         tasks.close();
 
         let livekit = switchboard_livekit::LiveKit::new(config.livekit.clone())?;
+        livekit.set_from_environment(switchboard_livekit::LiveKitConfig::from_env().is_configured());
+        settings.apply_saved_livekit(&livekit).await?;
         let state = AppState {
             escalation,
             knowledge,

@@ -25,12 +25,15 @@ pub enum SettingsError {
     Engine(String),
     #[error("prompt templates: {0}")]
     Prompts(String),
+    #[error("{0}")]
+    Conflict(String),
 }
 
 impl Coded for SettingsError {
     fn code(&self) -> ErrorCode {
         match self {
             SettingsError::Invalid(_) => ErrorCode::ValidationFailed,
+            SettingsError::Conflict(_) => ErrorCode::Conflict,
             SettingsError::Store(_) | SettingsError::Engine(_) | SettingsError::Prompts(_) => ErrorCode::Internal,
         }
     }
@@ -177,6 +180,90 @@ impl SettingsService {
         self.webhook.set_url(url);
         self.crawl.set_allow_private(s.crawl_allow_private);
         self.escalation.set_review_learned(s.review_learned);
+    }
+}
+
+/// The LiveKit settings as the API shows them: never the secret.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct LiveKitView {
+    pub url: Option<String>,
+    pub api_key: Option<String>,
+    pub api_secret_set: bool,
+    /// Set by `LIVEKIT_*` in the environment: change it there.
+    pub from_environment: bool,
+    pub configured: bool,
+}
+
+pub fn livekit_view(lk: &switchboard_livekit::LiveKit) -> LiveKitView {
+    let c = lk.config();
+    LiveKitView {
+        configured: c.is_configured(),
+        url: c.url,
+        api_key: c.api_key,
+        api_secret_set: c.api_secret.is_some(),
+        from_environment: lk.from_environment(),
+    }
+}
+
+impl SettingsService {
+    /// Applies a LiveKit server at once (the next token, room or join uses
+    /// it) and saves it. The secret stays only for the same URL and key.
+    pub async fn update_livekit(
+        &self,
+        lk: &switchboard_livekit::LiveKit,
+        input: switchboard_core::settings::LiveKitSettings,
+    ) -> Result<LiveKitView, SettingsError> {
+        if lk.from_environment() {
+            return Err(SettingsError::Conflict(
+                "LiveKit is set by the environment (LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET); change it there"
+                    .into(),
+            ));
+        }
+        let clean = |v: Option<String>| v.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let (url, api_key) = (clean(input.url), clean(input.api_key));
+        if api_key.as_ref().is_some_and(|k| k.chars().count() > 200) {
+            return Err(ValidationError::new("api_key", "must be at most 200 characters").into());
+        }
+        if input.api_secret.as_ref().is_some_and(|k| k.chars().count() > 500 || k.chars().any(char::is_control)) {
+            return Err(ValidationError::new("api_secret", "must be at most 500 printable characters").into());
+        }
+        let current = lk.config();
+        let api_secret = match input.api_secret {
+            Some(s) => clean(Some(s)),
+            // Kept only where it was given: never sent to another server or
+            // signed for another key.
+            None if current.url == url && current.api_key == api_key => current.api_secret,
+            None => None,
+        };
+        let cfg = switchboard_livekit::LiveKitConfig { url, api_key, api_secret };
+        cfg.validate().map_err(|e| ValidationError::new("livekit", e.to_string()))?;
+        let saved = switchboard_core::settings::LiveKitSettings {
+            url: cfg.url.clone(),
+            api_key: cfg.api_key.clone(),
+            api_secret: cfg.api_secret.clone(),
+        };
+        self.store.save_livekit_settings(&saved, time::now()).await?;
+        lk.set_config(cfg).map_err(|e| ValidationError::new("livekit", e.to_string()))?;
+        Ok(livekit_view(lk))
+    }
+
+    /// At start: saved LiveKit settings win over the config file, but not
+    /// over the environment.
+    pub async fn apply_saved_livekit(&self, lk: &switchboard_livekit::LiveKit) -> Result<(), SettingsError> {
+        if lk.from_environment() {
+            return Ok(());
+        }
+        if let Some(saved) = self.store.load_livekit_settings().await? {
+            let cfg = switchboard_livekit::LiveKitConfig {
+                url: saved.url,
+                api_key: saved.api_key,
+                api_secret: saved.api_secret,
+            };
+            if let Err(e) = lk.set_config(cfg) {
+                tracing::warn!(error = %e, "the saved LiveKit settings are invalid; using the start-up configuration");
+            }
+        }
+        Ok(())
     }
 }
 

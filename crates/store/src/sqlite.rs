@@ -676,6 +676,18 @@ impl SettingsStore for SqliteStore {
     async fn save_profile(&self, p: &BusinessProfile, at: Timestamp) -> Result<(), StoreError> {
         self.save_doc("profile", p, at).await
     }
+
+    async fn load_livekit_settings(&self) -> Result<Option<switchboard_core::settings::LiveKitSettings>, StoreError> {
+        self.load_doc("livekit").await
+    }
+
+    async fn save_livekit_settings(
+        &self,
+        s: &switchboard_core::settings::LiveKitSettings,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.save_doc("livekit", s, at).await
+    }
 }
 
 /// The database and its WAL and shared-memory files are the owner's alone

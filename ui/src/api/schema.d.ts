@@ -645,6 +645,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/settings/livekit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_livekit_settings"];
+        /** @description Sets the LiveKit server; the next token, room or agent join uses it, no restart. `api_secret` is write-only: absent keeps the saved secret for the same URL and key, an empty string removes it. */
+        put: operations["update_livekit_settings"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/settings/model": {
         parameters: {
             query?: never;
@@ -1527,6 +1544,29 @@ export interface components {
         LearningDecision: {
             /** @description True: the agent learns the answer; false: it is not learned. */
             approve: boolean;
+        };
+        /**
+         * @description The LiveKit server as saved from the settings screen. The secret is
+         *     write-only: views never carry it.
+         */
+        LiveKitSettings: {
+            api_key?: string | null;
+            /**
+             * @description Write-only. Absent keeps the saved secret (for the same URL and key
+             *     only); an empty string removes it.
+             */
+            api_secret?: string | null;
+            /** @description `ws(s)://` or `http(s)://`; empty or absent turns LiveKit off. */
+            url?: string | null;
+        };
+        /** @description The LiveKit settings as the API shows them: never the secret. */
+        LiveKitView: {
+            api_key?: string | null;
+            api_secret_set: boolean;
+            configured: boolean;
+            /** @description Set by `LIVEKIT_*` in the environment: change it there. */
+            from_environment: boolean;
+            url?: string | null;
         };
         LocalCallStarted: {
             /** Format: uuid */
@@ -4666,6 +4706,110 @@ export interface operations {
             };
             /** @description missing or wrong API token */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is not sent as application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_livekit_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LiveKitView"];
+                };
+            };
+            /** @description missing or wrong API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_livekit_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LiveKitSettings"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LiveKitView"];
+                };
+            };
+            /** @description the body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing or wrong API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description set by the environment */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -62,6 +62,8 @@ use super::AppState;
         super::livekit::list,
         super::livekit::participants,
         super::livekit::remove,
+        super::settings::show_livekit,
+        super::settings::update_livekit,
         super::livekit::agent_join,
         super::livekit::agent_leave,
         super::livekit::agent_status,

@@ -17,6 +17,7 @@ pub fn router() -> Router<AppState> {
         .route("/settings", get(show).put(update))
         .route("/settings/model", get(show_model).put(update_model))
         .route("/settings/business", get(show_profile).put(update_profile))
+        .route("/settings/livekit", get(show_livekit).put(update_livekit))
 }
 
 #[utoipa::path(get, operation_id = "get_settings", path = "/api/settings", tag = "settings", responses((status = 200, body = Settings)))]
@@ -62,4 +63,23 @@ pub async fn update_profile(
     ApiJson(input): ApiJson<BusinessProfile>,
 ) -> Result<Json<BusinessProfile>, ApiError> {
     Ok(Json(s.settings.update_profile(&s.sessions, input).await.map_err(ApiError::from_coded)?))
+}
+
+#[utoipa::path(get, operation_id = "get_livekit_settings", path = "/api/settings/livekit", tag = "settings",
+    responses((status = 200, body = crate::settings::LiveKitView)))]
+pub async fn show_livekit(State(s): State<AppState>) -> Json<crate::settings::LiveKitView> {
+    Json(crate::settings::livekit_view(&s.livekit))
+}
+
+#[utoipa::path(put, operation_id = "update_livekit_settings", path = "/api/settings/livekit", tag = "settings",
+    description = "Sets the LiveKit server; the next token, room or agent join uses it, no restart. `api_secret` is \
+    write-only: absent keeps the saved secret for the same URL and key, an empty string removes it.",
+    request_body = switchboard_core::settings::LiveKitSettings,
+    responses((status = 200, body = crate::settings::LiveKitView), (status = 409, description = "set by the environment", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn update_livekit(
+    State(s): State<AppState>,
+    ApiJson(input): ApiJson<switchboard_core::settings::LiveKitSettings>,
+) -> Result<Json<crate::settings::LiveKitView>, ApiError> {
+    Ok(Json(s.settings.update_livekit(&s.livekit, input).await.map_err(ApiError::from_coded)?))
 }
