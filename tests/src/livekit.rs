@@ -2,11 +2,14 @@
 //! free loopback ports, in development mode, for one test; stopped when
 //! dropped.
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
+
+use switchboard_core::speech::AudioFrame;
 
 pub const KEY: &str = "switchboard-test";
 /// 32 characters or more: the server warns about shorter secrets.
@@ -105,5 +108,104 @@ impl LiveKitServer {
 impl Drop for LiveKitServer {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// The Python of the venv the setup script makes (LiveKit's SDK inside).
+pub fn python() -> std::path::PathBuf {
+    let p = std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/switchboard/lk-venv/bin/python");
+    assert!(p.is_file(), "{} is missing (run scripts/setup.sh test)", p.display());
+    p
+}
+
+/// A participant on LiveKit's Python SDK (`tests/livekit/participant.py`),
+/// driven by lines on its stdin.
+pub struct Participant {
+    child: Child,
+    stdin: ChildStdin,
+    lines: std_mpsc::Receiver<String>,
+    seen: Vec<String>,
+    pub identity: String,
+}
+
+impl Participant {
+    pub fn join(url: &str, token: &str, identity: &str) -> Participant {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("livekit/participant.py");
+        let mut child = Command::new(python())
+            .arg(script)
+            .args(["--url", url, "--token", token])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the Python participant");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std_mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut p = Participant { child, stdin, lines, seen: Vec::new(), identity: identity.to_string() };
+        p.wait_line(|l| l == "ready", Duration::from_secs(30));
+        p
+    }
+
+    /// The first line (seen before or arriving within `limit`) that
+    /// matches; lines that do not match are kept for later waits.
+    pub fn wait_line(&mut self, pred: impl Fn(&str) -> bool, limit: Duration) -> String {
+        if let Some(i) = self.seen.iter().position(|l| pred(l)) {
+            return self.seen.remove(i);
+        }
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) if pred(&l) => return l,
+                Ok(l) => self.seen.push(l),
+                Err(_) => {
+                    panic!("participant {}: no matching line within {limit:?} (saw {:?})", self.identity, self.seen)
+                }
+            }
+        }
+    }
+
+    pub fn send(&mut self, cmd: &str) {
+        writeln!(self.stdin, "{cmd}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    pub fn play(&mut self, wav: &Path) {
+        self.send(&format!("play {}", wav.display()));
+    }
+
+    /// What was recorded since the last save.
+    pub fn save(&mut self, dir: &Path, name: &str) -> AudioFrame {
+        let path = dir.join(name);
+        self.send(&format!("save {}", path.display()));
+        self.wait_line(|l| l.starts_with("saved "), Duration::from_secs(10));
+        switchboard_voice::wav::decode(&std::fs::read(&path).unwrap()).unwrap()
+    }
+
+    pub fn quit(mut self) {
+        self.send("quit");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+    }
+}
+
+impl Drop for Participant {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

@@ -5,24 +5,15 @@
 //! espeak-ng speech. What the agent says in the room is recorded by a
 //! participant and transcribed back with Whisper.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc as std_mpsc;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use switchboard_core::speech::{AudioFrame, SpeechToText, SttOptions};
-use switchboard_tests::livekit::LiveKitServer;
+use switchboard_tests::livekit::{LiveKitServer, Participant};
 use switchboard_tests::speech::{resample, speak, with_silence, word_errors};
 use switchboard_tests::{TestServer, config, eventually, expect_error};
 use switchboard_voice::{Whisper, WhisperModel};
-
-fn python() -> PathBuf {
-    let p = PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/switchboard/lk-venv/bin/python");
-    assert!(p.is_file(), "{} is missing (run scripts/setup.sh test)", p.display());
-    p
-}
 
 fn whisper() -> Whisper {
     let path = WhisperModel::TinyEn.path();
@@ -37,89 +28,6 @@ async fn transcribe(audio: &AudioFrame) -> String {
 
 fn write_wav(path: &Path, audio: &AudioFrame) {
     std::fs::write(path, switchboard_voice::wav::encode(audio)).unwrap();
-}
-
-/// A Python SDK participant, driven by lines on its stdin.
-struct Participant {
-    child: Child,
-    stdin: ChildStdin,
-    lines: std_mpsc::Receiver<String>,
-    pub identity: String,
-}
-
-impl Participant {
-    fn join(url: &str, token: &str, identity: &str) -> Participant {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("livekit/participant.py");
-        let mut child = Command::new(python())
-            .arg(script)
-            .args(["--url", url, "--token", token])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the Python participant");
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = std_mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut p = Participant { child, stdin, lines, identity: identity.to_string() };
-        p.wait_line(|l| l == "ready", Duration::from_secs(30));
-        p
-    }
-
-    fn wait_line(&mut self, pred: impl Fn(&str) -> bool, limit: Duration) -> String {
-        let deadline = Instant::now() + limit;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) if pred(&l) => return l,
-                Ok(_) => {}
-                Err(_) => panic!("participant {}: no matching line within {limit:?}", self.identity),
-            }
-        }
-    }
-
-    fn send(&mut self, cmd: &str) {
-        writeln!(self.stdin, "{cmd}").unwrap();
-        self.stdin.flush().unwrap();
-    }
-
-    fn play(&mut self, wav: &Path) {
-        self.send(&format!("play {}", wav.display()));
-    }
-
-    /// What was recorded since the last save.
-    fn save(&mut self, dir: &Path, name: &str) -> AudioFrame {
-        let path = dir.join(name);
-        self.send(&format!("save {}", path.display()));
-        self.wait_line(|l| l.starts_with("saved "), Duration::from_secs(10));
-        switchboard_voice::wav::decode(&std::fs::read(&path).unwrap()).unwrap()
-    }
-
-    fn quit(mut self) {
-        self.send("quit");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-    }
-}
-
-impl Drop for Participant {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 async fn server(lk: &LiveKitServer, dir: &Path) -> TestServer {

@@ -78,10 +78,12 @@ pub struct RoomAgentStatus {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum RoomLive {
-    /// A final line.
+    /// A final line; `latency_ms`: from the end of the speech to its
+    /// transcript (none for the agent's own lines).
     Line {
         line: TranscriptLine,
         speaker_name: String,
+        latency_ms: Option<u64>,
     },
     Window {
         window: EvaluationWindow,
@@ -125,7 +127,17 @@ impl RoomState {
         }
     }
 
-    fn line(&self, events: &EventBus, room: &str, identity: &str, text: &str, start: u64, end: u64) {
+    #[allow(clippy::too_many_arguments)]
+    fn line(
+        &self,
+        events: &EventBus,
+        room: &str,
+        identity: &str,
+        text: &str,
+        start: u64,
+        end: u64,
+        latency_ms: Option<u64>,
+    ) {
         let (line, name, window) = {
             let mut t = self.transcript.lock().unwrap_or_else(|e| e.into_inner());
             let seq = t.push(TranscriptLine::new(identity, text, start, end.max(start)));
@@ -134,7 +146,7 @@ impl RoomState {
             let window = self.windows.lock().unwrap_or_else(|e| e.into_inner()).push(&line);
             (line, name, window)
         };
-        let _ = self.live.send(RoomLive::Line { line, speaker_name: name });
+        let _ = self.live.send(RoomLive::Line { line, speaker_name: name, latency_ms });
         if let Some(w) = window {
             self.window(events, room, w);
         }
@@ -452,6 +464,9 @@ async fn run_room(
         room.present.iter().map(|p| (p.identity.clone(), (p.name.clone(), role_of(&p.metadata)))).collect();
     let mut listeners: HashMap<String, Listener> = HashMap::new();
     let mut work: JoinSet<()> = JoinSet::new();
+    // Ends every participant's task when the room ends, whatever ended it
+    // (a track whose participant vanished may never send its end).
+    let ending = stop.child_token();
     let (heard_tx, mut heard_rx) = mpsc::channel::<(String, Heard)>(64);
     let mut caller: Option<(String, Uuid)> = None;
     let result = loop {
@@ -459,7 +474,8 @@ async fn run_room(
             _ = stop.cancelled() => break Ok(()),
             Some((identity, heard)) = heard_rx.recv() => {
                 let (start, end) = (ctx.state.ms(heard.started), ctx.state.ms(heard.ended));
-                ctx.state.line(&ctx.events, &ctx.room, &identity, &heard.text, start, end);
+                let latency = heard.transcribed.saturating_duration_since(heard.ended).as_millis() as u64;
+                ctx.state.line(&ctx.events, &ctx.room, &identity, &heard.text, start, end, Some(latency));
             }
             Some(_) = work.join_next(), if !work.is_empty() => {}
             update = updates.recv() => match update {
@@ -490,7 +506,7 @@ async fn run_room(
                     stop_listener(&mut listeners, &identity).await;
                     let talk = ctx.mode == RoomAgentMode::Agent && caller.is_none() && ctx.out.is_some();
                     let listener = if talk {
-                        match start_call(&ctx, &identity, &name, audio, &mut work).await {
+                        match start_call(&ctx, &identity, &name, audio, &mut work, ending.child_token()).await {
                             Ok((input, session_id)) => {
                                 caller = Some((identity.clone(), session_id));
                                 ctx.state.set_status(|s| s.session_id = Some(session_id));
@@ -502,7 +518,7 @@ async fn run_room(
                             }
                         }
                     } else {
-                        let cancel = stop.child_token();
+                        let cancel = ending.child_token();
                         work.spawn(listen(ctx.with.engines.clone(), ctx.with.call.clone(), identity.clone(), audio, heard_tx.clone(), cancel.clone()));
                         Listener::Transcriber(cancel)
                     };
@@ -516,6 +532,7 @@ async fn run_room(
             },
         }
     };
+    ending.cancel();
     for (_, l) in listeners.drain() {
         match l {
             Listener::Transcriber(c) => c.cancel(),
@@ -528,7 +545,8 @@ async fn run_room(
     // Lines still being transcribed when the room ended are kept.
     while let Some((identity, heard)) = heard_rx.recv().await {
         let (start, end) = (ctx.state.ms(heard.started), ctx.state.ms(heard.ended));
-        ctx.state.line(&ctx.events, &ctx.room, &identity, &heard.text, start, end);
+        let latency = heard.transcribed.saturating_duration_since(heard.ended).as_millis() as u64;
+        ctx.state.line(&ctx.events, &ctx.room, &identity, &heard.text, start, end, Some(latency));
         if work.is_empty() {
             break;
         }
@@ -563,7 +581,12 @@ async fn listen(
     let (out_tx, mut out_rx) = mpsc::channel(16);
     let task = tokio::spawn(transcriber::transcribe(engines, config, rx, out_tx, cancel.clone()));
     let forward = async {
-        while let Some(frame) = audio.frames.recv().await {
+        loop {
+            let frame = tokio::select! {
+                f = audio.frames.recv() => f,
+                _ = cancel.cancelled() => None,
+            };
+            let Some(frame) = frame else { break };
             if tx.send(frame).await.is_err() {
                 break;
             }
@@ -590,6 +613,7 @@ async fn start_call(
     name: &str,
     mut audio: RemoteAudio,
     work: &mut JoinSet<()>,
+    ending: CancellationToken,
 ) -> Result<(mpsc::Sender<CallInput>, Uuid), String> {
     let out = ctx.out.clone().ok_or("no track to speak on")?;
     let session = ctx
@@ -608,7 +632,7 @@ async fn start_call(
         config: ctx.with.call.clone(),
         session_id: session.id,
         out_rate: out.rate,
-        cancel: CancellationToken::new(),
+        cancel: ending.child_token(),
     };
     let (in_tx, in_rx) = mpsc::channel(256);
     let (out_tx, mut out_rx) = mpsc::channel(256);
@@ -619,12 +643,17 @@ async fn start_call(
     });
     let input = in_tx.clone();
     work.spawn(async move {
-        while let Some(frame) = audio.frames.recv().await {
+        loop {
+            let frame = tokio::select! {
+                f = audio.frames.recv() => f,
+                _ = ending.cancelled() => None,
+            };
+            let Some(frame) = frame else { break };
             if input.try_send(CallInput::Audio(frame)).is_err() && input.is_closed() {
                 break;
             }
         }
-        let _ = input.send(CallInput::HangUp).await;
+        let _ = input.try_send(CallInput::HangUp);
     });
     // The agent's voice: frames are handed to the library one after the
     // other. A barge-in bumps the epoch, so frames queued here before it are
@@ -661,12 +690,12 @@ async fn start_call(
                     }
                     CallEvent::Transcript { text, is_final: true, .. } => {
                         let now = state.ms(Instant::now());
-                        state.line(&events, &room, &caller, &text, now, now);
+                        state.line(&events, &room, &caller, &text, now, now, None);
                     }
                     CallEvent::AgentText { text, .. } => {
                         let now = state.ms(Instant::now());
                         let start = *agent_start.get_or_insert(now);
-                        state.line(&events, &room, AGENT_IDENTITY, &text, start, now);
+                        state.line(&events, &room, AGENT_IDENTITY, &text, start, now, None);
                         agent_start = None;
                     }
                     CallEvent::Ended { .. } => break,

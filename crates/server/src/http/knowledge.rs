@@ -24,7 +24,11 @@ pub fn router() -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Full-text query; when present, results are search hits, best first.
-    #[param(min_length = 1, max_length = 500, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
+    #[param(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+    )]
     q: Option<String>,
     /// At most this many (default 100 for lists, 20 for searches; max 500).
     #[param(value_type = Option<u64>, maximum = 4294967295_u64)]

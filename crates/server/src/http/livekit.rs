@@ -8,7 +8,7 @@ use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use switchboard_interview::{ExportFormat, Speaker, TranscriptExport};
-use switchboard_livekit::agent::{RoomAgentMode, RoomAgentStatus, JoinWith, RoomLive};
+use switchboard_livekit::agent::{JoinWith, RoomAgentMode, RoomAgentStatus, RoomLive};
 use switchboard_livekit::{
     CreatedRoom, Grant, LiveKitError, Participant, ParticipantRole, Room, TOKEN_TTL, WIDGET_TTL, validate_name,
 };
@@ -186,7 +186,10 @@ pub async fn agent_join(
     params(("room_name" = String, Path, pattern = "^[A-Za-z0-9._-]{1,128}$")),
     responses((status = 200, body = RoomAgentStatus), (status = 409, description = "the agent is not in the room", body = ErrorBody),
         (status = 422, body = ErrorBody)))]
-pub async fn agent_leave(State(s): State<AppState>, Path(room): Path<String>) -> Result<Json<RoomAgentStatus>, ApiError> {
+pub async fn agent_leave(
+    State(s): State<AppState>,
+    Path(room): Path<String>,
+) -> Result<Json<RoomAgentStatus>, ApiError> {
     Ok(Json(s.rooms.leave(&room).await?))
 }
 
@@ -204,7 +207,10 @@ fn known_room(s: &AppState, room: &str) -> Result<(), ApiError> {
 #[utoipa::path(get, operation_id = "room_agent_status", path = "/api/rooms/{room_name}/agent", tag = "livekit",
     params(("room_name" = String, Path, pattern = "^[A-Za-z0-9._-]{1,128}$")),
     responses((status = 200, body = RoomAgentStatus), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn agent_status(State(s): State<AppState>, Path(room): Path<String>) -> Result<Json<RoomAgentStatus>, ApiError> {
+pub async fn agent_status(
+    State(s): State<AppState>,
+    Path(room): Path<String>,
+) -> Result<Json<RoomAgentStatus>, ApiError> {
     known_room(&s, &room)?;
     Ok(Json(s.rooms.status(&room).expect("checked")))
 }
@@ -287,6 +293,7 @@ pub async fn rename(
 
 #[utoipa::path(get, operation_id = "watch_room_transcript", path = "/api/rooms/{room_name}/transcript/live", tag = "livekit",
     params(("room_name" = String, Path, pattern = "^[A-Za-z0-9._-]{1,128}$")),
+    description = "Browsers may pass the token as `?token=`.",
     responses((status = 101, description = "WebSocket: a `snapshot` frame, then `line`, `window`, `speaker` and `status` frames"),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn live(

@@ -199,6 +199,8 @@ async fn require_token(State(state): State<AppState>, req: Request, next: Next) 
                 | "/sessions/{id}/live"
                 | "/api/voice/stream"
                 | "/voice/stream"
+                | "/api/rooms/{room_name}/transcript/live"
+                | "/rooms/{room_name}/transcript/live"
         )
     });
     let from_query = if is_event_stream {

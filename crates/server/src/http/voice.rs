@@ -298,7 +298,10 @@ pub async fn process(
     let transcript = s
         .speech
         .stt
-        .transcribe(audio, SttOptions { language: language.clone(), languages: s.call.languages.clone(), partial_every: None })
+        .transcribe(
+            audio,
+            SttOptions { language: language.clone(), languages: s.call.languages.clone(), partial_every: None },
+        )
         .await
         .map_err(ApiError::from_coded)?;
     if !transcript.has_words() {
