@@ -75,11 +75,12 @@ soak: setup-test test-bin
 	SWITCHBOARD_BIN="$(SERVER_BIN)" bash scripts/suite.sh soak
 
 ## Benchmarks (release build); prints its figures.
-bench: setup
+bench: setup-test
 	cargo bench --locked -p switchboard-tests --bench backbone
 	cargo bench --locked -p switchboard-tests --bench agent
 	cargo bench --locked -p switchboard-tests --bench crawl
 	cargo bench --locked -p switchboard-tests --bench voice
+	cargo bench --locked -p switchboard-tests --bench rooms
 
 ## The agent's evaluation: both businesses, every load (Q&A only, website
 ## only, both), development and held-out halves; prints a table.

@@ -3,7 +3,7 @@
 //! speech at real time:
 //!
 //! - end of a speaker's speech → their final transcript line, p50/p95, with
-//!   1, 2, 3 and 4 people speaking at once (and whether every line arrived:
+//!   1, 2, 4, 6 and 8 people speaking at once (and whether every line arrived:
 //!   how many simultaneous speakers the machine transcribes in real time);
 //! - a voice turn through a room (learned answers) against the same
 //!   questions through the browser WebSocket: end of speech → first agent
@@ -117,7 +117,9 @@ async fn speakers(lk: &LiveKitServer, s: &TestServer, dir: &Path, n: usize, per:
         h.len(),
         mean(&firsts),
         mean(&tail),
-        if h.len() as usize == want && mean(&tail) < 2.0 * mean(&firsts).max(1500.0) {
+        // Real time: every line arrived, and within two seconds of its speech
+        // (a backlog shows as lines arriving ever later).
+        if h.len() as usize == want && h.value_at_quantile(0.95) <= 2000 {
             "keeps up in real time"
         } else {
             "falls behind"
@@ -200,7 +202,7 @@ async fn main() {
         s.post_json("/api/knowledge-base", &json!({"question": q, "answer": a}), 201).await;
     }
     println!("LiveKit rooms, offline engines (Whisper tiny.en, Silero, espeak-ng), {} cores", num_cpus());
-    for n in 1..=4 {
+    for n in [1, 2, 4, 6, 8] {
         speakers(&lk, &s, dir.path(), n, 3).await;
     }
     let room = room_turns(&lk, &s, dir.path(), 2).await;

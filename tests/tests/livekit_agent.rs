@@ -8,6 +8,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use serde_json::{Value, json};
 use switchboard_core::speech::{AudioFrame, SpeechToText, SttOptions};
 use switchboard_tests::livekit::{LiveKitServer, Participant};
@@ -172,6 +173,13 @@ async fn interviewer_and_candidate_are_transcribed_apart_and_every_export_parses
     let mut events = s.events().await;
     s.post_json(&format!("/api/rooms/{room}/agent"), &json!({"mode": "transcribe"}), 201).await;
 
+    // A watcher of the live transcript (as the Interview screen is).
+    let url = format!(
+        "{}/api/rooms/{room}/transcript/live?token={}",
+        s.base.replacen("http", "ws", 1),
+        switchboard_tests::TOKEN
+    );
+    let (mut live, _) = tokio_tungstenite::connect_async(url).await.expect("the live transcript opens");
     let t1 = token(&s, room, "kim", "Kim Lee", "interviewer").await;
     let t2 = token(&s, room, "sam", "Sam Roe", "candidate").await;
     let mut kim = Participant::join(&lk.url(), &t1, "kim");
@@ -234,6 +242,20 @@ async fn interviewer_and_candidate_are_transcribed_apart_and_every_export_parses
         "{roles:?}"
     );
 
+    // The watcher saw the snapshot, then each line as it was made, with the
+    // speaker's name and the line's latency.
+    let mut frames = Vec::new();
+    while let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_millis(500), live.next()).await {
+        if let Ok(v) = serde_json::from_str::<Value>(m.to_text().unwrap_or("")) {
+            frames.push(v);
+        }
+    }
+    assert_eq!(frames.first().map(|f| f["type"].clone()), Some(json!("snapshot")));
+    let live_lines: Vec<&Value> = frames.iter().filter(|f| f["type"] == "line").collect();
+    assert!(live_lines.len() >= 4, "{frames:?}");
+    for name in ["Kim Lee", "Sam Roe"] {
+        assert!(live_lines.iter().any(|f| f["speaker_name"] == name && f["latency_ms"].as_u64().is_some()), "{name}");
+    }
     // Renaming relabels the transcript; bad names and unknown speakers are refused.
     s.put(&format!("/api/rooms/{room}/speakers/sam"), &json!({"name": "Samantha Roe"})).send().await.unwrap();
     expect_error(
@@ -352,6 +374,31 @@ async fn a_missing_library_a_wrong_secret_and_a_stopped_server_are_clear_errors(
     // so, and the app goes on.
     s.post_json("/api/rooms/create", &json!({"room_name": "doomed"}), 201).await;
     s.post_json("/api/rooms/doomed/agent", &json!({"mode": "transcribe"}), 201).await;
+    // A participant who leaves mid-sentence: what they said so far is kept.
+    let t = token(&s, "doomed", "lea", "Lea", "candidate").await;
+    let mut lea = Participant::join(&lk.url(), &t, "lea");
+    eventually(Duration::from_secs(20), || async {
+        let st = s.get_json("/api/rooms/doomed/agent", 200).await;
+        st["listening_to"].as_array().is_some_and(|a| a.iter().any(|i| i == "lea")).then_some(())
+    })
+    .await;
+    let long = speak(
+        "I have worked in customer service for seven years and before that I studied accounting at the city college",
+        "en-us",
+        150,
+    );
+    let path = dir.path().join("long.wav");
+    write_wav(&path, &long);
+    lea.play(&path);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    lea.quit();
+    let cut = eventually(Duration::from_secs(30), || async {
+        let l = lines_of(&s, "doomed", "lea").await;
+        (!l.is_empty()).then_some(l)
+    })
+    .await;
+    println!("cut off: {cut:?}");
+    assert!(cut.join(" ").contains("worked"), "{cut:?}");
     lk.stop();
     let st = eventually(Duration::from_secs(60), || async {
         let st = s.get_json("/api/rooms/doomed/agent", 200).await;

@@ -518,9 +518,12 @@ async fn run_room(
                             }
                         }
                     } else {
-                        let cancel = ending.child_token();
-                        work.spawn(listen(ctx.with.engines.clone(), ctx.with.call.clone(), identity.clone(), audio, heard_tx.clone(), cancel.clone()));
-                        Listener::Transcriber(cancel)
+                        // `finish` ends their audio (what they said is still
+                        // transcribed); `stop` drops everything.
+                        let finish = ending.child_token();
+                        let hard = stop.child_token();
+                        work.spawn(listen(ctx.with.engines.clone(), ctx.with.call.clone(), identity.clone(), audio, heard_tx.clone(), finish.clone(), hard));
+                        Listener::Transcriber(finish)
                     };
                     listeners.insert(identity.clone(), listener);
                     ctx.state.set_status(|s| {
@@ -558,9 +561,8 @@ async fn run_room(
 
 async fn stop_listener(listeners: &mut HashMap<String, Listener>, identity: &str) {
     match listeners.remove(identity) {
-        // Its audio channel closes with the track; the transcriber then
-        // finishes what it heard. Cancel only stops it outright on leave.
-        Some(Listener::Transcriber(_)) => {}
+        // Their audio ends; what they said up to now is still transcribed.
+        Some(Listener::Transcriber(finish)) => finish.cancel(),
         Some(Listener::Caller { input }) => {
             let _ = input.send(CallInput::HangUp).await;
         }
@@ -575,6 +577,7 @@ async fn listen(
     identity: String,
     mut audio: RemoteAudio,
     heard: mpsc::Sender<(String, Heard)>,
+    finish: CancellationToken,
     cancel: CancellationToken,
 ) {
     let (tx, rx) = mpsc::channel(100);
@@ -584,7 +587,7 @@ async fn listen(
         loop {
             let frame = tokio::select! {
                 f = audio.frames.recv() => f,
-                _ = cancel.cancelled() => None,
+                _ = finish.cancelled() => None,
             };
             let Some(frame) = frame else { break };
             if tx.send(frame).await.is_err() {
