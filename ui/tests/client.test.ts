@@ -151,6 +151,12 @@ describe('ApiClient', () => {
   it('builds a session live URL', () => {
     expect(new ApiClient({ baseUrl: 'http://h:1', token: () => 't' }).sessionLiveUrl('abc')).toBe('ws://h:1/api/sessions/abc/live?token=t');
   });
+
+  it('builds a room transcript live URL', () => {
+    expect(new ApiClient({ baseUrl: 'https://h:1', token: () => 't' }).roomLiveUrl('room-1')).toBe(
+      'wss://h:1/api/rooms/room-1/transcript/live?token=t',
+    );
+  });
 });
 
 describe('ApiClient.stream (server-sent events over fetch)', () => {

@@ -101,6 +101,13 @@ describe('resolveKey', () => {
     expect(o?.what).toMatch(/onboarding/i);
   });
 
+  it('g i goes to interviews, whose list moves with j/k', () => {
+    expect(resolveKey(key('i'), ctx(), 'g').action).toBe('go-interviews');
+    expect(resolveKey(key('j'), ctx({ screen: 'interviews' })).action).toBe('next');
+    expect(resolveKey(key('Enter'), ctx({ screen: 'interview' })).action).toBe('open');
+    expect(SHORTCUTS.find((s) => s.keys.join(' ') === 'g i')?.what).toMatch(/interviews/i);
+  });
+
   it('every shortcut listed under ? has a unique description', () => {
     const whats = SHORTCUTS.map((s) => s.what);
     expect(new Set(whats).size).toBe(whats.length);

@@ -20,10 +20,15 @@ describe('routes', () => {
     expect(parseRoute('#/onboarding')).toEqual({ name: 'onboarding', job: null });
     expect(parseRoute('#/onboarding/')).toEqual({ name: 'onboarding', job: null });
     expect(parseRoute('#/onboarding/0190-cd')).toEqual({ name: 'onboarding', job: '0190-cd' });
+    expect(parseRoute('#/interviews')).toEqual({ name: 'interviews' });
+    expect(parseRoute('#/interviews/room-1')).toEqual({ name: 'interview', room: 'room-1' });
+    expect(parseRoute('#/join?room=r&role=viewer')).toEqual({ name: 'join', query: 'room=r&role=viewer' });
+    expect(parseRoute('#/join/?room=r')).toEqual({ name: 'join', query: 'room=r' });
+    expect(parseRoute('#/join')).toEqual({ name: 'join', query: '' });
   });
 
   it('round-trips', () => {
-    for (const h of ['#/queue/pending', '#/queue/resolved', '#/requests/x', '#/sessions', '#/sessions/x', '#/knowledge', '#/settings', '#/onboarding', '#/onboarding/j1']) {
+    for (const h of ['#/queue/pending', '#/queue/resolved', '#/requests/x', '#/sessions', '#/sessions/x', '#/knowledge', '#/settings', '#/onboarding', '#/onboarding/j1', '#/interviews', '#/interviews/r.1', '#/join?room=r&url=wss%3A%2F%2Fh', '#/join']) {
       expect(routeHash(parseRoute(h))).toBe(h);
     }
   });

@@ -133,6 +133,8 @@ describe('knowledge and other events', () => {
     const d = emptyData();
     expect(applyEvent(d, { type: 'stream.lagged', missed: 12 })).toBe('refetch');
     expect(applyEvent(d, ev({ type: 'crawl.progress' }))).toBe('ignored');
+    // Interview windows are the interviews screen's: they change nothing here and ask for no refetch.
+    expect(applyEvent(d, ev({ type: 'interview.window', room: 'r', window: { index: 0, start_ms: 0, end_ms: 1, lines: [], reason: 'full' } }))).toBe('ignored');
   });
 });
 

@@ -129,7 +129,8 @@ impl Ffi {
             let drop_handle_fn: DropHandleFn = *lib
                 .get::<DropHandleFn>(b"livekit_ffi_drop_handle\0")
                 .map_err(|_| sym(b"livekit_ffi_drop_handle\0"))?;
-            let sdk = CString::new("switchboard").expect("no NUL");
+            // The server knows SDKs by name; this is the Rust SDK behind a C ABI.
+            let sdk = CString::new("rust").expect("no NUL");
             let version = CString::new(env!("CARGO_PKG_VERSION")).expect("no NUL");
             // Logs come to the callback (and on to tracing), not to stdout.
             init(on_event, true, sdk.as_ptr(), version.as_ptr());

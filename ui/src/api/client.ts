@@ -178,6 +178,11 @@ export class ApiClient {
     return this.wsUrl(`/api/sessions/${encodeURIComponent(id)}/live`);
   }
 
+  /** The live transcript of one interview room (snapshot, then lines, speakers, status). */
+  roomLiveUrl(room: string): string {
+    return this.wsUrl(`/api/rooms/${encodeURIComponent(room)}/transcript/live`);
+  }
+
   /** The browser call (`rate`: the PCM16 rate sent and wanted back). */
   voiceStreamUrl(rate: number): string {
     const u = new URL(this.wsUrl('/api/voice/stream'));

@@ -92,3 +92,40 @@ export type OpeningHours = Partial<S['OpeningHours']> & { day: string };
 export type ModelsView = S['ModelsView'];
 export type ModelStatus = S['ModelStatus'];
 export type InstallJob = S['InstallJob'];
+
+// Interviews: LiveKit rooms the agent joins to transcribe (or to talk).
+export type Room = S['Room'];
+/** 201 from `POST /api/rooms/create`: the room with a token for each seat. */
+export type CreatedRoom = S['CreatedRoom'];
+/** `POST /api/tokens/generate`: a minted LiveKit token and the server URL to use it on. */
+export type Grant = S['Grant'];
+/** Who a participant is in a room; `viewer` only listens. */
+export type ParticipantRole = S['ParticipantRole'];
+export type RoomAgentMode = S['RoomAgentMode'];
+export type RoomAgentState = S['RoomAgentState'];
+export type RoomAgentStatus = S['RoomAgentStatus'];
+export type Speaker = S['Speaker'];
+export type SpeakerRole = S['SpeakerRole'];
+/** A line with its speaker's name at the time it was sent. */
+export type ExportedLine = S['ExportedLine'];
+export type TranscriptLine = S['TranscriptLine'];
+export type TranscriptExport = S['TranscriptExport'];
+/** `GET /api/rooms/{room}/transcript`: the agent's status, speakers and lines. */
+export type RoomTranscript = S['RoomTranscript'];
+export type EvaluationWindow = S['EvaluationWindow'];
+
+/** The first frame of `/api/rooms/{room}/transcript/live`. */
+export interface RoomSnapshot {
+  type: 'snapshot';
+  status: RoomAgentStatus;
+  transcript: TranscriptExport;
+}
+
+/** Everything that can arrive on `/api/rooms/{room}/transcript/live`. */
+export type RoomFrame =
+  | RoomSnapshot
+  | { type: 'line'; line: TranscriptLine; speaker_name: string; latency_ms?: number | null }
+  | { type: 'window'; window: EvaluationWindow }
+  | { type: 'speaker'; speaker: Speaker }
+  | { type: 'status'; status: RoomAgentStatus }
+  | LaggedEvent;

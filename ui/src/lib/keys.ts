@@ -17,6 +17,7 @@ export type Action =
   | 'go-settings'
   | 'go-sessions'
   | 'go-onboarding'
+  | 'go-interviews'
   | 'new-chat'
   | 'tab-pending'
   | 'tab-resolved'
@@ -30,7 +31,17 @@ export type Action =
 /** Where keyboard focus is: a text field, another control (button, link, checkbox), or neither. */
 export type FocusKind = 'text' | 'control' | 'none';
 
-export type Screen = 'queue' | 'request' | 'sessions' | 'session' | 'knowledge' | 'settings' | 'onboarding';
+export type Screen =
+  | 'queue'
+  | 'request'
+  | 'sessions'
+  | 'session'
+  | 'knowledge'
+  | 'settings'
+  | 'onboarding'
+  | 'interviews'
+  | 'interview'
+  | 'join';
 
 export interface KeyContext {
   focus: FocusKind;
@@ -73,6 +84,7 @@ export const SHORTCUTS: ReadonlyArray<{ keys: string[]; what: string }> = [
   { keys: ['g', 'c'], what: 'Go to sessions (conversations)' },
   { keys: ['g', 'k'], what: 'Go to the knowledge base' },
   { keys: ['g', 'o'], what: 'Go to onboarding (turn your website into answers)' },
+  { keys: ['g', 'i'], what: 'Go to interviews (rooms the agent transcribes)' },
   { keys: ['g', 's'], what: 'Go to settings' },
   { keys: ['?'], what: 'Show or hide these shortcuts' },
 ];
@@ -98,6 +110,7 @@ export function resolveKey(e: KeyInput, ctx: KeyContext, prefix: string | null =
     if (e.key === 's') return act('go-settings');
     if (e.key === 'c') return act('go-sessions');
     if (e.key === 'o') return act('go-onboarding');
+    if (e.key === 'i') return act('go-interviews');
     return NONE;
   }
 

@@ -1,6 +1,8 @@
 // Hash routes: #/queue/pending (default), #/queue/resolved,
 // #/queue/unresolved, #/requests/<id>, #/sessions, #/sessions/<id>,
-// #/knowledge, #/settings, #/onboarding, #/onboarding/<job id>.
+// #/knowledge, #/settings, #/onboarding, #/onboarding/<job id>,
+// #/interviews, #/interviews/<room>, and the join page
+// #/join?room=…&role=…&url=…&access_token=… (see lib/interview.ts).
 import type { HelpStatus } from '../api/types';
 
 export type Route =
@@ -10,12 +12,17 @@ export type Route =
   | { name: 'session'; id: string }
   | { name: 'knowledge' }
   | { name: 'settings' }
-  | { name: 'onboarding'; job: string | null };
+  | { name: 'onboarding'; job: string | null }
+  | { name: 'interviews' }
+  | { name: 'interview'; room: string }
+  /** `query`: the join link's parameters as written (read by `parseJoinQuery`). */
+  | { name: 'join'; query: string };
 
 export const DEFAULT_ROUTE: Route = { name: 'queue', tab: 'pending' };
 
 export function parseRoute(hash: string): Route {
-  const path = hash.replace(/^#/, '').replace(/^\/+/, '').split(/[?&]/)[0];
+  const full = hash.replace(/^#/, '').replace(/^\/+/, '');
+  const path = full.split(/[?&]/)[0];
   const parts = path.split('/').filter(Boolean).map((p) => {
     try {
       return decodeURIComponent(p);
@@ -39,6 +46,10 @@ export function parseRoute(hash: string): Route {
       return { name: 'settings' };
     case 'onboarding':
       return { name: 'onboarding', job: parts[1] ?? null };
+    case 'interviews':
+      return parts[1] ? { name: 'interview', room: parts[1] } : { name: 'interviews' };
+    case 'join':
+      return { name: 'join', query: full.slice(path.length).replace(/^[?&]+/, '') };
     default:
       return DEFAULT_ROUTE;
   }
@@ -60,5 +71,11 @@ export function routeHash(r: Route): string {
       return '#/settings';
     case 'onboarding':
       return r.job ? `#/onboarding/${encodeURIComponent(r.job)}` : '#/onboarding';
+    case 'interviews':
+      return '#/interviews';
+    case 'interview':
+      return `#/interviews/${encodeURIComponent(r.room)}`;
+    case 'join':
+      return r.query ? `#/join?${r.query}` : '#/join';
   }
 }

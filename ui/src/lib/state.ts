@@ -168,6 +168,9 @@ export function applyEvent(d: Data, ev: AppEvent): Effect {
     }
     case 'stream.lagged':
       return 'refetch';
+    case 'interview.window':
+      // Interview rooms are the interviews screen's (lib/rooms.svelte.ts), which listens for these itself.
+      return 'ignored';
     default:
       return 'ignored';
   }

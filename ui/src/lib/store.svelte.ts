@@ -97,6 +97,8 @@ class AppStore {
   selectedEntry = $state<string | null>(null);
   selectedSession = $state<string | null>(null);
   selectedJob = $state<string | null>(null);
+  /** The interview room selected in its list (by name). */
+  selectedRoom = $state<string | null>(null);
   /** The onboarding form as typed, kept across screens and failures. */
   onboardForm = $state<OnboardForm>(emptyOnboardForm());
   helpOpen = $state(false);
@@ -384,10 +386,11 @@ class AppStore {
     else this.syncRoute();
   }
 
-  /** Back from a request to its queue tab, from a session to the sessions list. */
+  /** Back from a request to its queue tab, from a session to the sessions list, from a room to the interviews. */
   back(): void {
     if (this.route.name === 'request') this.navigate({ name: 'queue', tab: this.tab });
     else if (this.route.name === 'session') this.navigate({ name: 'sessions' });
+    else if (this.route.name === 'interview') this.navigate({ name: 'interviews' });
     else if (this.route.name === 'onboarding' && this.route.job) this.navigate({ name: 'onboarding', job: null });
   }
 
@@ -397,6 +400,7 @@ class AppStore {
     if (r.name === 'queue') this.tab = r.tab;
     if (r.name === 'request') this.selectedRequest = r.id;
     if (r.name === 'session') this.selectedSession = r.id;
+    if (r.name === 'interview') this.selectedRoom = r.room;
     if (r.name === 'onboarding' && r.job) this.selectedJob = r.job;
   }
 }

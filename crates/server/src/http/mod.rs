@@ -119,7 +119,7 @@ pub fn router(state: AppState, addr: SocketAddr) -> Router {
         // unknown path answers 401 like a known one (no route oracle).
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
 
-    let csp = content_security_policy(addr);
+    let livekit = state.livekit.clone();
     Router::new()
         .nest("/api", api)
         .merge(health::router())
@@ -128,7 +128,11 @@ pub fn router(state: AppState, addr: SocketAddr) -> Router {
         .merge(ui::router(state.ui_dir.as_deref()))
         .layer(DefaultBodyLimit::max(state.body_limit))
         .layer(cors(addr))
-        .layer(middleware::map_response(move |res| hardened(res, csp.clone())))
+        .layer(middleware::map_response(move |res| {
+            // Per response: the LiveKit server can change in the settings.
+            let csp = content_security_policy(addr, livekit.config().url.as_deref());
+            hardened(res, csp)
+        }))
         .with_state(state)
 }
 
@@ -136,15 +140,34 @@ pub fn router(state: AppState, addr: SocketAddr) -> Router {
 /// from this server (its WebSocket origins named too: older WebKit, the
 /// desktop webview's engine, does not count `ws:` as `'self'`); never inside
 /// a frame (clickjacking). Inline styles are allowed for Svelte's `style:`
-/// attributes; inline scripts are not.
-fn content_security_policy(addr: SocketAddr) -> HeaderValue {
+/// attributes; inline scripts are not. The configured LiveKit server is the
+/// one other origin pages may connect to (the join page's signalling
+/// socket, and the HTTP check its client makes when that fails).
+pub(crate) fn content_security_policy(addr: SocketAddr, livekit: Option<&str>) -> HeaderValue {
     let port = addr.port();
-    let ws = format!("ws://{addr} ws://127.0.0.1:{port} ws://localhost:{port}");
+    let mut ws = format!("ws://{addr} ws://127.0.0.1:{port} ws://localhost:{port}");
+    if let Some(origins) = livekit.and_then(livekit_origins) {
+        ws.push(' ');
+        ws.push_str(&origins);
+    }
     let csp = format!(
         "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
          connect-src 'self' {ws}; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     );
     HeaderValue::from_str(&csp).unwrap_or_else(|_| HeaderValue::from_static("frame-ancestors 'none'"))
+}
+
+/// `ws://host:port http://host:port` (or the secure pair) for a LiveKit URL.
+fn livekit_origins(url: &str) -> Option<String> {
+    let u = reqwest::Url::parse(url).ok()?;
+    let host = u.host_str()?;
+    let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let secure = matches!(u.scheme(), "wss" | "https");
+    let (ws, http) = if secure { ("wss", "https") } else { ("ws", "http") };
+    // Only a plain host name or address: nothing that could break out of the
+    // header's grammar.
+    let safe = host.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c));
+    safe.then(|| format!("{ws}://{host}{port} {http}://{host}{port}"))
 }
 
 /// What every response says to the browser: the content policy, no framing,
@@ -212,5 +235,25 @@ async fn require_token(State(state): State<AppState>, req: Request, next: Next) 
         None => Err(ApiError::new(ErrorCode::Unauthorized, "missing API token: send Authorization: Bearer <token>")),
         Some(t) if bool::from(t.as_bytes().ct_eq(state.token.as_bytes())) => Ok(next.run(req).await),
         Some(_) => Err(ApiError::new(ErrorCode::Unauthorized, "invalid API token")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_may_connect_to_the_configured_livekit_server_and_nowhere_else() {
+        let addr: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let plain = content_security_policy(addr, None);
+        assert!(!plain.to_str().unwrap().contains("7880"));
+        let lk = content_security_policy(addr, Some("ws://127.0.0.1:7880"));
+        assert!(lk.to_str().unwrap().contains("connect-src 'self' ws://127.0.0.1:8080"));
+        assert!(lk.to_str().unwrap().contains("ws://127.0.0.1:7880 http://127.0.0.1:7880"));
+        let cloud = content_security_policy(addr, Some("wss://shop.livekit.cloud"));
+        assert!(cloud.to_str().unwrap().contains("wss://shop.livekit.cloud https://shop.livekit.cloud"));
+        // Nothing that is not a plain host gets into the header.
+        assert_eq!(livekit_origins("ws://a b;script-src *"), None);
+        assert_eq!(livekit_origins("not a url"), None);
     }
 }
