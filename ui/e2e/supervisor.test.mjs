@@ -151,18 +151,61 @@ test('the language model is chosen in settings, with errors in place and the key
   assert.equal((await api(server, 'GET', '/api/settings/model')).body.settings.engine, 'none');
   assert.equal(await page.getByLabel('Base URL').inputValue(), 'http://127.0.0.1:9/v1');
   await page.getByLabel('Model', { exact: true }).fill('qwen2.5');
-  await page.getByLabel('API key').fill('sk-e2e-secret');
+  await page.getByTestId('model-settings').getByLabel('API key').fill('sk-e2e-secret');
   await save.click();
   await status.filter({ hasText: 'Ready: openai (qwen2.5)' }).waitFor();
   const saved = await api(server, 'GET', '/api/settings/model');
   assert.equal(saved.body.api_key_set, true);
   assert.ok(!JSON.stringify(saved.body).includes('sk-e2e-secret'));
-  assert.equal(await page.getByLabel('API key').getAttribute('placeholder'), 'saved (type to replace)');
+  assert.equal(await page.getByTestId('model-settings').getByLabel('API key').getAttribute('placeholder'), 'saved (type to replace)');
   await shot(page, 'settings-model');
   // Back to none, so the other tests keep a model-free server.
   await page.getByLabel('Engine').selectOption('none');
   await save.click();
   await status.filter({ hasText: 'No language model' }).waitFor();
+  await page.close();
+});
+
+test('LiveKit is set in settings: refusals shown in place, what was typed kept, the secret never shown', async (t) => {
+  const probe = await api(server, 'GET', '/api/settings/livekit');
+  if (probe.status !== 200) return t.skip(`this build has no GET /api/settings/livekit (HTTP ${probe.status})`);
+  if (probe.body.from_environment) return t.skip('LIVEKIT_* is set in this environment');
+  const { page, errors } = await openApp();
+  await page.goto(`${server.base}/#/settings`);
+  const card = page.getByTestId('livekit-settings');
+  const status = card.getByTestId('livekit-status');
+  await status.filter({ hasText: 'Not configured' }).waitFor();
+  await card.getByLabel('LiveKit URL').fill('ftp://lk.example');
+  await card.getByLabel('LiveKit API key').fill('APIe2e');
+  await card.getByLabel('LiveKit API secret').fill('e2e-livekit-secret');
+  const save = card.getByRole('button', { name: 'Save LiveKit settings' });
+  await save.click();
+  // The server's own words, in the section; nothing saved, nothing lost.
+  await card.getByTestId('livekit-error').filter({ hasText: 'must start with ws://, wss://, http:// or https://' }).waitFor();
+  assert.equal((await api(server, 'GET', '/api/settings/livekit')).body.configured, false);
+  assert.equal(await card.getByLabel('LiveKit URL').inputValue(), 'ftp://lk.example');
+  assert.equal(await card.getByLabel('LiveKit API secret').inputValue(), 'e2e-livekit-secret');
+  await card.getByLabel('LiveKit URL').fill('wss://lk.example');
+  await save.click();
+  await status.filter({ hasText: 'Configured. Changes apply at once' }).waitFor();
+  const saved = await api(server, 'GET', '/api/settings/livekit');
+  assert.equal(saved.body.url, 'wss://lk.example');
+  assert.equal(saved.body.api_secret_set, true);
+  assert.ok(!JSON.stringify(saved.body).includes('e2e-livekit-secret'));
+  const secret = card.getByLabel('LiveKit API secret');
+  assert.equal(await secret.inputValue(), '');
+  assert.equal(await secret.getAttribute('placeholder'), 'saved — leave empty to keep');
+  await shot(page, 'settings-livekit');
+  // Off again (empty URL and key, secret removed), so other tests see no LiveKit.
+  await card.getByLabel('LiveKit URL').fill('');
+  await card.getByLabel('LiveKit API key').fill('');
+  await card.getByTestId('livekit-remove-secret').check();
+  await save.click();
+  await status.filter({ hasText: 'Not configured' }).waitFor();
+  const off = (await api(server, 'GET', '/api/settings/livekit')).body;
+  assert.equal(off.configured, false);
+  assert.equal(off.api_secret_set, false);
+  assert.deepEqual(errors, []);
   await page.close();
 });
 

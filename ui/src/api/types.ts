@@ -62,6 +62,11 @@ export type ModelSettings = S['ModelSettings'];
 /** `GET/PUT /api/settings/model`: the choice, whether a key is saved, the engine's state. */
 export type ModelView = S['ModelView'];
 
+/** `PUT /api/settings/livekit`: the LiveKit server (`api_secret` write-only: absent keeps it, `""` removes it). */
+export type LiveKitSettings = S['LiveKitSettings'];
+/** `GET/PUT /api/settings/livekit`: the LiveKit server, whether a secret is saved, whether the environment sets it. */
+export type LiveKitView = S['LiveKitView'];
+
 export const STATUSES: readonly HelpStatus[] = ['pending', 'resolved', 'unresolved'];
 
 // Crawl jobs: onboarding a website (`POST /api/onboard`), re-crawls, their pages.
