@@ -347,6 +347,12 @@ async fn openapi_document_covers_the_api() {
         assert!(doc["components"]["schemas"][schema].is_object(), "{schema} documented");
     }
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    // Schemas are keyed by type name: two types of one name would silently
+    // become one (it happened twice). The pairs that collided stay apart.
+    let props = |name: &str| doc["components"]["schemas"][name]["properties"].clone();
+    assert!(props("AgentStatus")["model"].is_object() && props("RoomAgentStatus")["listening_to"].is_object());
+    assert!(doc["components"]["schemas"]["ParticipantRole"]["enum"].to_string().contains("interviewer"));
+    assert!(doc["components"]["schemas"]["Role"]["enum"].to_string().contains("speech_to_text"));
     server.stop().await;
 }
 
