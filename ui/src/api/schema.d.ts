@@ -504,6 +504,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** @description Browsers may pass the token as `?token=`. */
         get: operations["watch_room_transcript"];
         put?: never;
         post?: never;
