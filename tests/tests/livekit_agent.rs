@@ -374,6 +374,25 @@ async fn a_missing_library_a_wrong_secret_and_a_stopped_server_are_clear_errors(
     // so, and the app goes on.
     s.post_json("/api/rooms/create", &json!({"room_name": "doomed"}), 201).await;
     s.post_json("/api/rooms/doomed/agent", &json!({"mode": "transcribe"}), 201).await;
+    // A participant whose track carries only noise: whatever the recogniser
+    // makes of it is theirs alone, and the room goes on for the others.
+    let t = token(&s, "doomed", "hiss", "Hiss", "participant").await;
+    let mut hiss = Participant::join(&lk.url(), &t, "hiss");
+    let mut seed = 0x2545_f491_u32;
+    let noise: Vec<f32> = (0..16_000 * 3)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            (seed as f32 / u32::MAX as f32 - 0.5) * 0.6
+        })
+        .collect();
+    let path = dir.path().join("noise.wav");
+    write_wav(&path, &AudioFrame::new(16_000, noise));
+    hiss.play(&path);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(s.get_json("/api/rooms/doomed/agent", 200).await["state"], "in_room");
+
     // A participant who leaves mid-sentence: what they said so far is kept.
     let t = token(&s, "doomed", "lea", "Lea", "candidate").await;
     let mut lea = Participant::join(&lk.url(), &t, "lea");
@@ -399,6 +418,11 @@ async fn a_missing_library_a_wrong_secret_and_a_stopped_server_are_clear_errors(
     .await;
     println!("cut off: {cut:?}");
     assert!(cut.join(" ").contains("worked"), "{cut:?}");
+    let t = transcript(&s, "doomed").await;
+    for l in t["lines"].as_array().unwrap() {
+        assert!(l["speaker"] == "lea" || l["speaker"] == "hiss", "{l}");
+    }
+    hiss.quit();
     lk.stop();
     let st = eventually(Duration::from_secs(60), || async {
         let st = s.get_json("/api/rooms/doomed/agent", 200).await;
