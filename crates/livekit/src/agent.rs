@@ -680,7 +680,6 @@ async fn start_call(
     let room = ctx.room.clone();
     let caller = identity.to_string();
     work.spawn(async move {
-        let mut agent_start: Option<u64> = None;
         while let Some(o) = out_rx.recv().await {
             match o {
                 CallOutput::Audio(frame) => {
@@ -695,11 +694,11 @@ async fn start_call(
                         let now = state.ms(Instant::now());
                         state.line(&events, &room, &caller, &text, now, now, None);
                     }
+                    // Stamped when said (a clause at a time), like the caller's
+                    // lines when transcribed: the call loop reports no start.
                     CallEvent::AgentText { text, .. } => {
                         let now = state.ms(Instant::now());
-                        let start = *agent_start.get_or_insert(now);
-                        state.line(&events, &room, AGENT_IDENTITY, &text, start, now, None);
-                        agent_start = None;
+                        state.line(&events, &room, AGENT_IDENTITY, &text, now, now, None);
                     }
                     CallEvent::Ended { .. } => break,
                     _ => {}
