@@ -88,7 +88,7 @@ async fn others_records(dir: &std::path::Path, own: i64) -> BTreeMap<String, Str
         .unwrap();
     let mut out = BTreeMap::new();
     for (table, cols) in [
-        ("biz_appointments", "id, customer_id, service_id, stylist_id, starts_at, ends_at, status"),
+        ("biz_appointments", "id, customer_id, service_id, staff_id, starts_at, ends_at, status"),
         ("biz_orders", "id, customer_id, status, items, total_cents"),
         ("biz_customers", "id, id, name, phone, email"),
     ] {

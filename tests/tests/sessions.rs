@@ -705,11 +705,11 @@ async fn a_caller_cannot_reach_another_customers_records_whatever_the_model_send
         ("get_appointments", r#"{"customer_id": "C-102"}"#),
         ("cancel_appointment", r#"{"appointment_id": "A-507"}"#),
         ("reschedule_appointment", r#"{"appointment_id": "A-502", "date": "2030-01-08", "time": "10:00"}"#),
-        ("get_order", r#"{"order_id": "JF-1002"}"#),
-        ("track_order", r#"{"order_id": "JF-1002"}"#),
-        ("cancel_order", r#"{"order_id": "JF-1003"}"#),
-        ("initiate_return", r#"{"order_id": "JF-1005", "reason": "changed my mind"}"#),
-        ("get_return_status", r#"{"id": "JF-1007"}"#),
+        ("get_order", r#"{"order_id": "O-1002"}"#),
+        ("track_order", r#"{"order_id": "O-1002"}"#),
+        ("cancel_order", r#"{"order_id": "O-1003"}"#),
+        ("initiate_return", r#"{"order_id": "O-1005", "reason": "changed my mind"}"#),
+        ("get_return_status", r#"{"id": "O-1007"}"#),
     ];
     for (i, (tool, args)) in attempts.into_iter().enumerate() {
         model.push(vec![Step::Call(tool, args)]);
@@ -741,9 +741,9 @@ async fn a_caller_cannot_reach_another_customers_records_whatever_the_model_send
         .map(|a| a["id"].as_str().unwrap())
         .collect();
     assert_eq!(booked, ["A-502", "A-507"], "{result}");
-    model.push(vec![Step::Call("track_order", r#"{"order_id": "JF-1002"}"#)]);
+    model.push(vec![Step::Call("track_order", r#"{"order_id": "O-1002"}"#)]);
     model.push(vec![Step::Token("It has shipped.")]);
-    let out = s.ask(&ben, "Where's my order JF-1002?").await;
+    let out = s.ask(&ben, "Where's my order O-1002?").await;
     let result = &out["turns"].as_array().unwrap().iter().find(|t| t["role"] == "tool").unwrap()["tool"]["result"];
     assert_eq!(result["status"], "shipped", "{result}");
     s.stop().await;

@@ -267,7 +267,7 @@ impl Kind {
         match self {
             Kind::Customer => "C-",
             Kind::Appointment => "A-",
-            Kind::Order => "JF-",
+            Kind::Order => "O-",
             Kind::Return => "R-",
         }
     }
@@ -283,7 +283,7 @@ impl Kind {
         match p {
             "c" | "cust" | "customer" => Some(Kind::Customer),
             "a" | "appt" | "appointment" => Some(Kind::Appointment),
-            "jf" | "o" | "order" => Some(Kind::Order),
+            "o" | "order" => Some(Kind::Order),
             "r" | "ret" | "return" | "rma" => Some(Kind::Return),
             _ => None,
         }
@@ -374,7 +374,7 @@ mod tests {
 
     #[test]
     fn ids() {
-        assert_eq!(id_of("order_id", "JF-1001", Kind::Order).unwrap(), 1001);
+        assert_eq!(id_of("order_id", "O-1001", Kind::Order).unwrap(), 1001);
         assert_eq!(id_of("order_id", "#1001", Kind::Order).unwrap(), 1001);
         assert_eq!(id_of("order_id", "order 1001", Kind::Order).unwrap(), 1001);
         assert_eq!(id_of("customer_id", "c101", Kind::Customer).unwrap(), 101);

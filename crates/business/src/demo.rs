@@ -12,7 +12,7 @@ use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveTime, TimeDelta, U
 use serde::Deserialize;
 use switchboard_core::business::{
     Appointment, AppointmentStatus, BusinessError, BusinessSeed, BusinessStore, Customer, Order, OrderItem,
-    OrderStatus, Policy, Product, ReturnRequest, ReturnStatus, SeedReport, Service, Stylist,
+    OrderStatus, Policy, Product, ReturnRequest, ReturnStatus, SeedReport, Service, StaffMember,
 };
 use switchboard_core::{Coded, ErrorCode};
 use thiserror::Error;
@@ -82,7 +82,7 @@ pub struct DemoBusiness {
     #[serde(default)]
     pub booking_notes: BTreeMap<String, String>,
     pub services: Vec<Service>,
-    pub stylists: Vec<Stylist>,
+    pub staff: Vec<StaffMember>,
     pub customers: Vec<DemoCustomer>,
     pub appointments: Vec<DemoAppointment>,
     pub products: Vec<Product>,
@@ -101,14 +101,14 @@ pub struct DemoCustomer {
 }
 
 /// An appointment `in_days` after the seeding day at local `time`, moved on
-/// to the next day the salon is open and the stylist works.
+/// to the next day the business is open and the staff member works.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DemoAppointment {
     pub id: i64,
     pub customer_id: i64,
     pub service: String,
-    pub stylist: String,
+    pub staff: String,
     pub in_days: i64,
     pub time: String,
     #[serde(default = "booked")]
@@ -242,9 +242,9 @@ impl DemoBusiness {
         let product = |sku: &str| {
             self.products.iter().find(|p| p.sku == sku).ok_or_else(|| invalid(format!("unknown product {sku}")))
         };
-        for s in &self.stylists {
+        for s in &self.staff {
             for d in &s.days {
-                weekday_index(d).ok_or_else(|| invalid(format!("stylist {}: day {d}", s.id)))?;
+                weekday_index(d).ok_or_else(|| invalid(format!("staff {}: day {d}", s.id)))?;
             }
             for svc in &s.services {
                 service(svc)?;
@@ -266,23 +266,23 @@ impl DemoBusiness {
         let mut appointments = Vec::new();
         for a in &self.appointments {
             let svc = service(&a.service)?;
-            let stylist = self
-                .stylists
+            let staff = self
+                .staff
                 .iter()
-                .find(|s| s.id == a.stylist)
-                .ok_or_else(|| invalid(format!("appointment {}: unknown stylist {}", a.id, a.stylist)))?;
+                .find(|s| s.id == a.staff)
+                .ok_or_else(|| invalid(format!("appointment {}: unknown staff member {}", a.id, a.staff)))?;
             let time = parse_hhmm(&a.time).ok_or_else(|| invalid(format!("appointment {}: time {}", a.id, a.time)))?;
             let mut date = today + TimeDelta::days(a.in_days);
             let works = |d: NaiveDate| {
                 cfg.hours_on(d).is_some()
-                    && stylist.days.iter().any(|x| weekday_index(x) == Some(weekday_idx(d.weekday())))
+                    && staff.days.iter().any(|x| weekday_index(x) == Some(weekday_idx(d.weekday())))
             };
             let mut tries = 0;
             while !works(date) {
                 date = date.succ_opt().ok_or_else(|| invalid("date overflow"))?;
                 tries += 1;
                 if tries > 7 {
-                    return Err(invalid(format!("stylist {} never works", stylist.id)));
+                    return Err(invalid(format!("staff member {} never works", staff.id)));
                 }
             }
             let starts_at = cfg.instant(date, time);
@@ -290,7 +290,7 @@ impl DemoBusiness {
                 id: a.id,
                 customer_id: a.customer_id,
                 service_id: svc.id.clone(),
-                stylist_id: stylist.id.clone(),
+                staff_id: staff.id.clone(),
                 starts_at,
                 ends_at: starts_at + TimeDelta::minutes(svc.duration_min.into()),
                 status: a.status,
@@ -345,7 +345,7 @@ impl DemoBusiness {
         }
         Ok(BusinessSeed {
             services: self.services.clone(),
-            stylists: self.stylists.clone(),
+            staff: self.staff.clone(),
             customers,
             appointments,
             products: self.products.clone(),

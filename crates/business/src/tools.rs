@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use switchboard_core::business::{
     Appointment, AppointmentStatus, BusinessError, BusinessStore, Customer, NewAppointment, NewCustomer, NewReturn,
-    Order, OrderItem, OrderStatus, Policy, Product, ReturnRequest, ReturnStatus, Service, Stylist,
+    Order, OrderItem, OrderStatus, Policy, Product, ReturnRequest, ReturnStatus, Service, StaffMember,
 };
 use switchboard_core::llm::ToolSpec;
 use switchboard_core::tool::{Tool, ToolContext, ToolError};
@@ -43,7 +43,7 @@ struct AvailabilityArgs {
     /// YYYY-MM-DD
     date: String,
     service: String,
-    stylist: Option<String>,
+    staff: Option<String>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -63,7 +63,7 @@ struct BookArgs {
     date: String,
     /// HH:MM
     time: String,
-    stylist: Option<String>,
+    staff: Option<String>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -74,7 +74,7 @@ struct RescheduleArgs {
     date: String,
     /// HH:MM
     time: String,
-    stylist: Option<String>,
+    staff: Option<String>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -320,39 +320,31 @@ fn customer_view(c: &Customer) -> Value {
 }
 
 /// Folds text for matching: lower case, apostrophes dropped, other
-/// punctuation as spaces, a few synonyms, filler words removed.
+/// punctuation as spaces, plurals made singular, filler words removed. The
+/// trade's own words ("haircut" for a cut) are the services' aliases, data.
 fn words(s: &str) -> Vec<String> {
+    const FILLER: [&str; 11] =
+        ["a", "an", "the", "and", "with", "plus", "for", "my", "service", "appointment", "please"];
     let cleaned: String = s
         .to_lowercase()
         .chars()
         .filter(|c| *c != '\'' && *c != '’')
         .map(|c| if c.is_alphanumeric() { c } else { ' ' })
         .collect();
-    cleaned
-        .split_whitespace()
-        .filter_map(|w| {
-            let w = match w {
-                "haircut" | "haircuts" | "cuts" => "cut",
-                "color" | "colouring" | "coloring" | "dye" => "colour",
-                "men" | "man" | "gents" | "gentlemens" => "mens",
-                "women" | "woman" | "ladies" | "lady" | "womans" => "womens",
-                "kid" | "child" | "children" | "childrens" | "kiddies" => "kids",
-                "blowdry" | "blowout" => "blow",
-                "highlight" => "highlights",
-                "toner" => "gloss",
-                "conditioner" | "conditioning" => "conditioning",
-                other => other,
-            };
-            let filler =
-                ["a", "an", "the", "and", "with", "plus", "for", "my", "hair", "service", "appointment", "please"];
-            (!filler.contains(&w)).then(|| w.to_string())
-        })
-        .collect()
+    cleaned.split_whitespace().filter(|w| !FILLER.contains(w)).map(stem).collect()
 }
 
 /// A crude singular: `shampoos` → `shampoo`.
 fn stem(w: &str) -> String {
     if w.len() > 3 && w.ends_with('s') && !w.ends_with("ss") { w[..w.len() - 1].to_string() } else { w.to_string() }
+}
+
+/// A word list as a sorted set, for "the same words in any order".
+fn word_set(s: &str) -> Vec<String> {
+    let mut w = words(s);
+    w.sort();
+    w.dedup();
+    w
 }
 
 fn service_names(services: &[Service]) -> String {
@@ -366,27 +358,18 @@ fn resolve_service<'a>(services: &'a [Service], text: &str) -> Result<&'a Servic
     if let Some(s) = services.iter().find(|s| s.id.eq_ignore_ascii_case(&t) || s.name.eq_ignore_ascii_case(&t)) {
         return Ok(s);
     }
-    let q = words(&t);
+    let q = word_set(&t);
+    let names = |s: &'a Service| std::iter::once(s.name.as_str()).chain(s.aliases.iter().map(String::as_str));
     let candidates: Vec<&Service> = services
         .iter()
         .filter(|s| {
-            let name = words(&format!("{} {}", s.name, s.id.replace('-', " ")));
-            !q.is_empty() && q.iter().all(|w| name.contains(w))
+            let mut bag = words(&s.id.replace('-', " "));
+            names(s).for_each(|n| bag.extend(words(n)));
+            !q.is_empty() && q.iter().all(|w| bag.contains(w))
         })
         .collect();
-    let exact: Vec<&Service> = candidates
-        .iter()
-        .copied()
-        .filter(|s| {
-            let mut a = words(&s.name);
-            let mut b = q.clone();
-            a.sort();
-            a.dedup();
-            b.sort();
-            b.dedup();
-            a == b
-        })
-        .collect();
+    // The words of its name or of one alias, no more and no fewer.
+    let exact: Vec<&Service> = candidates.iter().copied().filter(|s| names(s).any(|n| word_set(n) == q)).collect();
     match (candidates.as_slice(), exact.as_slice()) {
         ([one], _) | (_, [one]) => Ok(one),
         ([], _) => Err(bad(format!("service: no service called '{t}'. Services: {}", service_names(services)))),
@@ -397,24 +380,24 @@ fn resolve_service<'a>(services: &'a [Service], text: &str) -> Result<&'a Servic
     }
 }
 
-/// `None` for "any"; else the stylist by key, first name or full name.
-fn resolve_stylist<'a>(stylists: &'a [Stylist], text: Option<&str>) -> Result<Option<&'a Stylist>, ToolError> {
+/// `None` for "any"; else the staff member by key, first name or full name.
+fn resolve_staff<'a>(staff: &'a [StaffMember], text: Option<&str>) -> Result<Option<&'a StaffMember>, ToolError> {
     let Some(t) = text.map(str::trim).filter(|t| !t.is_empty()) else { return Ok(None) };
-    let t = args::text("stylist", t, 80)?.to_lowercase();
+    let t = args::text("staff", t, 80)?.to_lowercase();
     if ["any", "anyone", "anybody", "no preference", "none", "whoever"].contains(&t.as_str()) {
         return Ok(None);
     }
-    let found = stylists.iter().find(|s| {
+    let found = staff.iter().find(|s| {
         let name = s.name.to_lowercase();
         s.id == t || name == t || name.split_whitespace().next() == Some(t.as_str())
     });
     found.map(Some).ok_or_else(|| {
-        let names = stylists.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ");
-        bad(format!("stylist: no stylist called '{t}'. Stylists: {names}"))
+        let names = staff.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ");
+        bad(format!("staff: nobody called '{t}' works here. Staff: {names}"))
     })
 }
 
-fn works_on(s: &Stylist, date: NaiveDate) -> bool {
+fn works_on(s: &StaffMember, date: NaiveDate) -> bool {
     s.days.iter().any(|d| weekday_index(d) == Some(weekday_idx(chrono::Datelike::weekday(&date))))
 }
 
@@ -431,10 +414,10 @@ impl Biz {
         self.cfg.local(self.now()).date_naive()
     }
 
-    async fn catalogue(&self) -> Result<(Vec<Service>, Vec<Stylist>), ToolError> {
+    async fn catalogue(&self) -> Result<(Vec<Service>, Vec<StaffMember>), ToolError> {
         let services = self.store.services().await.map_err(store_err)?;
-        let stylists = self.store.stylists().await.map_err(store_err)?;
-        Ok((services, stylists))
+        let staff = self.store.staff().await.map_err(store_err)?;
+        Ok((services, staff))
     }
 
     /// A bookable date: today or later, within the booking horizon.
@@ -465,13 +448,13 @@ impl Biz {
         }
     }
 
-    /// Free start times on `date` and, for each, the stylists free then (in
+    /// Free start times on `date` and, for each, the staff free then (in
     /// the order given). Past times are left out.
     async fn free_slots(
         &self,
         date: NaiveDate,
         service: &Service,
-        stylists: &[&Stylist],
+        staff: &[&StaffMember],
     ) -> Result<Vec<(NaiveTime, Vec<String>)>, ToolError> {
         let Some((open, close)) = self.cfg.hours_on(date) else { return Ok(vec![]) };
         let Some(latest) = self.latest_start(open, close, service) else { return Ok(vec![]) };
@@ -486,10 +469,10 @@ impl Biz {
             let start = self.cfg.instant(date, t);
             let end = start + len;
             if start > now {
-                let free: Vec<String> = stylists
+                let free: Vec<String> = staff
                     .iter()
                     .filter(|s| works_on(s, date))
-                    .filter(|s| !booked.iter().any(|a| a.stylist_id == s.id && a.starts_at < end && a.ends_at > start))
+                    .filter(|s| !booked.iter().any(|a| a.staff_id == s.id && a.starts_at < end && a.ends_at > start))
                     .map(|s| s.id.clone())
                     .collect();
                 if !free.is_empty() {
@@ -526,24 +509,24 @@ impl Biz {
         }
     }
 
-    /// Stylists who do `service`, or the named one (who must).
+    /// Staff who do `service`, or the named one (who must).
     fn qualified<'a>(
         &self,
-        stylists: &'a [Stylist],
+        staff: &'a [StaffMember],
         service: &Service,
-        named: Option<&'a Stylist>,
+        named: Option<&'a StaffMember>,
         date: NaiveDate,
-    ) -> Result<Vec<&'a Stylist>, ToolError> {
-        let doers: Vec<&Stylist> = stylists.iter().filter(|s| s.services.contains(&service.id)).collect();
+    ) -> Result<Vec<&'a StaffMember>, ToolError> {
+        let doers: Vec<&StaffMember> = staff.iter().filter(|s| s.services.contains(&service.id)).collect();
         match named {
             Some(s) if !s.services.contains(&service.id) => Err(bad(format!(
-                "stylist: {} does not do {}; ask for {}",
+                "staff: {} does not do {}; ask for {}",
                 s.name,
                 service.name,
                 doers.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(" or ")
             ))),
             Some(s) if !works_on(s, date) => Err(bad(format!(
-                "stylist: {} does not work on {}s (works {})",
+                "staff: {} does not work on {}s (works {})",
                 s.name,
                 weekday_name(date),
                 s.days.join(", ")
@@ -553,21 +536,27 @@ impl Biz {
         }
     }
 
-    fn appointment_view(&self, a: &Appointment, services: &[Service], stylists: &[Stylist]) -> Value {
+    fn appointment_view(&self, a: &Appointment, services: &[Service], staff: &[StaffMember]) -> Value {
         let service = services.iter().find(|s| s.id == a.service_id).map_or(a.service_id.as_str(), |s| &s.name);
-        let stylist = stylists.iter().find(|s| s.id == a.stylist_id).map_or(a.stylist_id.as_str(), |s| &s.name);
+        let with = staff.iter().find(|s| s.id == a.staff_id).map_or(a.staff_id.as_str(), |s| &s.name);
         json!({
             "id": show(Kind::Appointment, a.id),
             "service": service,
-            "stylist": stylist,
+            "staff": with,
             "when": when(self.cfg.local(a.starts_at)),
             "status": a.status.as_str(),
         })
     }
 
     /// "Free times that day: …" for a conflict message.
-    async fn alternatives(&self, date: NaiveDate, service: &Service, stylists: &[&Stylist], near: NaiveTime) -> String {
-        let slots = self.free_slots(date, service, stylists).await.unwrap_or_default();
+    async fn alternatives(
+        &self,
+        date: NaiveDate,
+        service: &Service,
+        staff: &[&StaffMember],
+        near: NaiveTime,
+    ) -> String {
+        let slots = self.free_slots(date, service, staff).await.unwrap_or_default();
         let mut times: Vec<NaiveTime> = slots.into_iter().map(|(t, _)| t).collect();
         times.sort_by_key(|t| (*t - near).num_minutes().abs());
         times.truncate(4);
@@ -689,9 +678,9 @@ impl Biz {
 
     async fn check_availability(&self, a: AvailabilityArgs) -> Result<Value, ToolError> {
         let date = self.bookable_date(&a.date)?;
-        let (services, stylists) = self.catalogue().await?;
+        let (services, staff) = self.catalogue().await?;
         let service = resolve_service(&services, &a.service)?;
-        let named = resolve_stylist(&stylists, a.stylist.as_deref())?;
+        let named = resolve_staff(&staff, a.staff.as_deref())?;
         let base = json!({
             "date": date.format("%Y-%m-%d").to_string(),
             "day": weekday_name(date),
@@ -705,10 +694,10 @@ impl Biz {
             out.insert("message".into(), json!(self.closed_message(date)));
             return Ok(Value::Object(out));
         }
-        let who = self.qualified(&stylists, service, named, date)?;
+        let who = self.qualified(&staff, service, named, date)?;
         let slots = self.free_slots(date, service, &who).await?;
         let times: Vec<String> = slots.iter().map(|(t, _)| t.format("%H:%M").to_string()).collect();
-        let with = named.map_or_else(|| "any stylist".to_string(), |s| s.name.clone());
+        let with = named.map_or_else(|| "anyone free".to_string(), |s| s.name.clone());
         let message = if times.is_empty() {
             format!("No free times for {} with {with} on {}.", service.name, day_label(date))
         } else {
@@ -720,7 +709,7 @@ impl Biz {
             )
         };
         if let Some(s) = named {
-            out.insert("stylist".into(), json!(s.name));
+            out.insert("staff".into(), json!(s.name));
         }
         out.insert("slots".into(), json!(times));
         out.insert("message".into(), json!(message));
@@ -775,8 +764,8 @@ impl Biz {
         let id = self.customer_for(ctx, a.customer_id.as_deref()).await?;
         let c = self.store.get_customer(id).await.map_err(store_err)?;
         let list = self.store.customer_appointments(id, self.now()).await.map_err(store_err)?;
-        let (services, stylists) = self.catalogue().await?;
-        let views: Vec<Value> = list.iter().map(|x| self.appointment_view(x, &services, &stylists)).collect();
+        let (services, staff) = self.catalogue().await?;
+        let views: Vec<Value> = list.iter().map(|x| self.appointment_view(x, &services, &staff)).collect();
         let booked = list.iter().filter(|x| x.status == AppointmentStatus::Booked).count();
         Ok(json!({
             "customer": show(Kind::Customer, c.id),
@@ -789,18 +778,18 @@ impl Biz {
         let customer_id = self.customer_for(ctx, a.customer_id.as_deref()).await?;
         let date = self.bookable_date(&a.date)?;
         let t = args::time(&a.time)?;
-        let (services, stylists) = self.catalogue().await?;
+        let (services, staff) = self.catalogue().await?;
         let service = resolve_service(&services, &a.service)?;
-        let named = resolve_stylist(&stylists, a.stylist.as_deref())?;
+        let named = resolve_staff(&staff, a.staff.as_deref())?;
         self.check_hours(date, t, service)?;
         let starts_at = self.cfg.instant(date, t);
         if starts_at <= self.now() {
             return Err(bad("time: that time has already passed today"));
         }
-        let who = self.qualified(&stylists, service, named, date)?;
+        let who = self.qualified(&staff, service, named, date)?;
         let customer = self.store.get_customer(customer_id).await.map_err(store_err)?;
         let ends_at = starts_at + TimeDelta::minutes(service.duration_min.into());
-        // Stylists free at that time by what we read; the store's write is
+        // Staff free at that time by what we read; the store's write is
         // the arbiter, so a lost race moves on to the next one.
         let slots = self.free_slots(date, service, &who).await?;
         let free: Vec<String> = slots.into_iter().find(|(s, _)| *s == t).map(|(_, f)| f).unwrap_or_else(|| {
@@ -808,19 +797,19 @@ impl Biz {
             who.iter().filter(|s| works_on(s, date)).map(|s| s.id.clone()).collect()
         });
         let mut last = None;
-        for stylist_id in &free {
+        for staff_id in &free {
             let new = NewAppointment {
                 customer_id,
                 service_id: service.id.clone(),
-                stylist_id: stylist_id.clone(),
+                staff_id: staff_id.clone(),
                 starts_at,
                 ends_at,
             };
             match self.store.book_appointment(&new, self.now()).await {
                 Ok(appt) => {
-                    let stylist = stylists.iter().find(|s| s.id == appt.stylist_id).map_or("", |s| &s.name);
+                    let with = staff.iter().find(|s| s.id == appt.staff_id).map_or("", |s| &s.name);
                     let mut message = format!(
-                        "Booked {} with {stylist} on {} for {}. Price {}.",
+                        "Booked {} with {with} on {} for {}. Price {}.",
                         service.name,
                         when(self.cfg.local(appt.starts_at)),
                         customer.name,
@@ -832,7 +821,7 @@ impl Biz {
                     }
                     return Ok(json!({
                         "booked": true,
-                        "appointment": self.appointment_view(&appt, &services, &stylists),
+                        "appointment": self.appointment_view(&appt, &services, &staff),
                         "message": message,
                     }));
                 }
@@ -870,38 +859,34 @@ impl Biz {
                 show(Kind::Appointment, id)
             )));
         }
-        let (services, stylists) = self.catalogue().await?;
+        let (services, staff) = self.catalogue().await?;
         let service = services
             .iter()
             .find(|s| s.id == appt.service_id)
             .ok_or_else(|| ToolError::Failed(format!("service {} is missing", appt.service_id)))?;
-        let named = resolve_stylist(&stylists, a.stylist.as_deref())?;
+        let named = resolve_staff(&staff, a.staff.as_deref())?;
         self.check_hours(date, t, service)?;
         let starts_at = self.cfg.instant(date, t);
         if starts_at <= now {
             return Err(bad("time: that time has already passed today"));
         }
         let ends_at = starts_at + TimeDelta::minutes(service.duration_min.into());
-        let mut who = self.qualified(&stylists, service, named, date)?;
+        let mut who = self.qualified(&staff, service, named, date)?;
         if named.is_none() {
-            // Keep the same stylist when possible.
-            who.sort_by_key(|s| s.id != appt.stylist_id);
+            // Keep the same staff member when possible.
+            who.sort_by_key(|s| s.id != appt.staff_id);
         }
         let mut order: Vec<String> = who.iter().filter(|s| works_on(s, date)).map(|s| s.id.clone()).collect();
         if order.is_empty() {
-            return Err(ToolError::Conflict(format!(
-                "no stylist for {} works on {}s",
-                service.name,
-                weekday_name(date)
-            )));
+            return Err(ToolError::Conflict(format!("no staff for {} works on {}s", service.name, weekday_name(date))));
         }
         order.dedup();
-        for stylist_id in &order {
-            match self.store.reschedule_appointment(id, stylist_id, starts_at, ends_at, now).await {
+        for staff_id in &order {
+            match self.store.reschedule_appointment(id, staff_id, starts_at, ends_at, now).await {
                 Ok(moved) => {
-                    let stylist = stylists.iter().find(|s| s.id == moved.stylist_id).map_or("", |s| &s.name);
+                    let with = staff.iter().find(|s| s.id == moved.staff_id).map_or("", |s| &s.name);
                     let mut message =
-                        format!("Moved {} to {} with {stylist}.", service.name, when(self.cfg.local(moved.starts_at)));
+                        format!("Moved {} to {} with {with}.", service.name, when(self.cfg.local(moved.starts_at)));
                     if appt.starts_at - now < self.cfg.cancellation_notice {
                         message.push_str(&format!(
                             " This is less than {} hours' notice, so a late-change fee of {} may apply.",
@@ -911,7 +896,7 @@ impl Biz {
                     }
                     return Ok(json!({
                         "rescheduled": true,
-                        "appointment": self.appointment_view(&moved, &services, &stylists),
+                        "appointment": self.appointment_view(&moved, &services, &staff),
                         "message": message,
                     }));
                 }
@@ -920,7 +905,7 @@ impl Biz {
                         "the customer already has another appointment at that time".into(),
                     ));
                 }
-                Err(BusinessError::Conflict(why)) if why.contains("stylist") => continue,
+                Err(BusinessError::Conflict(why)) if why.contains("staff member") => continue,
                 Err(e) => return Err(store_err(e)),
             }
         }
@@ -939,7 +924,7 @@ impl Biz {
             )));
         }
         let appt = self.store.cancel_appointment(id, now).await.map_err(store_err)?;
-        let (services, stylists) = self.catalogue().await?;
+        let (services, staff) = self.catalogue().await?;
         let service = services.iter().find(|s| s.id == appt.service_id);
         let mut message = format!(
             "Cancelled {} on {}.",
@@ -949,7 +934,7 @@ impl Biz {
         let late = appt.starts_at - now < self.cfg.cancellation_notice;
         let mut out = json!({
             "cancelled": true,
-            "appointment": self.appointment_view(&appt, &services, &stylists),
+            "appointment": self.appointment_view(&appt, &services, &staff),
         });
         if late {
             let fee = service.map_or(0, |s| s.price_cents * i64::from(self.cfg.late_cancel_fee_percent) / 100);
@@ -1051,12 +1036,11 @@ impl Biz {
     async fn search_products(&self, a: SearchProductsArgs) -> Result<Value, ToolError> {
         let q = args::text("query", &a.query, 120)?;
         let ws: Vec<String> = words(&q)
-            .iter()
+            .into_iter()
             .filter(|w| {
                 !["do", "you", "have", "any", "sell", "some", "product", "products", "what", "is", "of"]
                     .contains(&w.as_str())
             })
-            .map(|w| stem(w))
             .collect();
         let found = self.store.search_products(&ws, 5).await.map_err(store_err)?;
         let list: Vec<Value> = found.iter().map(product_line).collect();
@@ -1082,7 +1066,7 @@ impl Biz {
         let p = match self.store.get_product(&q).await {
             Ok(p) => p,
             Err(BusinessError::NotFound(_)) => {
-                let ws: Vec<String> = words(&q).iter().map(|w| stem(w)).collect();
+                let ws = words(&q);
                 let found = self.store.search_products(&ws, 5).await.map_err(store_err)?;
                 let exact = found.iter().find(|p| p.name.eq_ignore_ascii_case(&q));
                 match (exact, found.as_slice()) {
@@ -1258,12 +1242,11 @@ fn pick_policy<'a>(policies: &'a [Policy], q: &str) -> Option<&'a Policy> {
     if let Some(p) = policies.iter().find(|p| p.key == key) {
         return Some(p);
     }
-    let qs: Vec<String> = words(q).iter().map(|w| stem(w)).collect();
+    let qs = words(q);
     policies
         .iter()
         .map(|p| {
-            let hay: Vec<String> =
-                words(&format!("{} {} {}", p.key, p.title, p.keywords)).iter().map(|w| stem(w)).collect();
+            let hay = words(&format!("{} {} {}", p.key, p.title, p.keywords));
             (qs.iter().filter(|w| hay.contains(w)).count(), p)
         })
         .filter(|(n, _)| *n > 0)
@@ -1296,19 +1279,20 @@ fn ranges(slots: &[(NaiveTime, Vec<String>)], step: TimeDelta) -> String {
 mod tests {
     use super::*;
 
-    fn svc(id: &str, name: &str) -> Service {
-        Service { id: id.into(), name: name.into(), duration_min: 30, price_cents: 100, price_from: false }
+    fn svc(id: &str, name: &str, aliases: &[&str]) -> Service {
+        let aliases = aliases.iter().map(|a| a.to_string()).collect();
+        Service { id: id.into(), name: name.into(), duration_min: 30, price_cents: 100, price_from: false, aliases }
     }
 
     #[test]
     fn services_resolve_by_words() {
         let s = vec![
-            svc("womens-cut", "Women's cut & style"),
-            svc("mens-cut", "Men's cut"),
-            svc("kids-cut", "Kids' cut (age 12 and under)"),
-            svc("beard-trim", "Beard trim"),
-            svc("mens-cut-beard", "Men's cut + beard trim"),
-            svc("colour", "Single-process colour"),
+            svc("womens-cut", "Women's cut & style", &["women's haircut"]),
+            svc("mens-cut", "Men's cut", &["men's haircut", "gents cut"]),
+            svc("kids-cut", "Kids' cut (age 12 and under)", &[]),
+            svc("beard-trim", "Beard trim", &[]),
+            svc("mens-cut-beard", "Men's cut + beard trim", &[]),
+            svc("colour", "Single-process colour", &["hair color"]),
         ];
         assert_eq!(resolve_service(&s, "mens haircut").unwrap().id, "mens-cut");
         assert_eq!(resolve_service(&s, "Men's cut").unwrap().id, "mens-cut");
@@ -1316,6 +1300,7 @@ mod tests {
         assert_eq!(resolve_service(&s, "kids cut").unwrap().id, "kids-cut");
         assert_eq!(resolve_service(&s, "hair color").unwrap().id, "colour");
         assert_eq!(resolve_service(&s, "womens-cut").unwrap().id, "womens-cut");
+        assert_eq!(resolve_service(&s, "gents' cuts").unwrap().id, "mens-cut", "an alias, plural");
         let e = resolve_service(&s, "haircut").unwrap_err().to_string();
         assert!(e.contains("Which one"), "{e}");
         let e = resolve_service(&s, "massage").unwrap_err().to_string();

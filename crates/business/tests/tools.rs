@@ -209,7 +209,7 @@ async fn embedded_demo_agrees_with_the_profile() {
     let balayage = d.services.iter().find(|s| s.id == "balayage").unwrap();
     assert!(balayage.price_from && balayage.price_cents == 16500);
     assert_eq!(d.services.len(), 13);
-    let wren = d.stylists.iter().find(|s| s.id == "wren").unwrap();
+    let wren = d.staff.iter().find(|s| s.id == "wren").unwrap();
     assert_eq!(wren.days, ["thu", "fri", "sat", "sun"]);
     assert!(d.customers.len() >= 6 && d.products.len() >= 10 && d.orders.len() >= 6 && d.policies.len() >= 8);
     let seed = d.seed_at(seed_time()).unwrap();
@@ -221,7 +221,7 @@ async fn seeding_twice_changes_nothing() {
     let h = harness().await;
     let before = (
         h.store.services().await.unwrap(),
-        h.store.stylists().await.unwrap(),
+        h.store.staff().await.unwrap(),
         h.store.policies().await.unwrap(),
         h.store.customer_appointments(102, seed_time()).await.unwrap(),
         h.store.get_order(1001).await.unwrap(),
@@ -235,7 +235,7 @@ async fn seeding_twice_changes_nothing() {
     }
     let after = (
         h.store.services().await.unwrap(),
-        h.store.stylists().await.unwrap(),
+        h.store.staff().await.unwrap(),
         h.store.policies().await.unwrap(),
         h.store.customer_appointments(102, seed_time()).await.unwrap(),
         h.store.get_order(1001).await.unwrap(),
@@ -309,7 +309,7 @@ async fn create_customer_validates_and_refuses_duplicates() {
 async fn availability_honours_hours_durations_bookings_and_the_clock() {
     let h = harness().await;
     // Theo on Wed 25 Nov: Ben's 11:00-11:45 takes 11:00 and 11:30.
-    let v = h.ok("check_availability", json!({"date": "2026-11-25", "service": "men's cut", "stylist": "Theo"})).await;
+    let v = h.ok("check_availability", json!({"date": "2026-11-25", "service": "men's cut", "staff": "Theo"})).await;
     let s = slots(&v);
     assert_eq!(s.first().unwrap(), "09:00");
     assert!(s.contains(&"10:30".to_string()) && s.contains(&"12:00".to_string()));
@@ -317,10 +317,13 @@ async fn availability_honours_hours_durations_bookings_and_the_clock() {
     assert_eq!(s.last().unwrap(), "17:00", "last start an hour before 18:00 closing");
     assert!(v["message"].as_str().unwrap().contains("09:00-10:30, 12:00-17:00"), "{}", v["message"]);
 
-    // Any stylist: Wren does men's cuts but not on Wednesdays; 11:00 stays
+    // Any staff: Wren does men's cuts but not on Wednesdays; 11:00 stays
     // taken only if nobody else who does men's cuts is free -- Theo is the only one.
     let any = h.ok("check_availability", json!({"date": "2026-11-25", "service": "mens cut"})).await;
     assert_eq!(slots(&any), s);
+    // The business's own names for a service, from its data (`aliases`).
+    let alias = h.ok("check_availability", json!({"date": "2026-11-25", "service": "gents' haircut"})).await;
+    assert_eq!(slots(&alias), s);
     // Thursday: Wren works, so 11:00 is free with her even if Theo were booked.
     let thu = h.ok("check_availability", json!({"date": "2026-11-26", "service": "Kids' cut"})).await;
     assert_eq!(slots(&thu).first().unwrap(), "10:00");
@@ -330,7 +333,7 @@ async fn availability_honours_hours_durations_bookings_and_the_clock() {
     let sun = h.ok("check_availability", json!({"date": "2026-11-29", "service": "balayage"})).await;
     assert_eq!(slots(&sun), ["10:00", "10:30", "11:00", "11:30", "12:00"]);
     // Maren's Friday balayage (10:00-13:00) blocks her morning.
-    let fri = h.ok("check_availability", json!({"date": "2026-11-27", "service": "gloss", "stylist": "maren"})).await;
+    let fri = h.ok("check_availability", json!({"date": "2026-11-27", "service": "gloss", "staff": "maren"})).await;
     let f = slots(&fri);
     assert!(!f.iter().any(|t| ("10:00".."13:00").contains(&t.as_str())), "{f:?}");
     assert!(f.contains(&"09:30".to_string()) && f.contains(&"13:00".to_string()));
@@ -351,9 +354,9 @@ async fn availability_honours_hours_durations_bookings_and_the_clock() {
         json!({"date": "25/11/2026", "service": "mens cut"}),
         json!({"date": "2026-11-25", "service": "massage"}),
         json!({"date": "2026-11-25", "service": "haircut"}),
-        json!({"date": "2026-11-25", "service": "balayage", "stylist": "Theo"}),
-        json!({"date": "2026-11-25", "service": "kids cut", "stylist": "Wren"}),
-        json!({"date": "2026-11-25", "service": "mens cut", "stylist": "Bob"}),
+        json!({"date": "2026-11-25", "service": "balayage", "staff": "Theo"}),
+        json!({"date": "2026-11-25", "service": "kids cut", "staff": "Wren"}),
+        json!({"date": "2026-11-25", "service": "mens cut", "staff": "Bob"}),
         json!({"date": "2027-06-01", "service": "mens cut"}),
         json!({"service": "mens cut"}),
     ] {
@@ -367,11 +370,11 @@ async fn create_appointment_books_once_and_refuses_conflicts() {
     let v = h
         .ok(
             "create_appointment",
-            json!({"customer_id": "C-106", "service": "Men's cut", "date": "2026-11-25", "time": "12:00", "stylist": "Theo"}),
+            json!({"customer_id": "C-106", "service": "Men's cut", "date": "2026-11-25", "time": "12:00", "staff": "Theo"}),
         )
         .await;
     assert_eq!(v["booked"], true);
-    assert_eq!(v["appointment"]["stylist"], "Theo Lindqvist");
+    assert_eq!(v["appointment"]["staff"], "Theo Lindqvist");
     assert_eq!(v["appointment"]["when"], "Wed 25 Nov at 12:00");
     assert!(v["message"].as_str().unwrap().contains("Farah Haddad"), "{}", v["message"]);
     let id = v["appointment"]["id"].as_str().unwrap().to_string();
@@ -387,11 +390,11 @@ async fn create_appointment_books_once_and_refuses_conflicts() {
         )
         .await;
     assert!(conflict(&e) && e.to_string().contains("Free times on Wed 25 Nov"), "{e}");
-    // Overlapping start (12:15 inside 12:00-12:30) with the same stylist.
+    // Overlapping start (12:15 inside 12:00-12:30) with the same staff.
     let e = h
         .err(
             "create_appointment",
-            json!({"customer_id": "C-104", "service": "beard trim", "date": "2026-11-25", "time": "12:15", "stylist": "theo"}),
+            json!({"customer_id": "C-104", "service": "beard trim", "date": "2026-11-25", "time": "12:15", "staff": "theo"}),
         )
         .await;
     assert!(conflict(&e), "{e}");
@@ -404,14 +407,14 @@ async fn create_appointment_books_once_and_refuses_conflicts() {
         .await;
     assert!(conflict(&e) && e.to_string().contains("Farah"), "{e}");
 
-    // No stylist named: any qualified, free one is chosen (Priya is busy at 10:00 Wed, Maren is free).
+    // No staff named: any qualified, free one is chosen (Priya is busy at 10:00 Wed, Maren is free).
     let v = h
         .ok(
             "create_appointment",
             json!({"customer_id": "C-104", "service": "blow dry", "date": "2026-11-25", "time": "10:00"}),
         )
         .await;
-    assert_eq!(v["appointment"]["stylist"], "Maren Okafor");
+    assert_eq!(v["appointment"]["staff"], "Maren Okafor");
     // Deposit note for balayage.
     let v = h
         .ok(
@@ -440,7 +443,7 @@ async fn create_appointment_books_once_and_refuses_conflicts() {
         with("date", json!("2026-11-30")), // Monday
         with("date", json!("2026-11-20")), // past
         with("time", json!("25:00")),
-        with("customer_id", json!("JF-1001")),
+        with("customer_id", json!("O-1001")),
         with("service", json!("")),
     ] {
         assert!(invalid(&h.err("create_appointment", bad.clone()).await), "{bad}");
@@ -464,7 +467,7 @@ async fn concurrent_bookings_of_one_slot_exactly_one_wins() {
         let tools = tools.clone();
         tasks.push(tokio::spawn(async move {
             let t = tools.iter().find(|t| t.spec().name == "create_appointment").unwrap();
-            let args = json!({"service": "womens cut", "date": "2026-11-25", "time": "15:00", "stylist": "Priya"});
+            let args = json!({"service": "womens cut", "date": "2026-11-25", "time": "15:00", "staff": "Priya"});
             t.call(&ToolContext { caller_contact: Some(phone), ..Default::default() }, args).await
         }));
     }
@@ -484,7 +487,7 @@ async fn concurrent_bookings_of_one_slot_exactly_one_wins() {
         )
         .await
         .unwrap();
-    assert_eq!(booked.iter().filter(|a| a.stylist_id == "priya").count(), 1);
+    assert_eq!(booked.iter().filter(|a| a.staff_id == "priya").count(), 1);
 }
 
 #[tokio::test]
@@ -509,18 +512,17 @@ async fn reschedule_moves_or_refuses() {
         h.ok("reschedule_appointment", json!({"appointment_id": "A-501", "date": "2026-11-26", "time": "14:00"})).await;
     assert_eq!(v["rescheduled"], true);
     assert_eq!(v["appointment"]["when"], "Thu 26 Nov at 14:00");
-    assert_eq!(v["appointment"]["stylist"], "Priya Castellanos", "keeps the stylist");
+    assert_eq!(v["appointment"]["staff"], "Priya Castellanos", "keeps the staff");
     assert!(!v["message"].as_str().unwrap().contains("fee"));
     // The old slot is free again.
-    let av =
-        h.ok("check_availability", json!({"date": "2026-11-25", "service": "womens cut", "stylist": "priya"})).await;
+    let av = h.ok("check_availability", json!({"date": "2026-11-25", "service": "womens cut", "staff": "priya"})).await;
     assert!(slots(&av).contains(&"10:00".to_string()));
 
     // Into Theo's booked time with Theo: conflict. Cancelled one: conflict.
     let e = h
         .err(
             "reschedule_appointment",
-            json!({"appointment_id": "A-507", "date": "2026-11-25", "time": "11:15", "stylist": "Theo"}),
+            json!({"appointment_id": "A-507", "date": "2026-11-25", "time": "11:15", "staff": "Theo"}),
         )
         .await;
     assert!(conflict(&e), "{e}");
@@ -564,7 +566,7 @@ async fn cancel_appointment_applies_the_notice_policy_and_is_final() {
 #[tokio::test]
 async fn orders_get_track_and_cancel() {
     let h = harness().await;
-    let v = h.ok("get_order", json!({"order_id": "JF-1001"})).await;
+    let v = h.ok("get_order", json!({"order_id": "O-1001"})).await;
     assert_eq!(v["status"], "delivered");
     assert_eq!(v["total"], "$48");
     assert_eq!(v["items"][0], "1 x Hydrating Shampoo ($24)");
@@ -575,17 +577,17 @@ async fn orders_get_track_and_cancel() {
     let v = h.ok("track_order", json!({"order_id": "#1003"})).await;
     assert!(v["message"].as_str().unwrap().contains("not shipped"));
 
-    let v = h.ok("cancel_order", json!({"order_id": "JF-1003"})).await;
+    let v = h.ok("cancel_order", json!({"order_id": "O-1003"})).await;
     assert_eq!(v["cancelled"], true);
     assert_eq!(v["refund"], "$60");
-    let e = h.err("cancel_order", json!({"order_id": "JF-1003"})).await;
+    let e = h.err("cancel_order", json!({"order_id": "O-1003"})).await;
     assert!(conflict(&e) && e.to_string().contains("already cancelled"), "{e}");
-    let e = h.err("cancel_order", json!({"order_id": "JF-1002"})).await;
+    let e = h.err("cancel_order", json!({"order_id": "O-1002"})).await;
     assert!(conflict(&e) && e.to_string().contains("shipped"), "{e}");
-    assert!(conflict(&h.err("cancel_order", json!({"order_id": "JF-1001"})).await));
+    assert!(conflict(&h.err("cancel_order", json!({"order_id": "O-1001"})).await));
     assert_eq!(h.store.get_order(1002).await.unwrap().status.as_str(), "shipped");
 
-    assert!(not_found(&h.err("get_order", json!({"order_id": "JF-9999"})).await));
+    assert!(not_found(&h.err("get_order", json!({"order_id": "O-9999"})).await));
     assert!(not_found(&h.err("track_order", json!({"order_id": "9999"})).await));
     assert!(invalid(&h.err("get_order", json!({"order_id": "C-101"})).await));
     assert!(invalid(&h.err("cancel_order", json!({"order": "1003"})).await));
@@ -619,27 +621,27 @@ async fn products_search_and_details() {
 async fn returns_only_for_delivered_orders_in_the_window() {
     let h = harness().await;
     let v = h
-        .ok("initiate_return", json!({"order_id": "JF-1001", "reason": "Wrong scent, unopened", "items": ["SHP-HYD"]}))
+        .ok("initiate_return", json!({"order_id": "O-1001", "reason": "Wrong scent, unopened", "items": ["SHP-HYD"]}))
         .await;
     assert_eq!(v["return"], "R-7003");
     assert_eq!(v["status"], "requested");
     assert_eq!(v["refund"], "$24");
-    let e = h.err("initiate_return", json!({"order_id": "JF-1001", "reason": "again"})).await;
+    let e = h.err("initiate_return", json!({"order_id": "O-1001", "reason": "again"})).await;
     assert!(conflict(&e) && e.to_string().contains("R-7003"), "{e}");
 
-    let e = h.err("initiate_return", json!({"order_id": "JF-1004", "reason": "changed my mind"})).await;
+    let e = h.err("initiate_return", json!({"order_id": "O-1004", "reason": "changed my mind"})).await;
     assert!(conflict(&e) && e.to_string().contains("14 days"), "{e}");
-    assert!(conflict(&h.err("initiate_return", json!({"order_id": "JF-1002", "reason": "too slow"})).await));
-    let e = h.err("initiate_return", json!({"order_id": "JF-1003", "reason": "not needed"})).await;
+    assert!(conflict(&h.err("initiate_return", json!({"order_id": "O-1002", "reason": "too slow"})).await));
+    let e = h.err("initiate_return", json!({"order_id": "O-1003", "reason": "not needed"})).await;
     assert!(conflict(&e) && e.to_string().contains("cancel_order"), "{e}");
-    assert!(conflict(&h.err("initiate_return", json!({"order_id": "JF-1006", "reason": "n/a n/a"})).await));
-    assert!(conflict(&h.err("initiate_return", json!({"order_id": "JF-1005", "reason": "second one"})).await));
-    assert!(not_found(&h.err("initiate_return", json!({"order_id": "JF-4040", "reason": "lost"})).await));
+    assert!(conflict(&h.err("initiate_return", json!({"order_id": "O-1006", "reason": "n/a n/a"})).await));
+    assert!(conflict(&h.err("initiate_return", json!({"order_id": "O-1005", "reason": "second one"})).await));
+    assert!(not_found(&h.err("initiate_return", json!({"order_id": "O-4040", "reason": "lost"})).await));
     // Unknown SKU in a returnable order; empty reason.
     let h2 = harness().await;
-    let e = h2.err("initiate_return", json!({"order_id": "JF-1001", "reason": "nope", "items": ["CRL-GEL"]})).await;
+    let e = h2.err("initiate_return", json!({"order_id": "O-1001", "reason": "nope", "items": ["CRL-GEL"]})).await;
     assert!(invalid(&e) && e.to_string().contains("SHP-HYD"), "{e}");
-    assert!(invalid(&h2.err("initiate_return", json!({"order_id": "JF-1001", "reason": " "})).await));
+    assert!(invalid(&h2.err("initiate_return", json!({"order_id": "O-1001", "reason": " "})).await));
     // Items as a comma-separated string are accepted; the whole order by default.
     let v = h2
         .ok("initiate_return", json!({"order_id": "1001", "reason": "duplicate gift", "items": "SHP-HYD, CND-HYD"}))
@@ -648,14 +650,14 @@ async fn returns_only_for_delivered_orders_in_the_window() {
 
     let v = h.ok("get_return_status", json!({"id": "R-7001"})).await;
     assert_eq!(v["status"], "approved");
-    assert_eq!(v["order"], "JF-1005");
-    let v = h.ok("get_return_status", json!({"id": "JF-1007"})).await;
+    assert_eq!(v["order"], "O-1005");
+    let v = h.ok("get_return_status", json!({"id": "O-1007"})).await;
     assert_eq!(v["return"], "R-7002");
     assert_eq!(v["status"], "refunded");
     let v = h.ok("get_return_status", json!({"id": "1001"})).await;
     assert_eq!(v["return"], "R-7003");
     assert!(not_found(&h.err("get_return_status", json!({"id": "R-9999"})).await));
-    assert!(not_found(&h.err("get_return_status", json!({"id": "JF-1002"})).await));
+    assert!(not_found(&h.err("get_return_status", json!({"id": "O-1002"})).await));
     assert!(invalid(&h.err("get_return_status", json!({"id": "A-501"})).await));
 }
 
@@ -679,14 +681,14 @@ async fn policies_by_key_or_topic_word() {
 async fn lenient_intake_of_what_small_models_send() {
     let h = harness().await;
     // A number where a string is expected.
-    assert_eq!(h.ok("get_order", json!({"order_id": 1001})).await["order"], "JF-1001");
+    assert_eq!(h.ok("get_order", json!({"order_id": 1001})).await["order"], "O-1001");
     // Arguments as a JSON string, and nested under "arguments".
-    assert_eq!(h.ok("get_order", json!("{\"order_id\": \"JF-1001\"}")).await["order"], "JF-1001");
-    assert_eq!(h.ok("get_order", json!({"arguments": "{\"order_id\": 1002}"})).await["order"], "JF-1002");
-    assert_eq!(h.ok("get_order", json!({"args": {"order_id": "1003"}})).await["order"], "JF-1003");
+    assert_eq!(h.ok("get_order", json!("{\"order_id\": \"O-1001\"}")).await["order"], "O-1001");
+    assert_eq!(h.ok("get_order", json!({"arguments": "{\"order_id\": 1002}"})).await["order"], "O-1002");
+    assert_eq!(h.ok("get_order", json!({"args": {"order_id": "1003"}})).await["order"], "O-1003");
     // Another key casing, and null optionals.
     assert_eq!(h.ok("get_appointments", json!({"customerId": "C-101"})).await["customer"], "C-101");
-    let v = h.ok("check_availability", json!({"Date": "2026-11-25", "service": "mens cut", "stylist": null})).await;
+    let v = h.ok("check_availability", json!({"Date": "2026-11-25", "service": "mens cut", "staff": null})).await;
     assert!(!slots(&v).is_empty());
     // A phone number sent as a number.
     assert_eq!(h.ok("find_customer", json!({"name": "Ana Ruiz", "phone": 5550142})).await["customer"]["id"], "C-101");
@@ -714,7 +716,7 @@ async fn signatures_are_one_short_line_per_tool() {
     assert_eq!(text.lines().count(), TOOL_NAMES.len());
     assert!(
         text.contains(
-            "create_appointment(service, date: YYYY-MM-DD, time: HH:MM, customer_id?: default: the caller, stylist?) - Book an appointment."
+            "create_appointment(service, date: YYYY-MM-DD, time: HH:MM, customer_id?: default: the caller, staff?) - Book an appointment."
         ),
         "{text}"
     );
@@ -768,8 +770,8 @@ async fn booking_tools_act_for_a_recognised_caller() {
 async fn callers_only_reach_their_own_records() {
     let h = harness().await;
     let ana = Some("+1-555-0142");
-    // Ben's appointments, order JF-1002 and Chloe's return of
-    // JF-1007 are not Ana's.
+    // Ben's appointments, order O-1002 and Chloe's return of
+    // O-1007 are not Ana's.
     let attempts = [
         ("get_appointments", json!({"customer_id": "C-102"})),
         (
@@ -778,11 +780,11 @@ async fn callers_only_reach_their_own_records() {
         ),
         ("reschedule_appointment", json!({"appointment_id": "A-502", "date": "2026-11-26", "time": "14:00"})),
         ("cancel_appointment", json!({"appointment_id": "A-507"})),
-        ("get_order", json!({"order_id": "JF-1002"})),
+        ("get_order", json!({"order_id": "O-1002"})),
         ("track_order", json!({"order_id": "1002"})),
-        ("cancel_order", json!({"order_id": "JF-1003"})),
-        ("initiate_return", json!({"order_id": "JF-1005", "reason": "not mine"})),
-        ("get_return_status", json!({"id": "JF-1007"})),
+        ("cancel_order", json!({"order_id": "O-1003"})),
+        ("initiate_return", json!({"order_id": "O-1005", "reason": "not mine"})),
+        ("get_return_status", json!({"id": "O-1007"})),
     ];
     let before = (
         h.store.customer_appointments(102, seed_time()).await.unwrap(),
@@ -813,11 +815,11 @@ async fn callers_only_reach_their_own_records() {
     let ctx = ToolContext { session_id: Some(uuid::Uuid::now_v7()), ..Default::default() };
     let e = h.call_in(&ctx, "find_customer", json!({"name": "Ben Carter", "phone": "555-0142"})).await.unwrap_err();
     assert!(not_found(&e), "{e}");
-    assert!(h.call_in(&ctx, "get_order", json!({"order_id": "JF-1002"})).await.is_err());
+    assert!(h.call_in(&ctx, "get_order", json!({"order_id": "O-1002"})).await.is_err());
     h.call_in(&ctx, "find_customer", json!({"name": "Ben Carter", "phone": "+1 555 0187"})).await.unwrap();
-    let v = h.call_in(&ctx, "get_order", json!({"order_id": "JF-1002"})).await.unwrap();
+    let v = h.call_in(&ctx, "get_order", json!({"order_id": "O-1002"})).await.unwrap();
     assert_eq!(v["status"], "shipped");
-    let e = h.call_in(&ctx, "get_order", json!({"order_id": "JF-1001"})).await.unwrap_err();
+    let e = h.call_in(&ctx, "get_order", json!({"order_id": "O-1001"})).await.unwrap_err();
     assert!(not_found(&e), "{e}");
 
     // A caller on file makes no records for anybody else: not by caller ID,
@@ -828,6 +830,7 @@ async fn callers_only_reach_their_own_records() {
     assert!(h.call_in(&ctx, "create_customer", stranger.clone()).await.is_err());
     let anon = ToolContext { session_id: Some(uuid::Uuid::now_v7()), ..Default::default() };
     h.call_in(&anon, "create_customer", stranger).await.unwrap();
-    let e = h.call_in(&anon, "create_customer", json!({"name": "Yan Quill", "phone": "+1-555-0178"})).await.unwrap_err();
+    let e =
+        h.call_in(&anon, "create_customer", json!({"name": "Yan Quill", "phone": "+1-555-0178"})).await.unwrap_err();
     assert!(matches!(e, ToolError::Conflict(_)), "{e}");
 }

@@ -1,14 +1,14 @@
-//! The demo business's records (a hair salon with a small web shop):
-//! customers, services and stylists, appointments, products, orders, returns
+//! A business's bookable records (the demo seeds a hair salon with a small web shop):
+//! customers, services and the staff who do them, appointments, products, orders, returns
 //! and policies, and the [`BusinessStore`] port that keeps them.
 //!
 //! Record ids are small integers (customers and appointments from 1001,
 //! orders from 1001, returns from 1001): the agent reads them aloud and a
 //! small model copies them between tool calls, which a UUID makes error-prone.
-//! The tools show them with a prefix (`C-1001`, `A-1001`, `JF-1001`, `R-1001`).
+//! The tools show them with a prefix (`C-1001`, `A-1001`, `O-1001`, `R-1001`).
 //!
 //! The store decides every race: an appointment never overlaps another booked
-//! one of the same stylist or customer, and every status change is
+//! one of the same staff member or customer, and every status change is
 //! conditional on the current status.
 
 use async_trait::async_trait;
@@ -77,13 +77,17 @@ pub struct Service {
     /// The price is a starting price ("from $85").
     #[serde(default)]
     pub price_from: bool,
+    /// Other names callers use for it ("gents haircut"), from the business's
+    /// own data: the tools match these, so no trade's words live in code.
+    #[serde(default)]
+    pub aliases: Vec<String>,
 }
 
 /// A weekday as stored: `mon` … `sun`.
 pub const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Stylist {
+pub struct StaffMember {
     /// Stable key, e.g. `theo`.
     pub id: String,
     pub name: String,
@@ -122,7 +126,7 @@ pub struct Appointment {
     pub id: i64,
     pub customer_id: i64,
     pub service_id: String,
-    pub stylist_id: String,
+    pub staff_id: String,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     pub status: AppointmentStatus,
@@ -132,12 +136,12 @@ pub struct Appointment {
 
 /// An appointment to book. The store refuses it with
 /// [`BusinessError::Conflict`] if it overlaps a booked appointment of the
-/// same stylist or the same customer.
+/// same staff member or the same customer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAppointment {
     pub customer_id: i64,
     pub service_id: String,
-    pub stylist_id: String,
+    pub staff_id: String,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
 }
@@ -273,7 +277,7 @@ pub struct Policy {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BusinessSeed {
     pub services: Vec<Service>,
-    pub stylists: Vec<Stylist>,
+    pub staff: Vec<StaffMember>,
     pub customers: Vec<Customer>,
     pub appointments: Vec<Appointment>,
     pub products: Vec<Product>,
@@ -307,7 +311,7 @@ pub trait BusinessStore: Send + Sync {
     async fn insert_customer(&self, c: &NewCustomer, at: Timestamp) -> Result<Customer, BusinessError>;
 
     async fn services(&self) -> Result<Vec<Service>, BusinessError>;
-    async fn stylists(&self) -> Result<Vec<Stylist>, BusinessError>;
+    async fn staff(&self) -> Result<Vec<StaffMember>, BusinessError>;
 
     /// Booked appointments overlapping `[from, to)`, by start.
     async fn booked_between(&self, from: Timestamp, to: Timestamp) -> Result<Vec<Appointment>, BusinessError>;
@@ -324,7 +328,7 @@ pub trait BusinessStore: Send + Sync {
     async fn reschedule_appointment(
         &self,
         id: i64,
-        stylist_id: &str,
+        staff_id: &str,
         starts_at: Timestamp,
         ends_at: Timestamp,
         at: Timestamp,

@@ -1303,10 +1303,10 @@ mod tests {
         let tools = [
             spec(
                 "create_appointment",
-                &["customer_id", "service", "date", "time", "stylist"],
+                &["customer_id", "service", "date", "time", "staff"],
                 &["service", "date", "time"],
             ),
-            spec("check_availability", &["date", "service", "stylist"], &["date", "service"]),
+            spec("check_availability", &["date", "service", "staff"], &["date", "service"]),
             spec("get_order", &["order_id"], &["order_id"]),
         ];
         let text = "Sure, here's the booking request:\n{\"name\": \"Men's cut\", \"date\": \"2026-12-04\", \"service\": \"Men's cut\", \"time\": \"11:00\"}";
@@ -1315,8 +1315,8 @@ mod tests {
         let args: Value = serde_json::from_str(&c.arguments).unwrap();
         assert_eq!(args, json!({"date": "2026-12-04", "service": "Men's cut", "time": "11:00"}));
         // Named explicitly.
-        let c = recover_call(r#"{"name": "get_order", "arguments": {"order_id": "JF-1001"}}"#, &tools, 1).unwrap();
-        assert_eq!((c.name.as_str(), c.arguments.as_str()), ("get_order", r#"{"order_id":"JF-1001"}"#));
+        let c = recover_call(r#"{"name": "get_order", "arguments": {"order_id": "O-1001"}}"#, &tools, 1).unwrap();
+        assert_eq!((c.name.as_str(), c.arguments.as_str()), ("get_order", r#"{"order_id":"O-1001"}"#));
         // Without a time it can only be the availability check.
         assert_eq!(
             recover_call(r#"{"date": "2026-12-04", "service": "gloss"}"#, &tools, 0).unwrap().name,
@@ -1325,7 +1325,7 @@ mod tests {
         // Fits two tools: ambiguous, left as text.
         let twins =
             [spec("get_order", &["order_id"], &["order_id"]), spec("track_order", &["order_id"], &["order_id"])];
-        assert!(recover_call(r#"{"order_id": "JF-1001"}"#, &twins, 0).is_none());
+        assert!(recover_call(r#"{"order_id": "O-1001"}"#, &twins, 0).is_none());
         // Unknown keys, no JSON, or no tools offered: not a call.
         assert!(recover_call(r#"{"colour": "red"}"#, &tools, 0).is_none());
         assert!(recover_call("We open at ten.", &tools, 0).is_none());

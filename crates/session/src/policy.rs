@@ -198,7 +198,7 @@ impl GroundingPolicy {
                 && let Some((_, covered)) = backward
             {
                 // Both ways: the entry's question must be about what was asked,
-                // not merely contain it ("price?" vs "price of balayage?").
+                // not merely contain it ("price?" vs "price of a deep clean?").
                 let forward = weighted_coverage(query, &q_terms);
                 if forward >= self.fast_path_coverage && covered >= self.fast_path_coverage {
                     out.fast_path = Some((evidence.clone(), hit.doc.answer.clone()));

@@ -11,7 +11,7 @@ use sqlx::sqlite::SqliteRow;
 use switchboard_core::business::{
     Appointment, AppointmentStatus, BusinessError, BusinessSeed, BusinessStore, Customer, NewAppointment, NewCustomer,
     NewReturn, Order, OrderItem, OrderStatus, Policy, Product, ReturnRequest, ReturnStatus, SeedReport, Service,
-    Stylist,
+    StaffMember,
 };
 use switchboard_core::time::{Timestamp, from_millis, to_millis};
 
@@ -52,12 +52,12 @@ fn db_message(e: &sqlx::Error) -> Option<&str> {
 fn booking_error(e: sqlx::Error) -> BusinessError {
     match db_message(&e) {
         Some(m) if m.contains("slot_taken") => {
-            BusinessError::Conflict("the stylist is already booked at that time".into())
+            BusinessError::Conflict("that staff member is already booked at that time".into())
         }
         Some(m) if m.contains("customer_busy") => {
             BusinessError::Conflict("the customer already has an appointment at that time".into())
         }
-        Some(m) if m.contains("FOREIGN KEY") => BusinessError::NotFound("customer, service or stylist".into()),
+        Some(m) if m.contains("FOREIGN KEY") => BusinessError::NotFound("customer, service or staff member".into()),
         _ => db(e),
     }
 }
@@ -79,6 +79,7 @@ fn service(row: &SqliteRow) -> Result<Service, BusinessError> {
         duration_min: get::<i64>(row, "duration_min")?.try_into().map_err(corrupt)?,
         price_cents: get(row, "price_cents")?,
         price_from: get(row, "price_from")?,
+        aliases: serde_json::from_str(&get::<String>(row, "aliases")?).map_err(|e| corrupt(format!("aliases: {e}")))?,
     })
 }
 
@@ -88,7 +89,7 @@ fn appointment(row: &SqliteRow) -> Result<Appointment, BusinessError> {
         id: get(row, "id")?,
         customer_id: get(row, "customer_id")?,
         service_id: get(row, "service_id")?,
-        stylist_id: get(row, "stylist_id")?,
+        staff_id: get(row, "staff_id")?,
         starts_at: ts(row, "starts_at")?,
         ends_at: ts(row, "ends_at")?,
         status: AppointmentStatus::parse(&status).ok_or_else(|| corrupt(format!("appointment status {status}")))?,
@@ -238,13 +239,13 @@ impl BusinessStore for SqliteStore {
         rows.iter().map(service).collect()
     }
 
-    async fn stylists(&self) -> Result<Vec<Stylist>, BusinessError> {
+    async fn staff(&self) -> Result<Vec<StaffMember>, BusinessError> {
         let rows = sqlx::query(
             "SELECT s.id, s.name, s.bio, s.days,
                     COALESCE((SELECT group_concat(service_id, ',') FROM
-                        (SELECT service_id FROM biz_stylist_services WHERE stylist_id = s.id ORDER BY service_id)), '')
+                        (SELECT service_id FROM biz_staff_services WHERE staff_id = s.id ORDER BY service_id)), '')
                         AS services
-             FROM biz_stylists s ORDER BY s.position, s.id",
+             FROM biz_staff s ORDER BY s.position, s.id",
         )
         .fetch_all(&self.reader)
         .await
@@ -254,7 +255,7 @@ impl BusinessStore for SqliteStore {
         };
         rows.iter()
             .map(|row| {
-                Ok(Stylist {
+                Ok(StaffMember {
                     id: get(row, "id")?,
                     name: get(row, "name")?,
                     bio: get(row, "bio")?,
@@ -308,13 +309,13 @@ impl BusinessStore for SqliteStore {
         // One statement on the single writer: the overlap trigger and the
         // insert cannot interleave with another booking.
         let row = sqlx::query(
-            "INSERT INTO biz_appointments (customer_id, service_id, stylist_id, starts_at, ends_at, status,
+            "INSERT INTO biz_appointments (customer_id, service_id, staff_id, starts_at, ends_at, status,
                  created_at, updated_at)
              VALUES (?, ?, ?, ?, ?, 'booked', ?, ?) RETURNING *",
         )
         .bind(a.customer_id)
         .bind(&a.service_id)
-        .bind(&a.stylist_id)
+        .bind(&a.staff_id)
         .bind(to_millis(a.starts_at))
         .bind(to_millis(a.ends_at))
         .bind(to_millis(at))
@@ -328,16 +329,16 @@ impl BusinessStore for SqliteStore {
     async fn reschedule_appointment(
         &self,
         id: i64,
-        stylist_id: &str,
+        staff_id: &str,
         starts_at: Timestamp,
         ends_at: Timestamp,
         at: Timestamp,
     ) -> Result<Appointment, BusinessError> {
         let row = sqlx::query(
-            "UPDATE biz_appointments SET stylist_id = ?, starts_at = ?, ends_at = ?, updated_at = ?
+            "UPDATE biz_appointments SET staff_id = ?, starts_at = ?, ends_at = ?, updated_at = ?
              WHERE id = ? AND status = 'booked' RETURNING *",
         )
-        .bind(stylist_id)
+        .bind(staff_id)
         .bind(to_millis(starts_at))
         .bind(to_millis(ends_at))
         .bind(to_millis(at))
@@ -411,7 +412,7 @@ impl BusinessStore for SqliteStore {
             .fetch_optional(&self.reader)
             .await
             .map_err(db)?
-            .ok_or_else(|| BusinessError::NotFound(format!("order JF-{id}")))?;
+            .ok_or_else(|| BusinessError::NotFound(format!("order O-{id}")))?;
         order(&row)
     }
 
@@ -430,7 +431,7 @@ impl BusinessStore for SqliteStore {
             Some(row) => order(&row),
             None => {
                 let current = self.get_order(id).await?;
-                Err(BusinessError::Conflict(format!("order JF-{id} is already {}", current.status.as_str())))
+                Err(BusinessError::Conflict(format!("order O-{id} is already {}", current.status.as_str())))
             }
         }
     }
@@ -458,16 +459,16 @@ impl BusinessStore for SqliteStore {
             Ok(None) => {
                 let o = self.get_order(r.order_id).await?;
                 Err(BusinessError::Conflict(if o.status != OrderStatus::Delivered {
-                    format!("order JF-{} is {}, not delivered", o.id, o.status.as_str())
+                    format!("order O-{} is {}, not delivered", o.id, o.status.as_str())
                 } else {
-                    format!("order JF-{} was delivered too long ago for a return", o.id)
+                    format!("order O-{} was delivered too long ago for a return", o.id)
                 }))
             }
             Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
                 let existing = self.returns_for_order(r.order_id).await?;
                 Err(BusinessError::Conflict(match existing.first() {
-                    Some(x) => format!("order JF-{} already has return R-{} ({})", r.order_id, x.id, x.status.as_str()),
-                    None => format!("order JF-{} already has a return", r.order_id),
+                    Some(x) => format!("order O-{} already has return R-{} ({})", r.order_id, x.id, x.status.as_str()),
+                    None => format!("order O-{} already has a return", r.order_id),
                 }))
             }
             Err(e) => Err(db(e)),
@@ -515,35 +516,34 @@ impl BusinessStore for SqliteStore {
         let mut n = 0u64;
         for (i, s) in seed.services.iter().enumerate() {
             n += sqlx::query(
-                "INSERT OR IGNORE INTO biz_services (id, name, duration_min, price_cents, price_from, position)
-                 VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO biz_services (id, name, duration_min, price_cents, price_from, aliases, position)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(&s.id)
             .bind(&s.name)
             .bind(s.duration_min)
             .bind(s.price_cents)
             .bind(s.price_from)
+            .bind(serde_json::to_string(&s.aliases).map_err(corrupt)?)
             .bind(i as i64)
             .execute(&mut *tx)
             .await
             .map_err(db)?
             .rows_affected();
         }
-        for (i, s) in seed.stylists.iter().enumerate() {
-            n += sqlx::query(
-                "INSERT OR IGNORE INTO biz_stylists (id, name, bio, days, position) VALUES (?, ?, ?, ?, ?)",
-            )
-            .bind(&s.id)
-            .bind(&s.name)
-            .bind(&s.bio)
-            .bind(s.days.join(","))
-            .bind(i as i64)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?
-            .rows_affected();
+        for (i, s) in seed.staff.iter().enumerate() {
+            n += sqlx::query("INSERT OR IGNORE INTO biz_staff (id, name, bio, days, position) VALUES (?, ?, ?, ?, ?)")
+                .bind(&s.id)
+                .bind(&s.name)
+                .bind(&s.bio)
+                .bind(s.days.join(","))
+                .bind(i as i64)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?
+                .rows_affected();
             for svc in &s.services {
-                n += sqlx::query("INSERT OR IGNORE INTO biz_stylist_services (stylist_id, service_id) VALUES (?, ?)")
+                n += sqlx::query("INSERT OR IGNORE INTO biz_staff_services (staff_id, service_id) VALUES (?, ?)")
                     .bind(&s.id)
                     .bind(svc)
                     .execute(&mut *tx)
@@ -573,7 +573,7 @@ impl BusinessStore for SqliteStore {
             // the others); one that would overlap a booking made since is
             // skipped, which rolls back only that statement.
             let done = sqlx::query(
-                "INSERT INTO biz_appointments (id, customer_id, service_id, stylist_id, starts_at, ends_at, status,
+                "INSERT INTO biz_appointments (id, customer_id, service_id, staff_id, starts_at, ends_at, status,
                      created_by, created_at, updated_at)
                  SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, 'seed', ?8, ?9
                  WHERE NOT EXISTS (SELECT 1 FROM biz_appointments WHERE id = ?1)",
@@ -581,7 +581,7 @@ impl BusinessStore for SqliteStore {
             .bind(a.id)
             .bind(a.customer_id)
             .bind(&a.service_id)
-            .bind(&a.stylist_id)
+            .bind(&a.staff_id)
             .bind(to_millis(a.starts_at))
             .bind(to_millis(a.ends_at))
             .bind(a.status.as_str())
@@ -726,10 +726,11 @@ mod tests {
                 duration_min: 60,
                 price_cents: 5000,
                 price_from: false,
+                aliases: vec!["trim".into()],
             }],
-            stylists: ["s1", "s2"]
+            staff: ["s1", "s2"]
                 .iter()
-                .map(|id| Stylist {
+                .map(|id| StaffMember {
                     id: (*id).into(),
                     name: id.to_uppercase(),
                     bio: String::new(),
@@ -766,11 +767,11 @@ mod tests {
         }
     }
 
-    fn appt(customer_id: i64, stylist: &str, from: i64, to: i64) -> NewAppointment {
+    fn appt(customer_id: i64, staff: &str, from: i64, to: i64) -> NewAppointment {
         NewAppointment {
             customer_id,
             service_id: "cut".into(),
-            stylist_id: stylist.into(),
+            staff_id: staff.into(),
             starts_at: t(from),
             ends_at: t(to),
         }
@@ -781,15 +782,15 @@ mod tests {
     }
 
     #[test]
-    fn no_double_booking_of_a_stylist_or_a_customer() {
+    fn no_double_booking_of_a_staff_member_or_a_customer() {
         run(|s| async move {
             let a = s.book_appointment(&appt(1, "s1", 10, 11), t(0)).await.unwrap();
             assert_eq!(a.status, AppointmentStatus::Booked);
-            assert!(is_conflict(s.book_appointment(&appt(2, "s1", 10, 11), t(0)).await), "same stylist, same time");
+            assert!(is_conflict(s.book_appointment(&appt(2, "s1", 10, 11), t(0)).await), "same staff, same time");
             assert!(is_conflict(s.book_appointment(&appt(2, "s1", 9, 11), t(0)).await), "overlap");
             assert!(is_conflict(s.book_appointment(&appt(1, "s2", 10, 11), t(0)).await), "same customer elsewhere");
             s.book_appointment(&appt(2, "s1", 11, 12), t(0)).await.expect("back to back is fine");
-            s.book_appointment(&appt(3, "s2", 10, 11), t(0)).await.expect("another stylist is fine");
+            s.book_appointment(&appt(3, "s2", 10, 11), t(0)).await.expect("another staff is fine");
             // A cancelled booking frees its slot; cancelling twice is a conflict.
             s.cancel_appointment(a.id, t(1)).await.unwrap();
             assert!(is_conflict(s.cancel_appointment(a.id, t(1)).await));
@@ -833,7 +834,7 @@ mod tests {
             assert_eq!(moved.starts_at, half(10));
             assert!(is_conflict(s.reschedule_appointment(a.id, "s1", t(12), t(13), t(1)).await));
             let moved = s.reschedule_appointment(a.id, "s2", t(12), t(13), t(1)).await.unwrap();
-            assert_eq!(moved.stylist_id, "s2");
+            assert_eq!(moved.staff_id, "s2");
             let audit = s.audit_for(&format!("A-{}", a.id)).await.unwrap();
             assert_eq!(
                 audit.iter().map(|r| r.action.as_str()).collect::<Vec<_>>(),
@@ -891,7 +892,7 @@ mod tests {
     fn seeding_again_inserts_nothing() {
         run(|s| async move {
             assert_eq!(s.seed_business(&seed()).await.unwrap().inserted, 0);
-            assert_eq!(s.stylists().await.unwrap()[0].services, ["cut"]);
+            assert_eq!(s.staff().await.unwrap()[0].services, ["cut"]);
             assert_eq!(s.search_products(&["shampoo".into()], 5).await.unwrap().len(), 1);
             assert!(s.search_products(&["conditioner".into()], 5).await.unwrap().is_empty());
         });
