@@ -24,9 +24,20 @@ pub trait TextEmbedder: Send + Sync {
 #[error("embedding failed: {0}")]
 pub struct EmbedFailure(pub String);
 
-/// Cosine similarity of two unit vectors.
+/// Cosine similarity of two unit vectors: their dot product. Eight running
+/// sums instead of one chain, so the compiler can use SIMD lanes (a float
+/// sum in one chain must keep its order and is not vectorised); the search
+/// scan spends its time here.
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    let (xs, ys) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = xs.remainder().iter().zip(ys.remainder()).map(|(x, y)| x * y).sum();
+    let mut acc = [0f32; 8];
+    for (x, y) in xs.zip(ys) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 /// The stored vectors of one index document. `hash` fingerprints the text
@@ -72,5 +83,10 @@ mod tests {
     fn cosine_of_unit_vectors() {
         assert!((cosine(&[1.0, 0.0], &[1.0, 0.0]) - 1.0).abs() < 1e-6);
         assert!(cosine(&[1.0, 0.0], &[0.0, 1.0]).abs() < 1e-6);
+        // Lanes and the tail both count.
+        let a: Vec<f32> = (0..19).map(|i| i as f32 * 0.1).collect();
+        let b: Vec<f32> = (0..19).map(|i| 1.0 - i as f32 * 0.05).collect();
+        let naive: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        assert!((cosine(&a, &b) - naive).abs() < 1e-4);
     }
 }
