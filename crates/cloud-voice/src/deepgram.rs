@@ -21,13 +21,12 @@ use switchboard_core::speech::{
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::{self, Message};
 use url::Url;
 
 use crate::usage::Usage;
+use crate::ws::{self, Socket};
 use crate::{ApiKey, CloudError};
 
 const SERVICE: &str = "Deepgram";
@@ -77,7 +76,7 @@ impl DeepgramStt {
     /// Checks the URL (`wss`, or `ws` on loopback only: the key never
     /// crosses a network in clear).
     pub fn new(cfg: DeepgramConfig, usage: Usage) -> Result<DeepgramStt, CloudError> {
-        check_url(&cfg.base_url)?;
+        ws::check_url(SERVICE, &cfg.base_url)?;
         Ok(DeepgramStt { cfg, usage })
     }
 
@@ -106,54 +105,13 @@ impl DeepgramStt {
     }
 
     async fn connect(&self, language: &str) -> Result<Socket, CloudError> {
-        let mut request = self
-            .listen_url(language)
-            .as_str()
-            .into_client_request()
-            .map_err(|e| CloudError::Config { service: SERVICE, why: e.to_string() })?;
-        let auth = HeaderValue::from_str(&format!("Token {}", self.cfg.api_key.expose()))
-            .map_err(|_| CloudError::Config { service: SERVICE, why: "the API key is not a valid header".into() })?;
-        request.headers_mut().insert("Authorization", auth);
-        match tokio::time::timeout(self.cfg.connect_timeout, tokio_tungstenite::connect_async(request)).await {
-            Err(_) => Err(CloudError::Timeout { service: SERVICE, after: self.cfg.connect_timeout }),
-            Ok(Ok((ws, _))) => Ok(ws),
-            Ok(Err(e)) => Err(handshake_error(e)),
-        }
+        let auth = format!("Token {}", self.cfg.api_key.expose());
+        ws::connect(SERVICE, &self.listen_url(language), "Authorization", &auth, self.cfg.connect_timeout).await
     }
 }
-
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 const CLOSE_STREAM: &str = r#"{"type":"CloseStream"}"#;
 const KEEP_ALIVE: &str = r#"{"type":"KeepAlive"}"#;
-
-pub(crate) fn check_url(url: &Url) -> Result<(), CloudError> {
-    let loopback = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d == "localhost",
-        None => false,
-    };
-    match url.scheme() {
-        "wss" => Ok(()),
-        "ws" if loopback => Ok(()),
-        other => Err(CloudError::Config {
-            service: SERVICE,
-            why: format!("the URL must be wss:// (ws:// only on this computer), not {other}://"),
-        }),
-    }
-}
-
-fn handshake_error(e: tungstenite::Error) -> CloudError {
-    match e {
-        tungstenite::Error::Http(resp) => match resp.status().as_u16() {
-            401 | 403 => CloudError::BadKey { service: SERVICE },
-            429 => CloudError::RateLimited { service: SERVICE },
-            s => CloudError::Connect { service: SERVICE, why: format!("HTTP {s}") },
-        },
-        other => CloudError::Connect { service: SERVICE, why: other.to_string() },
-    }
-}
 
 /// The server messages we read; others are ignored by type.
 #[derive(Deserialize)]
@@ -369,10 +327,10 @@ mod tests {
     #[test]
     fn keys_go_only_over_tls_or_to_this_computer() {
         for ok in ["wss://api.deepgram.com", "ws://127.0.0.1:9", "ws://localhost:9", "ws://[::1]:9"] {
-            assert!(check_url(&Url::parse(ok).unwrap()).is_ok(), "{ok}");
+            assert!(ws::check_url(SERVICE, &Url::parse(ok).unwrap()).is_ok(), "{ok}");
         }
         for bad in ["ws://api.deepgram.com", "http://127.0.0.1", "ws://10.0.0.2:80"] {
-            let e = check_url(&Url::parse(bad).unwrap()).unwrap_err();
+            let e = ws::check_url(SERVICE, &Url::parse(bad).unwrap()).unwrap_err();
             assert_eq!(e.code(), "cloud_not_configured", "{bad}");
         }
     }

@@ -1,4 +1,4 @@
-//! A cloud engine with an offline engine behind it.
+//! A cloud engine with an offline engine behind it, for each role.
 //!
 //! When the cloud service fails (it cannot be reached, refuses, closes
 //! mid-utterance, sends nonsense or stays silent), the utterance's audio so
@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use switchboard_core::speech::{
-    AudioFrame, SpeechEngineInfo, SpeechError, SpeechToText, SttEvent, SttOptions, SttStream,
+    AudioFrame, AudioStream, SpeechEngineInfo, SpeechError, SpeechToText, SttEvent, SttOptions, SttStream, TextToSpeech,
 };
 use tokio::sync::mpsc;
 
@@ -172,4 +172,89 @@ async fn relay(
         }
     }
     feeder.abort();
+}
+
+/// Text-to-speech with an offline voice behind a cloud one. A clause the
+/// cloud voice fails on is spoken again, whole, by the offline voice (what
+/// was heard of it cannot be told apart from what was not); from then on
+/// the call stays offline. Languages the cloud voice lacks go to the
+/// offline voice without counting as a failure.
+pub struct FallbackTts {
+    primary: Arc<dyn TextToSpeech>,
+    fallback: Arc<dyn TextToSpeech>,
+    switched: Arc<AtomicBool>,
+    on_switch: OnSwitch,
+}
+
+impl FallbackTts {
+    pub fn new(primary: Arc<dyn TextToSpeech>, fallback: Arc<dyn TextToSpeech>, on_switch: OnSwitch) -> FallbackTts {
+        FallbackTts { primary, fallback, switched: Arc::new(AtomicBool::new(false)), on_switch }
+    }
+
+    pub fn switched(&self) -> bool {
+        self.switched.load(Ordering::SeqCst)
+    }
+
+    fn switch(&self) -> Switch {
+        Switch {
+            switched: self.switched.clone(),
+            on_switch: self.on_switch.clone(),
+            fallback_name: self.fallback.info().engine,
+        }
+    }
+}
+
+#[async_trait]
+impl TextToSpeech for FallbackTts {
+    fn info(&self) -> SpeechEngineInfo {
+        if self.switched() { self.fallback.info() } else { self.primary.info() }
+    }
+
+    fn supports(&self, language: &str) -> bool {
+        self.primary.supports(language) || self.fallback.supports(language)
+    }
+
+    async fn speak(&self, text: &str, language: &str) -> Result<AudioStream, SpeechError> {
+        if self.switched() || !self.primary.supports(language) {
+            return self.fallback.speak(text, language).await;
+        }
+        let mut primary = match self.primary.speak(text, language).await {
+            Ok(s) => s,
+            Err(e) => {
+                self.switch().switch(&e);
+                return self.fallback.speak(text, language).await;
+            }
+        };
+        let (tx, rx) = mpsc::channel(32);
+        let (fallback, switch, text, language) =
+            (self.fallback.clone(), self.switch(), text.to_string(), language.to_string());
+        tokio::spawn(async move {
+            let failure = loop {
+                match primary.recv().await {
+                    None => return,
+                    Some(Ok(frame)) => {
+                        if tx.send(Ok(frame)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Some(Err(e)) => break e,
+                }
+            };
+            drop(primary);
+            switch.switch(&failure);
+            let mut backup = match fallback.speak(&text, &language).await {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            };
+            while let Some(item) = backup.recv().await {
+                if tx.send(item).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(rx)
+    }
 }

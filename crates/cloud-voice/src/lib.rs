@@ -16,9 +16,11 @@
 //! key, rate limit, silence, a socket closed mid-utterance, a malformed
 //! message) ends the stream with one clear [`CloudError`], never a hang.
 
+pub mod aura;
 pub mod deepgram;
 pub mod fallback;
 pub mod usage;
+mod ws;
 
 use std::time::Duration;
 
