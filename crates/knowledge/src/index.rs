@@ -237,7 +237,7 @@ impl Drop for TantivyIndex {
 
 /// Words that carry no meaning in a caller's question. Broader than Lucene's
 /// list on purpose: "do you", "can I", "what is" open most questions.
-const STOP_WORDS: &[&str] = &[
+pub const STOP_WORDS: &[&str] = &[
     "a", "about", "am", "an", "and", "any", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did", "do",
     "does", "for", "from", "get", "had", "has", "have", "how", "i", "if", "in", "into", "is", "it", "its", "me", "my",
     "of", "on", "or", "our", "please", "so", "some", "such", "than", "that", "the", "their", "them", "then", "there",

@@ -20,5 +20,5 @@ mod index;
 mod service;
 
 pub use hybrid::HybridIndex;
-pub use index::{OpenedIndex, TantivyIndex};
+pub use index::{OpenedIndex, STOP_WORDS, TantivyIndex};
 pub use service::{KnowledgeBase, KnowledgeError};
