@@ -4,9 +4,13 @@
 //! waterfall) does not know which one runs:
 //! - [`deepgram::DeepgramStt`]: Deepgram live transcription over its
 //!   WebSocket API (partial and final transcripts, keep-alives, clean close);
+//! - [`aura::AuraTts`] and [`elevenlabs::ElevenLabsTts`]: Deepgram Aura and
+//!   ElevenLabs text-to-speech over their WebSocket APIs (audio as it is
+//!   made; a listener who goes away stops the service);
 //! - [`fallback::FallbackStt`]: a cloud engine with an offline one behind it,
 //!   which takes over mid-utterance when the service fails (the audio heard
-//!   so far is replayed), and says so once;
+//!   so far is replayed), and says so once; [`fallback::FallbackTts`] the
+//!   same for voices;
 //! - [`usage::Usage`]: the audio seconds sent to and received from each
 //!   service, per call.
 //!
@@ -18,6 +22,7 @@
 
 pub mod aura;
 pub mod deepgram;
+pub mod elevenlabs;
 pub mod fallback;
 pub mod usage;
 mod ws;
