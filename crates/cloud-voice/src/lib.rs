@@ -2,8 +2,9 @@
 //! the same speech ports of `switchboard-core` as the offline engines, so
 //! the call loop (barge-in, fillers, relay, transcripts, the latency
 //! waterfall) does not know which one runs:
-//! - [`deepgram::DeepgramStt`]: Deepgram live transcription over its
-//!   WebSocket API (partial and final transcripts, keep-alives, clean close);
+//! - [`deepgram::DeepgramStt`] and [`elevenlabs::ElevenLabsStt`]: Deepgram
+//!   live transcription and ElevenLabs realtime speech-to-text over their
+//!   WebSocket APIs (partial and final transcripts, clean close);
 //! - [`aura::AuraTts`] and [`elevenlabs::ElevenLabsTts`]: Deepgram Aura and
 //!   ElevenLabs text-to-speech over their WebSocket APIs (audio as it is
 //!   made; a listener who goes away stops the service);

@@ -215,3 +215,171 @@ async fn each_failure_ends_the_speech_with_a_clear_error() {
         Err(SpeechError::Unsupported(_))
     ));
 }
+
+// ---- realtime speech-to-text ----
+
+mod realtime {
+    use super::*;
+    use switchboard_cloud_voice::elevenlabs::{ElevenLabsStt, ElevenLabsSttConfig};
+    use switchboard_core::speech::{SpeechToText, SttEvent, SttOptions, SttStream};
+
+    #[derive(Clone, Copy, PartialEq, Debug)]
+    enum Stt {
+        /// A partial per chunk; the committed transcript after `commit`.
+        Transcribe,
+        /// `rate_limited` after the first chunk.
+        RateLimited,
+        /// Takes the commit and never answers.
+        Silent,
+        /// An unknown message type with an error.
+        Fails,
+    }
+
+    #[derive(Default, Debug)]
+    struct SttLog {
+        query: String,
+        audio_bytes: usize,
+        rates: Vec<u64>,
+        commits: usize,
+    }
+
+    async fn fake(behaviour: Stt) -> (Url, Arc<Mutex<SttLog>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("ws://{}", listener.local_addr().unwrap())).unwrap();
+        let log = Arc::new(Mutex::new(SttLog::default()));
+        let shared = log.clone();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                tokio::spawn(serve(tcp, behaviour, shared.clone()));
+            }
+        });
+        (url, log)
+    }
+
+    async fn serve(tcp: tokio::net::TcpStream, behaviour: Stt, log: Arc<Mutex<SttLog>>) {
+        let hs = log.clone();
+        let check = move |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
+            hs.lock().unwrap().query = req.uri().to_string();
+            if req.headers().get("xi-api-key").and_then(|v| v.to_str().ok()) != Some(KEY) {
+                let mut r = ErrorResponse::new(None);
+                *r.status_mut() = StatusCode::FORBIDDEN;
+                return Err(r);
+            }
+            Ok(resp)
+        };
+        let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, check).await else { return };
+        let send = |v: serde_json::Value| Message::Text(v.to_string().into());
+        let _ = ws.send(send(json!({"message_type": "session_started", "session_id": "fake"}))).await;
+        let mut chunks = 0;
+        while let Some(Ok(msg)) = ws.next().await {
+            let Message::Text(t) = msg else { continue };
+            let v: serde_json::Value = serde_json::from_str(&t).unwrap_or_default();
+            match v["message_type"].as_str() {
+                Some("input_audio_chunk") => {
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(v["audio_base_64"].as_str().unwrap_or(""))
+                        .unwrap();
+                    {
+                        let mut l = log.lock().unwrap();
+                        l.audio_bytes += bytes.len();
+                        l.rates.push(v["sample_rate"].as_u64().unwrap_or(0));
+                    }
+                    chunks += 1;
+                    match behaviour {
+                        Stt::Transcribe => {
+                            let _ =
+                                ws.send(send(json!({"message_type": "partial_transcript", "text": "what time"}))).await;
+                        }
+                        Stt::RateLimited => {
+                            let _ = ws.send(send(json!({"message_type": "rate_limited", "error": "slow down"}))).await;
+                        }
+                        Stt::Fails if chunks == 1 => {
+                            let _ = ws
+                                .send(send(
+                                    json!({"message_type": "transcriber_error", "error": "the transcriber failed"}),
+                                ))
+                                .await;
+                        }
+                        _ => {}
+                    }
+                }
+                Some("commit") => {
+                    log.lock().unwrap().commits += 1;
+                    if behaviour == Stt::Transcribe {
+                        let _ = ws
+                            .send(send(
+                                json!({"message_type": "committed_transcript", "text": " What time do you open? "}),
+                            ))
+                            .await;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn engine(url: &Url, key: &str) -> ElevenLabsStt {
+        let mut cfg = ElevenLabsSttConfig::new(ApiKey::new(key).unwrap());
+        cfg.base_url = url.clone();
+        cfg.final_timeout = Duration::from_millis(400);
+        ElevenLabsStt::new(cfg, Usage::default()).unwrap()
+    }
+
+    async fn utterance(stt: &ElevenLabsStt, frames: usize) -> (usize, Result<String, SpeechError>) {
+        let s = stt
+            .stream(SttOptions { partial_every: Some(Duration::from_millis(100)), ..Default::default() })
+            .await
+            .unwrap();
+        let SttStream { audio, mut events } = s;
+        for _ in 0..frames {
+            let _ = audio.send(AudioFrame::new(16_000, vec![0.1; 1600])).await;
+        }
+        drop(audio);
+        tokio::time::timeout(Duration::from_secs(10), async move {
+            let mut partials = 0;
+            loop {
+                match events.recv().await {
+                    Some(SttEvent::Partial(_)) => partials += 1,
+                    Some(SttEvent::Final(t)) => return (partials, Ok(t.text)),
+                    Some(SttEvent::Error(e)) => return (partials, Err(e)),
+                    None => return (partials, Err(SpeechError::Engine("ended".into()))),
+                }
+            }
+        })
+        .await
+        .expect("never hangs")
+    }
+
+    #[tokio::test]
+    async fn audio_goes_as_base64_chunks_and_the_commit_brings_the_transcript() {
+        let (url, log) = fake(Stt::Transcribe).await;
+        let (partials, text) = utterance(&engine(&url, KEY), 3).await;
+        assert_eq!(text.unwrap(), "What time do you open?");
+        assert!(partials >= 1, "partial transcripts arrive while the caller speaks");
+        let log = log.lock().unwrap();
+        assert_eq!(log.audio_bytes, 3 * 1600 * 2);
+        assert_eq!(log.rates, [16_000, 16_000, 16_000]);
+        assert_eq!(log.commits, 1);
+        for part in
+            ["/v1/speech-to-text/realtime?", "audio_format=pcm_16000", "commit_strategy=manual", "language_code=en"]
+        {
+            assert!(log.query.contains(part), "{} names {part}", log.query);
+        }
+    }
+
+    #[tokio::test]
+    async fn each_failure_ends_the_utterance_with_a_clear_error() {
+        for (behaviour, expect) in [
+            (Stt::RateLimited, "ElevenLabs is rate limiting requests"),
+            (Stt::Silent, "did not answer within 0.4 s"),
+            (Stt::Fails, "the transcriber failed"),
+        ] {
+            let (url, _) = fake(behaviour).await;
+            let (_, text) = utterance(&engine(&url, KEY), 2).await;
+            let e = text.expect_err("an error");
+            assert!(e.to_string().contains(expect), "{behaviour:?}: {e}");
+        }
+        let (url, _) = fake(Stt::Transcribe).await;
+        assert_eq!(engine(&url, "nope").check().await.unwrap_err(), CloudError::BadKey { service: "ElevenLabs" });
+    }
+}
