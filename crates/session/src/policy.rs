@@ -409,7 +409,7 @@ mod tests {
         let r = p.assess(
             "",
             &terms("price?"),
-            vec![hit("learned", "price of balayage with toner?", "from $165", 5.0)],
+            vec![hit("learned", "price of descaling with polish?", "from $165", 5.0)],
             terms,
         );
         assert!(r.fast_path.is_none());
@@ -418,12 +418,12 @@ mod tests {
     #[test]
     fn evidence_needs_coverage_and_score() {
         let p = GroundingPolicy::default();
-        let q = terms("Do you sell gift cards for balayage?");
-        let r = p.assess("", &q, vec![hit("seed", "Balayage price", "from $165", 3.0)], terms);
+        let q = terms("Do you sell gift cards for descaling?");
+        let r = p.assess("", &q, vec![hit("seed", "Descaling price", "from $165", 3.0)], terms);
         assert!(r.evidence.is_empty(), "one word of three is not evidence");
-        let r = p.assess("", &q, vec![hit("seed", "Gift cards", "We sell gift cards for balayage", 0.1)], terms);
+        let r = p.assess("", &q, vec![hit("seed", "Gift cards", "We sell gift cards for descaling", 0.1)], terms);
         assert!(r.evidence.is_empty(), "score under the minimum");
-        let r = p.assess("", &q, vec![hit("seed", "Gift cards", "We sell gift cards for balayage", 3.0)], terms);
+        let r = p.assess("", &q, vec![hit("seed", "Gift cards", "We sell gift cards for descaling", 3.0)], terms);
         assert_eq!(r.evidence.len(), 1);
         assert!((r.hits[0].coverage - 1.0).abs() < 1e-6);
     }
