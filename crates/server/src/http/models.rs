@@ -62,9 +62,12 @@ pub struct ModelsView {
 #[utoipa::path(get, operation_id = "list_models", path = "/api/models", tag = "models",
     responses((status = 200, body = ModelsView)))]
 pub async fn list(State(s): State<AppState>) -> Json<ModelsView> {
+    // The job before the files: a job seen finished has its files in place,
+    // so a view never says "done" beside a model still "missing".
+    let install = s.models.job().clone();
     let dir = s.models.dir.clone();
     let models = tokio::task::spawn_blocking(move || switchboard_models::list(&dir)).await.unwrap_or_default();
-    Json(ModelsView { dir: s.models.dir.display().to_string(), models, install: s.models.job().clone() })
+    Json(ModelsView { dir: s.models.dir.display().to_string(), models, install })
 }
 
 #[derive(Deserialize, ToSchema)]
