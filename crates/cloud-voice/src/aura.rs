@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::{SinkExt, StreamExt};
+use futures::SinkExt;
 use serde::Deserialize;
 use switchboard_core::speech::{AudioFrame, AudioStream, SpeechEngineInfo, SpeechError, TextToSpeech};
 use tokio::sync::mpsc;
@@ -157,27 +157,12 @@ async fn relay(
     timeout: Duration,
     usage: &Usage,
 ) -> Result<(), CloudError> {
-    let closed = |why: String| CloudError::Closed { service: SERVICE, why };
-    // A frame may split a sample: its odd byte waits for the next frame.
-    let mut carry: Option<u8> = None;
+    let mut pcm = ws::Pcm16::default();
     loop {
-        let msg = match tokio::time::timeout(timeout, ws.next()).await {
-            Err(_) => return Err(CloudError::Timeout { service: SERVICE, after: timeout }),
-            Ok(None) => return Err(closed("the connection ended before the speech did".into())),
-            Ok(Some(Err(e))) => return Err(closed(e.to_string())),
-            Ok(Some(Ok(m))) => m,
-        };
+        let msg = ws::next_within(SERVICE, &mut ws, timeout).await?;
         match msg {
             Message::Binary(bytes) => {
-                let mut pcm: Vec<u8> = carry.take().into_iter().chain(bytes.iter().copied()).collect();
-                if pcm.len() % 2 == 1 {
-                    carry = pcm.pop();
-                }
-                if pcm.is_empty() {
-                    continue;
-                }
-                let frame = AudioFrame::from_pcm16_le(rate, &pcm)
-                    .map_err(|e| CloudError::Protocol { service: SERVICE, why: e.to_string() })?;
+                let Some(frame) = pcm.frame(SERVICE, rate, &bytes)? else { continue };
                 usage.received("deepgram", frame.seconds());
                 if tx.send(Ok(frame)).await.is_err() {
                     // Nobody listens any more: stop the service speaking.
@@ -201,7 +186,8 @@ async fn relay(
                 }
             }
             Message::Close(frame) => {
-                return Err(closed(frame.map_or_else(|| "no reason given".into(), |f| f.reason.to_string())));
+                let why = frame.map_or_else(|| "no reason given".into(), |f| f.reason.to_string());
+                return Err(CloudError::Closed { service: SERVICE, why });
             }
             _ => {}
         }

@@ -236,7 +236,7 @@ impl Run {
                         last_sent = Instant::now();
                     }
                 },
-                () = sleep_until(due) => {
+                () = ws::sleep_until(due) => {
                     return Err(CloudError::Timeout { service: SERVICE, after: self.final_timeout });
                 },
                 msg = source.next() => match msg {
@@ -310,13 +310,6 @@ impl Run {
             language: Some(self.language.clone()),
             compute_ms: started.elapsed().as_secs_f64() * 1000.0,
         }
-    }
-}
-
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }
 

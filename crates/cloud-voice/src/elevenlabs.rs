@@ -184,14 +184,9 @@ async fn relay(
 ) -> Result<(), CloudError> {
     let closed = |why: String| CloudError::Closed { service: SERVICE, why };
     let protocol = |why: String| CloudError::Protocol { service: SERVICE, why };
-    let mut carry: Option<u8> = None;
+    let mut pcm = ws::Pcm16::default();
     loop {
-        let msg = match tokio::time::timeout(timeout, ws.next()).await {
-            Err(_) => return Err(CloudError::Timeout { service: SERVICE, after: timeout }),
-            Ok(None) => return Err(closed("the connection ended before the speech did".into())),
-            Ok(Some(Err(e))) => return Err(closed(e.to_string())),
-            Ok(Some(Ok(m))) => m,
-        };
+        let msg = ws::next_within(SERVICE, &mut ws, timeout).await?;
         let text = match msg {
             Message::Text(t) => t,
             Message::Close(frame) => {
@@ -208,12 +203,7 @@ async fn relay(
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(b64.as_bytes())
                 .map_err(|e| protocol(e.to_string()))?;
-            let mut pcm: Vec<u8> = carry.take().into_iter().chain(bytes).collect();
-            if pcm.len() % 2 == 1 {
-                carry = pcm.pop();
-            }
-            if !pcm.is_empty() {
-                let frame = AudioFrame::from_pcm16_le(rate, &pcm).map_err(|e| protocol(e.to_string()))?;
+            if let Some(frame) = pcm.frame(SERVICE, rate, &bytes)? {
                 usage.received("elevenlabs", frame.seconds());
                 if tx.send(Ok(frame)).await.is_err() {
                     // Nobody listens any more (barge-in): stop the synthesis.
@@ -381,7 +371,7 @@ async fn transcribe(
                 };
                 sink.send(Message::Text(msg.to_string().into())).await.map_err(|e| closed(e.to_string()))?;
             }
-            () = async { match due { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => {
+            () = ws::sleep_until(due) => {
                 return Err(CloudError::Timeout { service: SERVICE, after: final_timeout });
             }
             msg = source.next() => {
