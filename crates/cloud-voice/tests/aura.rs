@@ -19,6 +19,9 @@ use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, 
 use tokio_tungstenite::tungstenite::http::StatusCode;
 use url::Url;
 
+mod common;
+use common::drain;
+
 const KEY: &str = "aura-test-key-42";
 
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -159,20 +162,6 @@ fn engine(url: &Url, key: &str, usage: Usage) -> AuraTts {
     cfg.base_url = url.clone();
     cfg.reply_timeout = Duration::from_millis(400);
     AuraTts::new(cfg, usage).unwrap()
-}
-
-async fn drain(mut s: AudioStream) -> (usize, Option<SpeechError>) {
-    let read = tokio::time::timeout(Duration::from_secs(10), async move {
-        let mut samples = 0;
-        while let Some(item) = s.recv().await {
-            match item {
-                Ok(f) => samples += f.samples.len(),
-                Err(e) => return (samples, Some(e)),
-            }
-        }
-        (samples, None)
-    });
-    read.await.expect("the stream ends, never hangs")
 }
 
 #[tokio::test]

@@ -12,12 +12,15 @@ use serde_json::json;
 use switchboard_cloud_voice::elevenlabs::{ElevenLabsConfig, ElevenLabsTts};
 use switchboard_cloud_voice::usage::Usage;
 use switchboard_cloud_voice::{ApiKey, CloudError};
-use switchboard_core::speech::{AudioFrame, AudioStream, SpeechError, TextToSpeech};
+use switchboard_core::speech::{AudioFrame, SpeechError, TextToSpeech};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::StatusCode;
 use url::Url;
+
+mod common;
+use common::drain;
 
 const KEY: &str = "xi-test-key-77";
 
@@ -141,20 +144,6 @@ fn engine(url: &Url, key: &str, usage: Usage) -> ElevenLabsTts {
     cfg.base_url = url.clone();
     cfg.reply_timeout = Duration::from_millis(400);
     ElevenLabsTts::new(cfg, usage).unwrap()
-}
-
-async fn drain(mut s: AudioStream) -> (usize, Option<SpeechError>) {
-    let read = tokio::time::timeout(Duration::from_secs(10), async move {
-        let mut samples = 0;
-        while let Some(item) = s.recv().await {
-            match item {
-                Ok(f) => samples += f.samples.len(),
-                Err(e) => return (samples, Some(e)),
-            }
-        }
-        (samples, None)
-    });
-    read.await.expect("the stream ends, never hangs")
 }
 
 async fn client_closed(log: &Mutex<Log>) -> bool {
