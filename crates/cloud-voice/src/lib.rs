@@ -12,6 +12,10 @@
 //!   which takes over mid-utterance when the service fails (the audio heard
 //!   so far is replayed), and says so once; [`fallback::FallbackTts`] the
 //!   same for voices;
+//! - [`gemini::GeminiLive`] and [`deepgram_agent::DeepgramAgent`]: services
+//!   that listen, think and speak themselves, behind the voice-to-voice port
+//!   [`agent::VoiceAgent`]; their function calls come back to run the
+//!   agent's own tools, their transcripts become the session's turns;
 //! - [`usage::Usage`]: the audio seconds sent to and received from each
 //!   service, per call.
 //!
@@ -21,10 +25,13 @@
 //! key, rate limit, silence, a socket closed mid-utterance, a malformed
 //! message) ends the stream with one clear [`CloudError`], never a hang.
 
+pub mod agent;
 pub mod aura;
 pub mod deepgram;
+pub mod deepgram_agent;
 pub mod elevenlabs;
 pub mod fallback;
+pub mod gemini;
 pub mod usage;
 mod ws;
 
