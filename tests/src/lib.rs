@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
 pub mod eval;
+pub mod fake_cloud;
 pub mod livekit;
 pub mod model;
 pub mod process;

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use switchboard_core::session::{Decision, Turn, TurnInput, TurnRole, TurnTimings};
-use switchboard_core::speech::{AudioFrame, SpeechError, SttEvent, SttOptions, TextToSpeech};
+use switchboard_core::speech::{AudioFrame, SpeechError, SttEvent, SttOptions, TextToSpeech, Usage};
 use switchboard_core::{Coded, ErrorCode};
 use switchboard_session::{CallerMessage, SessionError, SessionEvent, Sessions, TurnHandle};
 use tokio::sync::mpsc;
@@ -202,6 +202,9 @@ pub struct CallContext {
     /// The rate the transport plays at.
     pub out_rate: u32,
     pub cancel: CancellationToken,
+    /// The cloud audio seconds the engines count; stored with the session
+    /// when the call ends.
+    pub usage: Usage,
 }
 
 #[derive(Debug, Clone)]
@@ -1120,6 +1123,12 @@ impl Call {
         }
         if let Some(s) = self.speech.take() {
             s.synth.abort();
+        }
+        let usage = self.ctx.usage.snapshot();
+        if !usage.is_empty()
+            && let Err(e) = self.ctx.sessions.add_usage(self.ctx.session_id, &usage).await
+        {
+            tracing::warn!(error = %e, "the call's cloud usage was not stored");
         }
         if cause != EndCause::SessionEnded
             && cause != EndCause::Shutdown

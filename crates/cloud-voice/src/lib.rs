@@ -32,6 +32,7 @@ pub mod deepgram_agent;
 pub mod elevenlabs;
 pub mod fallback;
 pub mod gemini;
+pub mod select;
 pub mod usage;
 mod ws;
 

@@ -205,6 +205,9 @@ pub trait SettingsStore: Send + Sync {
         s: &crate::settings::LiveKitSettings,
         at: Timestamp,
     ) -> Result<(), StoreError>;
+    /// The speech engines saved from the settings screen, keys included.
+    async fn load_speech_settings(&self) -> Result<Option<crate::settings::SpeechSettings>, StoreError>;
+    async fn save_speech_settings(&self, s: &crate::settings::SpeechSettings, at: Timestamp) -> Result<(), StoreError>;
 }
 
 /// Everything the domain stores. Implemented by each database adapter.

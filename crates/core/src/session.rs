@@ -84,6 +84,10 @@ pub struct Session {
     pub turn_count: u32,
     /// The caller's first words, for lists.
     pub title: Option<String>,
+    /// Audio seconds per cloud speech service, once a call on it ended
+    /// (empty when only offline engines ran).
+    #[serde(default)]
+    pub usage: std::collections::BTreeMap<String, crate::speech::ServiceUsage>,
 }
 
 /// Input of `POST /api/sessions`.
@@ -343,6 +347,13 @@ pub trait SessionStore: Send + Sync {
     /// Cuts a stored agent turn to what the caller heard before speaking
     /// over it (the turn had finished generating but not playing).
     async fn cut_turn(&self, turn_id: Uuid, heard: &str) -> Result<(), StoreError>;
+    /// Adds a call's cloud audio seconds to the session's (a session may
+    /// hold more than one call).
+    async fn add_session_usage(
+        &self,
+        id: Uuid,
+        usage: &std::collections::BTreeMap<String, crate::speech::ServiceUsage>,
+    ) -> Result<(), StoreError>;
     /// Active → ended; `Conflict` if already ended.
     async fn end_session(&self, id: Uuid, at: Timestamp) -> Result<Session, StoreError>;
 }

@@ -189,3 +189,107 @@ pub struct LiveKitSettings {
     #[schema(max_length = 500, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     pub api_secret: Option<String>,
 }
+
+/// The speech engines chosen from the settings screen: per role, offline or
+/// a cloud service. Keys are write-only: `api_key` maps a service
+/// (`deepgram`, `elevenlabs`, `gemini`) to its key; a service left out keeps
+/// its saved key, an empty string removes it. Views never carry keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpeechSettings {
+    /// `offline`, `deepgram` or `elevenlabs`.
+    #[schema(pattern = r"^[ \t]*(offline|deepgram|elevenlabs)[ \t]*$")]
+    pub stt: String,
+    /// `offline`, `deepgram` (Aura) or `elevenlabs`.
+    #[schema(pattern = r"^[ \t]*(offline|deepgram|elevenlabs)[ \t]*$")]
+    pub tts: String,
+    /// `none`, `gemini` (Gemini Live) or `deepgram` (the Voice Agent API):
+    /// a service that listens, thinks and speaks, in place of the others.
+    #[serde(default = "no_voice_agent")]
+    #[schema(pattern = r"^[ \t]*(none|gemini|deepgram)[ \t]*$")]
+    pub voice_agent: String,
+    /// The ElevenLabs voice id; absent: the default voice.
+    #[serde(default)]
+    #[schema(max_length = 64, pattern = r"^[A-Za-z0-9]*$")]
+    pub elevenlabs_voice: Option<String>,
+    /// Write-only, per service.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub api_key: std::collections::BTreeMap<String, String>,
+}
+
+fn no_voice_agent() -> String {
+    "none".into()
+}
+
+/// The services a speech key may be given for.
+pub const SPEECH_SERVICES: [&str; 3] = ["deepgram", "elevenlabs", "gemini"];
+
+impl SpeechSettings {
+    /// Trims and checks every field; choices in lower case.
+    pub fn validate(&self) -> Result<SpeechSettings, ValidationError> {
+        let pick = |field: &'static str, v: &str, allowed: &[&str]| {
+            let v = v.trim().to_ascii_lowercase();
+            if allowed.contains(&v.as_str()) {
+                Ok(v)
+            } else {
+                Err(ValidationError::new(field, format!("must be one of {}", allowed.join(", "))))
+            }
+        };
+        let stt = pick("stt", &self.stt, &["offline", "deepgram", "elevenlabs"])?;
+        let tts = pick("tts", &self.tts, &["offline", "deepgram", "elevenlabs"])?;
+        let voice_agent = pick("voice_agent", &self.voice_agent, &["none", "gemini", "deepgram"])?;
+        let elevenlabs_voice = match self.elevenlabs_voice.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(v) if v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric()) => Some(v.to_string()),
+            Some(_) => return Err(ValidationError::new("elevenlabs_voice", "must be letters and digits (at most 64)")),
+        };
+        let mut api_key = std::collections::BTreeMap::new();
+        for (service, key) in &self.api_key {
+            let service = service.trim().to_ascii_lowercase();
+            if !SPEECH_SERVICES.contains(&service.as_str()) {
+                return Err(ValidationError::new(
+                    "api_key",
+                    format!("keys are for {} only", SPEECH_SERVICES.join(", ")),
+                ));
+            }
+            let key = key.trim();
+            if key.chars().count() > 500 || key.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                return Err(ValidationError::new(
+                    "api_key",
+                    format!("the {service} key must be at most 500 characters, without spaces"),
+                ));
+            }
+            api_key.insert(service, key.to_string());
+        }
+        Ok(SpeechSettings { stt, tts, voice_agent, elevenlabs_voice, api_key })
+    }
+}
+
+#[cfg(test)]
+mod speech_tests {
+    use super::*;
+
+    #[test]
+    fn speech_settings_are_checked_and_views_carry_no_key() {
+        let s = |stt: &str, tts: &str, agent: &str| SpeechSettings {
+            stt: stt.into(),
+            tts: tts.into(),
+            voice_agent: agent.into(),
+            ..Default::default()
+        };
+        let ok = s(" Deepgram ", "offline", "none").validate().unwrap();
+        assert_eq!(ok.stt, "deepgram");
+        assert_eq!(s("whisper", "offline", "none").validate().unwrap_err().field, "stt");
+        assert_eq!(s("offline", "piper", "none").validate().unwrap_err().field, "tts");
+        assert_eq!(s("offline", "offline", "openai").validate().unwrap_err().field, "voice_agent");
+        let mut keyed = s("offline", "offline", "none");
+        keyed.api_key.insert("azure".into(), "k".into());
+        assert_eq!(keyed.validate().unwrap_err().field, "api_key");
+        keyed.api_key.clear();
+        keyed.api_key.insert("deepgram".into(), "a b".into());
+        assert_eq!(keyed.validate().unwrap_err().field, "api_key");
+        let voice = SpeechSettings { elevenlabs_voice: Some("../x".into()), ..s("offline", "offline", "none") };
+        assert_eq!(voice.validate().unwrap_err().field, "elevenlabs_voice");
+        assert!(serde_json::to_value(ok).unwrap().get("api_key").is_none());
+    }
+}

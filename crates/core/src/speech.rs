@@ -254,9 +254,57 @@ pub trait TurnDetector: Send + Sync {
     fn rate(&self) -> u32;
 }
 
+/// One cloud service's audio in a call, in seconds: what the call costs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ServiceUsage {
+    /// The caller's audio sent to the service.
+    pub sent_seconds: f64,
+    /// Speech the service made.
+    pub received_seconds: f64,
+}
+
+/// Audio seconds per service, shared by the engines of one call (cheap to
+/// clone). The offline engines record nothing: they cost nothing per call.
+#[derive(Debug, Clone, Default)]
+pub struct Usage {
+    inner: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, ServiceUsage>>>,
+}
+
+impl Usage {
+    pub fn sent(&self, service: &str, seconds: f64) {
+        self.entry(service, |u| u.sent_seconds += seconds);
+    }
+
+    pub fn received(&self, service: &str, seconds: f64) {
+        self.entry(service, |u| u.received_seconds += seconds);
+    }
+
+    fn entry(&self, service: &str, f: impl FnOnce(&mut ServiceUsage)) {
+        let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        f(m.entry(service.to_string()).or_default());
+    }
+
+    /// Per service, in name order.
+    pub fn snapshot(&self) -> std::collections::BTreeMap<String, ServiceUsage> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usage_adds_up_per_service() {
+        let u = Usage::default();
+        let c = u.clone();
+        u.sent("deepgram", 1.5);
+        c.sent("deepgram", 0.5);
+        u.received("elevenlabs", 2.0);
+        let s = u.snapshot();
+        assert_eq!(s["deepgram"], ServiceUsage { sent_seconds: 2.0, received_seconds: 0.0 });
+        assert_eq!(s["elevenlabs"].received_seconds, 2.0);
+    }
 
     #[test]
     fn pcm16_round_trips_and_rejects_odd_bytes_and_bad_rates() {

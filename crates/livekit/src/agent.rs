@@ -22,7 +22,7 @@ use switchboard_call::transcriber::{self, Heard};
 use switchboard_call::{CallConfig, CallContext, CallEngines, CallEvent, CallInput, CallOutput};
 use switchboard_core::events::{EventBus, EventKind};
 use switchboard_core::session::{Channel, NewSession};
-use switchboard_core::speech::AudioFrame;
+use switchboard_core::speech::{AudioFrame, Usage};
 use switchboard_interview::{
     EvaluationWindow, Speaker, SpeakerRole, Transcript, TranscriptLine, WindowBuffer, WindowConfig,
 };
@@ -184,9 +184,14 @@ struct Inner {
     shutdown: CancellationToken,
 }
 
+/// Makes the engines for one participant: for the call with a session
+/// (agent mode, the engines' switch noted in its transcript) or for a
+/// transcript (none), counting cloud audio into the usage given.
+pub type EngineFactory = Arc<dyn Fn(Option<Uuid>, &Usage) -> CallEngines + Send + Sync>;
+
 /// What joining needs from the app besides the room.
 pub struct JoinWith {
-    pub engines: CallEngines,
+    pub engines: EngineFactory,
     pub call: CallConfig,
 }
 
@@ -522,7 +527,7 @@ async fn run_room(
                         // transcribed); `stop` drops everything.
                         let finish = ending.child_token();
                         let hard = stop.child_token();
-                        work.spawn(listen(ctx.with.engines.clone(), ctx.with.call.clone(), identity.clone(), audio, heard_tx.clone(), finish.clone(), hard));
+                        work.spawn(listen((ctx.with.engines)(None, &Usage::default()), ctx.with.call.clone(), identity.clone(), audio, heard_tx.clone(), finish.clone(), hard));
                         Listener::Transcriber(finish)
                     };
                     listeners.insert(identity.clone(), listener);
@@ -629,13 +634,15 @@ async fn start_call(
         })
         .await
         .map_err(|e| e.to_string())?;
+    let usage = Usage::default();
     let call_ctx = CallContext {
         sessions: ctx.sessions.clone(),
-        engines: ctx.with.engines.clone(),
+        engines: (ctx.with.engines)(Some(session.id), &usage),
         config: ctx.with.call.clone(),
         session_id: session.id,
         out_rate: out.rate,
         cancel: ending.child_token(),
+        usage,
     };
     let (in_tx, in_rx) = mpsc::channel(256);
     let (out_tx, mut out_rx) = mpsc::channel(256);

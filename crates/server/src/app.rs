@@ -171,6 +171,11 @@ impl App {
             llm_cfg,
         );
         settings.apply_saved().await?;
+        let speech_choice = crate::settings::SpeechChoice::new(
+            config.cloud.clone(),
+            switchboard_cloud_voice::select::CloudKeys::from_env(),
+        );
+        settings.apply_saved_speech(&speech_choice).await?;
         // The demo business's tools (bookings, orders, returns) work on the
         // tables `--demo` seeds; without the demo there is no such business.
         let business_tools = if config.demo {
@@ -243,6 +248,7 @@ impl App {
             body_limit: config.body_limit,
             demo_site: config.demo,
             speech: config.speech_override.clone().unwrap_or_else(|| switchboard_voice::offline_engines(&config.voice)),
+            speech_choice,
             call: config.call.clone(),
             calls: tokio_util::task::TaskTracker::new(),
             voice_latency: Default::default(),

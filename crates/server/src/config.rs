@@ -50,6 +50,10 @@ pub struct Config {
     pub voice: switchboard_voice::VoiceConfig,
     /// `[call]`: voice activity, end of turn, barge-in and pacing.
     pub call: switchboard_call::CallConfig,
+    /// `[cloud]`: cloud speech engines per role (offline by default), and
+    /// the services' URLs. Keys come from the environment or the settings
+    /// screen.
+    pub cloud: switchboard_cloud_voice::select::CloudConfig,
     /// Speech engines to use instead of the configured ones (tests).
     pub speech_override: Option<switchboard_call::CallEngines>,
     /// Where the Install button puts models (tests); default
@@ -100,6 +104,7 @@ impl Config {
             crawl: switchboard_crawl::CrawlConfig::default(),
             voice: Default::default(),
             call: Default::default(),
+            cloud: Default::default(),
             speech_override: None,
             models_dir: None,
             livekit: Default::default(),
@@ -260,6 +265,7 @@ impl ServeArgs {
         }
         cfg.crawl.allow_private = self.crawl_allow_private || file.crawl_allow_private.unwrap_or(false);
         cfg.voice = file.voice;
+        cfg.cloud = file.cloud;
         cfg.call = file.call;
         // The environment wins over the file; the secret is never a flag.
         let from_file = switchboard_livekit::LiveKitConfig {
@@ -312,6 +318,9 @@ pub struct FileConfig {
     /// `[livekit]`: url, api_key, api_secret (`LIVEKIT_*` win).
     #[serde(default)]
     pub livekit: FileLiveKit,
+    /// `[cloud]`: stt, tts, voice_agent, service URLs and voices.
+    #[serde(default)]
+    pub cloud: switchboard_cloud_voice::select::CloudConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -328,3 +328,150 @@ pub fn llm_config(base: &LlmConfig, m: &ModelSettings) -> LlmConfig {
     };
     c
 }
+
+/// A speech service's key as the API shows it: whether one is in force and
+/// where it comes from, never the key.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct SpeechKeyView {
+    /// `deepgram`, `elevenlabs` or `gemini`.
+    pub service: String,
+    pub set: bool,
+    /// The key in force comes from the environment (`DEEPGRAM_API_KEY`, …).
+    pub from_environment: bool,
+    /// The environment variable it may come from.
+    pub env_var: String,
+}
+
+/// The speech engines chosen, as the API shows them.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct SpeechView {
+    pub stt: String,
+    pub tts: String,
+    pub voice_agent: String,
+    pub elevenlabs_voice: String,
+    pub keys: Vec<SpeechKeyView>,
+}
+
+/// The speech choice: the `[cloud]` section it starts from, the keys the
+/// environment gave, the keys typed into the settings screen, and the
+/// choice in force that calls read.
+#[derive(Clone)]
+pub struct SpeechChoice {
+    pub selection: switchboard_cloud_voice::select::Selection,
+    base: switchboard_cloud_voice::select::CloudConfig,
+    env: switchboard_cloud_voice::select::CloudKeys,
+    typed: Arc<std::sync::Mutex<std::collections::BTreeMap<String, String>>>,
+}
+
+impl SpeechChoice {
+    pub fn new(
+        base: switchboard_cloud_voice::select::CloudConfig,
+        env: switchboard_cloud_voice::select::CloudKeys,
+    ) -> SpeechChoice {
+        let selection = switchboard_cloud_voice::select::Selection::new(switchboard_cloud_voice::select::CloudSpeech {
+            config: base.clone(),
+            keys: env.clone(),
+        });
+        SpeechChoice { selection, base, env, typed: Default::default() }
+    }
+
+    /// The choice `s` would make, with `typed` keys over the environment's.
+    fn build(
+        &self,
+        s: &switchboard_core::settings::SpeechSettings,
+        typed: &std::collections::BTreeMap<String, String>,
+    ) -> switchboard_cloud_voice::select::CloudSpeech {
+        use switchboard_cloud_voice::select::{AgentChoice, Service, SttChoice, TtsChoice};
+        let mut config = self.base.clone();
+        config.stt = SttChoice::parse(&s.stt).unwrap_or_default();
+        config.tts = TtsChoice::parse(&s.tts).unwrap_or_default();
+        config.voice_agent = AgentChoice::parse(&s.voice_agent).unwrap_or_default();
+        if let Some(v) = &s.elevenlabs_voice {
+            config.elevenlabs_voice = v.clone();
+        }
+        let mut keys = self.env.clone();
+        for service in Service::ALL {
+            if let Some(k) = typed.get(service.as_str()).and_then(|k| switchboard_cloud_voice::ApiKey::new(k).ok()) {
+                keys.set(service, Some(k));
+            }
+        }
+        switchboard_cloud_voice::select::CloudSpeech { config, keys }
+    }
+
+    pub fn view(&self) -> SpeechView {
+        use switchboard_cloud_voice::select::Service;
+        let c = self.selection.get();
+        let typed = self.typed.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        SpeechView {
+            stt: c.config.stt.as_str().into(),
+            tts: c.config.tts.as_str().into(),
+            voice_agent: c.config.voice_agent.as_str().into(),
+            elevenlabs_voice: c.config.elevenlabs_voice.clone(),
+            keys: Service::ALL
+                .into_iter()
+                .map(|s| SpeechKeyView {
+                    service: s.as_str().into(),
+                    set: c.keys.get(s).is_some(),
+                    from_environment: !typed.contains_key(s.as_str()) && self.env.get(s).is_some(),
+                    env_var: s.env_var().into(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Where a service's failure at selection time belongs in the form.
+fn speech_field(e: &switchboard_cloud_voice::CloudError) -> &'static str {
+    use switchboard_cloud_voice::CloudError;
+    match e {
+        CloudError::BadKey { .. } | CloudError::Config { .. } => "api_key",
+        _ => "speech",
+    }
+}
+
+impl SettingsService {
+    /// Checks the chosen services with their keys (a refused key or an
+    /// unreachable service is refused here, not in the first call), then
+    /// saves and applies: the next call runs on it.
+    pub async fn update_speech(
+        &self,
+        choice: &SpeechChoice,
+        input: switchboard_core::settings::SpeechSettings,
+    ) -> Result<SpeechView, SettingsError> {
+        let valid = input.validate()?;
+        let mut typed = choice.typed.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        for (service, key) in &valid.api_key {
+            if key.is_empty() {
+                typed.remove(service);
+            } else {
+                typed.insert(service.clone(), key.clone());
+            }
+        }
+        let candidate = choice.build(&valid, &typed);
+        if let Err(e) = candidate.check().await {
+            tracing::warn!(code = e.code(), error = %e, "the chosen speech service failed its check");
+            return Err(ValidationError::new(speech_field(&e), e.to_string()).into());
+        }
+        let saved = switchboard_core::settings::SpeechSettings { api_key: typed.clone(), ..valid };
+        self.store.save_speech_settings(&saved, time::now()).await?;
+        *choice.typed.lock().unwrap_or_else(|p| p.into_inner()) = typed;
+        choice.selection.set(candidate);
+        Ok(choice.view())
+    }
+
+    /// At start: the saved choice wins over the config file. It is not
+    /// checked here (a laptop may start offline); a service that fails in
+    /// a call falls back to the offline engines.
+    pub async fn apply_saved_speech(&self, choice: &SpeechChoice) -> Result<(), SettingsError> {
+        if let Some(saved) = self.store.load_speech_settings().await? {
+            match saved.validate() {
+                Ok(valid) => {
+                    choice.selection.set(choice.build(&valid, &valid.api_key));
+                    *choice.typed.lock().unwrap_or_else(|p| p.into_inner()) = valid.api_key;
+                }
+                Err(e) => tracing::warn!(error = %e, "the saved speech settings are invalid; using the configuration"),
+            }
+        }
+        Ok(())
+    }
+}

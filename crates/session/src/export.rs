@@ -83,6 +83,7 @@ mod tests {
             ended_at: Some(chrono::Utc::now()),
             turn_count: 2,
             title: None,
+            usage: Default::default(),
         };
         let turn = |seq, role, text: &str| Turn {
             id: Uuid::now_v7(),
@@ -98,10 +99,8 @@ mod tests {
             created_at: chrono::Utc::now(),
         };
         let cut = Turn { interrupted: true, ..turn(3, TurnRole::Agent, "We open at") };
-        let md = to_markdown(
-            &session,
-            &[turn(1, TurnRole::Caller, "Hours?"), turn(2, TurnRole::Agent, "9 to 5."), cut],
-        );
+        let md =
+            to_markdown(&session, &[turn(1, TurnRole::Caller, "Hours?"), turn(2, TurnRole::Agent, "9 to 5."), cut]);
         assert!(md.contains("**Agent:** We open at _(cut off by the caller)_"), "{md}");
         let caller = md.find("**Caller:** Hours?").unwrap();
         let agent = md.find("**Agent:** 9 to 5.").unwrap();

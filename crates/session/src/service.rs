@@ -324,6 +324,46 @@ impl Sessions {
         Ok(turn)
     }
 
+    /// Stores a note in the session's transcript that is neither the caller
+    /// nor the agent (the call moved to the offline speech engines): a tool
+    /// turn named `source`, which the model's history leaves out.
+    pub async fn note(&self, id: Uuid, source: &str, text: &str) -> Result<Turn, SessionError> {
+        let turn = switchboard_core::session::NewTurn {
+            id: Uuid::now_v7(),
+            role: switchboard_core::session::TurnRole::Tool,
+            text: text.to_string(),
+            tool: Some(switchboard_core::session::ToolRecord {
+                call_id: String::new(),
+                name: source.to_string(),
+                arguments: String::new(),
+                ok: true,
+                result: serde_json::json!({ "note": text }),
+            }),
+            grounding: None,
+            timings: None,
+            input: None,
+            interrupted: false,
+            at: time::now(),
+        };
+        let stored = self.inner.store.append_turns(id, &[turn]).await.map_err(|e| match e {
+            StoreError::Conflict(_) => SessionError::Ended,
+            e => SessionError::Store(e),
+        })?;
+        let turn = stored.into_iter().next().ok_or(SessionError::Ended)?;
+        self.inner.hub.publish(id, SessionEvent::Turn { turn: turn.clone() });
+        self.inner.events.publish(EventKind::SessionTurn { turn: turn.clone() });
+        Ok(turn)
+    }
+
+    /// Adds a call's cloud audio seconds to its session.
+    pub async fn add_usage(
+        &self,
+        id: Uuid,
+        usage: &std::collections::BTreeMap<String, switchboard_core::speech::ServiceUsage>,
+    ) -> Result<(), SessionError> {
+        Ok(self.inner.store.add_session_usage(id, usage).await?)
+    }
+
     /// Records a spoken turn's audio timings once known (after the turn was
     /// stored); `timings` replaces what was stored.
     pub async fn set_turn_timings(&self, turn_id: Uuid, timings: &TurnTimings) -> Result<(), SessionError> {

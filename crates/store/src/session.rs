@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use switchboard_core::ports::StoreError;
-use switchboard_core::session::{TurnInput, 
-    Channel, NewTurn, Session, SessionStatus, SessionStore, Turn, TurnRole, TurnTimings, ValidSession,
+use switchboard_core::session::{
+    Channel, NewTurn, Session, SessionStatus, SessionStore, Turn, TurnInput, TurnRole, TurnTimings, ValidSession,
 };
 use switchboard_core::time::{Timestamp, from_millis, to_millis};
 use uuid::Uuid;
@@ -14,7 +14,7 @@ use crate::backend;
 use crate::sqlite::SqliteStore;
 
 const SESSION_COLUMNS: &str =
-    "id, channel, status, caller_name, caller_contact, language, started_at, ended_at, turn_count, title";
+    "id, channel, status, caller_name, caller_contact, language, started_at, ended_at, turn_count, title, usage";
 /// Characters of the first caller message kept as the session's title.
 const TITLE_CHARS: usize = 80;
 
@@ -39,6 +39,7 @@ fn session_row(row: &SqliteRow) -> Result<Session, StoreError> {
         ended_at: ended.map(from_millis),
         turn_count: u32::try_from(count).map_err(|_| corrupt("turn_count"))?,
         title: row.try_get("title").map_err(backend)?,
+        usage: json_col(row, "usage")?.unwrap_or_default(),
     })
 }
 
@@ -103,6 +104,7 @@ impl SessionStore for SqliteStore {
             ended_at: None,
             turn_count: 0,
             title: None,
+            usage: Default::default(),
         })
     }
 
@@ -239,6 +241,39 @@ impl SessionStore for SqliteStore {
             .await
             .map_err(backend)?;
         found(done.rows_affected())
+    }
+
+    async fn add_session_usage(
+        &self,
+        id: Uuid,
+        usage: &std::collections::BTreeMap<String, switchboard_core::speech::ServiceUsage>,
+    ) -> Result<(), StoreError> {
+        if usage.is_empty() {
+            return Ok(());
+        }
+        // Read and write in one transaction: two calls ending at once on
+        // one session must both count.
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let row = sqlx::query("SELECT usage FROM sessions WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?
+            .ok_or(StoreError::NotFound)?;
+        let mut total: std::collections::BTreeMap<String, switchboard_core::speech::ServiceUsage> =
+            json_col(&row, "usage")?.unwrap_or_default();
+        for (service, u) in usage {
+            let t = total.entry(service.clone()).or_default();
+            t.sent_seconds += u.sent_seconds;
+            t.received_seconds += u.received_seconds;
+        }
+        sqlx::query("UPDATE sessions SET usage = ? WHERE id = ?")
+            .bind(serde_json::to_string(&total).map_err(|e| corrupt(e.to_string()))?)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)
     }
 
     async fn end_session(&self, id: Uuid, at: Timestamp) -> Result<Session, StoreError> {

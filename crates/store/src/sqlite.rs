@@ -688,6 +688,19 @@ impl SettingsStore for SqliteStore {
     ) -> Result<(), StoreError> {
         self.save_doc("livekit", s, at).await
     }
+
+    async fn load_speech_settings(&self) -> Result<Option<switchboard_core::settings::SpeechSettings>, StoreError> {
+        self.load_doc("speech").await
+    }
+
+    // The keys sit under `api_key`, which the audit triggers strip.
+    async fn save_speech_settings(
+        &self,
+        s: &switchboard_core::settings::SpeechSettings,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.save_doc("speech", s, at).await
+    }
 }
 
 /// The database and its WAL and shared-memory files are the owner's alone

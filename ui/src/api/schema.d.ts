@@ -680,6 +680,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/settings/speech": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The speech engine per role (offline or a cloud service) and which services have a key; never the keys. */
+        get: operations["get_speech_settings"];
+        /** @description Chooses the speech engines; the next call runs on them, with the offline engines behind. Each chosen service is connected to once with its key first: a refused key or an unreachable service is a 422 here. `api_key` is write-only, per service: a service left out keeps its key, an empty string removes it. */
+        put: operations["update_speech_settings"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tokens/generate": {
         parameters: {
             query?: never;
@@ -1861,6 +1879,19 @@ export interface components {
         RoomTranscript: components["schemas"]["TranscriptExport"] & {
             status: components["schemas"]["RoomAgentStatus"];
         };
+        /** @description One cloud service's audio in a call, in seconds: what the call costs. */
+        ServiceUsage: {
+            /**
+             * Format: double
+             * @description Speech the service made.
+             */
+            received_seconds: number;
+            /**
+             * Format: double
+             * @description The caller's audio sent to the service.
+             */
+            sent_seconds: number;
+        };
         Session: {
             caller_contact?: string | null;
             caller_name?: string | null;
@@ -1880,6 +1911,13 @@ export interface components {
              * @description Turns stored so far.
              */
             turn_count: number;
+            /**
+             * @description Audio seconds per cloud speech service, once a call on it ended
+             *     (empty when only offline engines ran).
+             */
+            usage?: {
+                [key: string]: components["schemas"]["ServiceUsage"];
+            };
         };
         /** @description What a session's watchers (and the sender of a message) receive. */
         SessionEvent: {
@@ -1959,6 +1997,50 @@ export interface components {
             /** @description The model or voice in use, when there is one. */
             model?: string | null;
             ready: boolean;
+        };
+        /**
+         * @description A speech service's key as the API shows it: whether one is in force and
+         *     where it comes from, never the key.
+         */
+        SpeechKeyView: {
+            /** @description The environment variable it may come from. */
+            env_var: string;
+            /** @description The key in force comes from the environment (`DEEPGRAM_API_KEY`, …). */
+            from_environment: boolean;
+            /** @description `deepgram`, `elevenlabs` or `gemini`. */
+            service: string;
+            set: boolean;
+        };
+        /**
+         * @description The speech engines chosen from the settings screen: per role, offline or
+         *     a cloud service. Keys are write-only: `api_key` maps a service
+         *     (`deepgram`, `elevenlabs`, `gemini`) to its key; a service left out keeps
+         *     its saved key, an empty string removes it. Views never carry keys.
+         */
+        SpeechSettings: {
+            /** @description Write-only, per service. */
+            api_key?: {
+                [key: string]: string;
+            };
+            /** @description The ElevenLabs voice id; absent: the default voice. */
+            elevenlabs_voice?: string | null;
+            /** @description `offline`, `deepgram` or `elevenlabs`. */
+            stt: string;
+            /** @description `offline`, `deepgram` (Aura) or `elevenlabs`. */
+            tts: string;
+            /**
+             * @description `none`, `gemini` (Gemini Live) or `deepgram` (the Voice Agent API):
+             *     a service that listens, thinks and speaks, in place of the others.
+             */
+            voice_agent?: string;
+        };
+        /** @description The speech engines chosen, as the API shows them. */
+        SpeechView: {
+            elevenlabs_voice: string;
+            keys: components["schemas"]["SpeechKeyView"][];
+            stt: string;
+            tts: string;
+            voice_agent: string;
         };
         /**
          * @description One server-sent event of a streamed reply: `event` names the kind,
@@ -4893,6 +4975,101 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ModelView"];
+                };
+            };
+            /** @description the body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing or wrong API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is not sent as application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_speech_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SpeechView"];
+                };
+            };
+            /** @description missing or wrong API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_speech_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SpeechSettings"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SpeechView"];
                 };
             };
             /** @description the body is not valid JSON */

@@ -66,6 +66,10 @@ export type ModelView = S['ModelView'];
 export type LiveKitSettings = S['LiveKitSettings'];
 /** `GET/PUT /api/settings/livekit`: the LiveKit server, whether a secret is saved, whether the environment sets it. */
 export type LiveKitView = S['LiveKitView'];
+export type SpeechSettings = S['SpeechSettings'];
+export type SpeechView = S['SpeechView'];
+export type SpeechKeyView = S['SpeechKeyView'];
+export type ServiceUsage = S['ServiceUsage'];
 
 export const STATUSES: readonly HelpStatus[] = ['pending', 'resolved', 'unresolved'];
 

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use switchboard_interview::{ExportFormat, Speaker, TranscriptExport};
 use switchboard_livekit::agent::{JoinWith, RoomAgentMode, RoomAgentStatus, RoomLive};
 use switchboard_livekit::{
@@ -178,7 +179,9 @@ pub async fn agent_join(
             hint: missing,
         }));
     }
-    let with = JoinWith { engines: s.speech.clone(), call: s.call.clone() };
+    let app = s.clone();
+    let with =
+        JoinWith { engines: Arc::new(move |session, usage| app.call_engines(session, usage)), call: s.call.clone() };
     Ok((StatusCode::CREATED, Json(s.rooms.join(&room, r.mode, with).await?)))
 }
 

@@ -53,8 +53,11 @@ pub struct AppState {
     pub body_limit: usize,
     /// Serve the demo website at `/demo-site/` (`--demo`).
     pub demo_site: bool,
-    /// The speech engines calls run on, and the calls' settings.
+    /// The offline speech engines, and the calls' settings.
     pub speech: switchboard_call::CallEngines,
+    /// The cloud engines chosen per role, if any: a call runs on them with
+    /// the offline ones behind.
+    pub speech_choice: crate::settings::SpeechChoice,
     pub call: switchboard_call::CallConfig,
     /// Calls in progress: each is a task the app awaits at shutdown.
     pub calls: tokio_util::task::TaskTracker,
@@ -74,12 +77,36 @@ impl AppState {
     /// What a call needs and does not have (speech-to-text, text-to-speech),
     /// in the engines' own words; `None` when a call can run.
     pub fn speech_missing(&self) -> Option<String> {
-        let missing: Vec<String> = [self.speech.stt.info(), self.speech.tts.info()]
+        let engines = self.call_engines(None, &Default::default());
+        let missing: Vec<String> = [engines.stt.info(), engines.tts.info()]
             .into_iter()
             .filter(|e| !e.ready)
             .map(|e| e.missing.unwrap_or_else(|| format!("{} is not ready", e.engine)))
             .collect();
         (!missing.is_empty()).then(|| missing.join("; "))
+    }
+
+    /// The engines a call runs on: the chosen cloud engines (counting into
+    /// `usage`) with the offline ones behind them. If the call moves to the
+    /// offline engines, a note says so once in the session's transcript.
+    pub fn call_engines(
+        &self,
+        session_id: Option<uuid::Uuid>,
+        usage: &switchboard_core::speech::Usage,
+    ) -> switchboard_call::CallEngines {
+        let (sessions, tasks) = (self.sessions.clone(), self.calls.clone());
+        let on_switch: switchboard_cloud_voice::fallback::OnSwitch = Arc::new(move |why: String| {
+            tracing::warn!(session = ?session_id, reason = %why, "a call moved to the offline speech engines");
+            let Some(id) = session_id else { return };
+            let sessions = sessions.clone();
+            tasks.spawn(async move {
+                let text = format!("Moved to the offline speech engines: {why}.");
+                if let Err(e) = sessions.note(id, "speech_engine", &text).await {
+                    tracing::warn!(error = %e, "the engine switch was not noted in the transcript");
+                }
+            });
+        });
+        self.speech_choice.selection.get().for_call(&self.speech, usage, on_switch)
     }
 
     /// What a call on `session_id` runs with, playing at `out_rate`; a child
@@ -90,13 +117,15 @@ impl AppState {
         out_rate: u32,
         config: switchboard_call::CallConfig,
     ) -> switchboard_call::CallContext {
+        let usage = switchboard_core::speech::Usage::default();
         switchboard_call::CallContext {
             sessions: self.sessions.clone(),
-            engines: self.speech.clone(),
+            engines: self.call_engines(Some(session_id), &usage),
             config,
             session_id,
             out_rate,
             cancel: self.cancel.child_token(),
+            usage,
         }
     }
 }

@@ -64,6 +64,8 @@ use super::AppState;
         super::livekit::remove,
         super::settings::show_livekit,
         super::settings::update_livekit,
+        super::settings::show_speech,
+        super::settings::update_speech,
         super::livekit::agent_join,
         super::livekit::agent_leave,
         super::livekit::agent_status,

@@ -18,6 +18,7 @@ pub fn router() -> Router<AppState> {
         .route("/settings/model", get(show_model).put(update_model))
         .route("/settings/business", get(show_profile).put(update_profile))
         .route("/settings/livekit", get(show_livekit).put(update_livekit))
+        .route("/settings/speech", get(show_speech).put(update_speech))
 }
 
 #[utoipa::path(get, operation_id = "get_settings", path = "/api/settings", tag = "settings", responses((status = 200, body = Settings)))]
@@ -82,4 +83,24 @@ pub async fn update_livekit(
     ApiJson(input): ApiJson<switchboard_core::settings::LiveKitSettings>,
 ) -> Result<Json<crate::settings::LiveKitView>, ApiError> {
     Ok(Json(s.settings.update_livekit(&s.livekit, input).await.map_err(ApiError::from_coded)?))
+}
+
+#[utoipa::path(get, operation_id = "get_speech_settings", path = "/api/settings/speech", tag = "settings",
+    description = "The speech engine per role (offline or a cloud service) and which services have a key; never the keys.",
+    responses((status = 200, body = crate::settings::SpeechView)))]
+pub async fn show_speech(State(s): State<AppState>) -> Json<crate::settings::SpeechView> {
+    Json(s.speech_choice.view())
+}
+
+#[utoipa::path(put, operation_id = "update_speech_settings", path = "/api/settings/speech", tag = "settings",
+    description = "Chooses the speech engines; the next call runs on them, with the offline engines behind. Each chosen \
+    service is connected to once with its key first: a refused key or an unreachable service is a 422 here. `api_key` \
+    is write-only, per service: a service left out keeps its key, an empty string removes it.",
+    request_body = switchboard_core::settings::SpeechSettings,
+    responses((status = 200, body = crate::settings::SpeechView), (status = 422, body = ErrorBody)))]
+pub async fn update_speech(
+    State(s): State<AppState>,
+    ApiJson(input): ApiJson<switchboard_core::settings::SpeechSettings>,
+) -> Result<Json<crate::settings::SpeechView>, ApiError> {
+    Ok(Json(s.settings.update_speech(&s.speech_choice, input).await.map_err(ApiError::from_coded)?))
 }

@@ -52,9 +52,10 @@ pub struct VoiceStatus {
     responses((status = 200, body = VoiceStatus)))]
 pub async fn status(State(s): State<AppState>) -> Json<VoiceStatus> {
     let ready = s.speech_missing().is_none();
+    let engines = s.call_engines(None, &Default::default());
     Json(VoiceStatus {
-        stt: s.speech.stt.info(),
-        tts: s.speech.tts.info(),
+        stt: engines.stt.info(),
+        tts: engines.tts.info(),
         vad: s.speech.vad.info(),
         ready,
         call: s.call.clone(),
