@@ -13,6 +13,7 @@ import type {
 } from '../api/types';
 import { compareSessions, isNewerSession, type LastTurn } from './sessions';
 import { compareJobs, isNewerJob } from './crawl';
+import { isEngineNote } from './speech';
 
 export interface Data {
   requests: Record<string, HelpRequest>;
@@ -107,7 +108,8 @@ export function upsertSession(d: Data, s: Session): boolean {
  */
 export function applyTurn(d: Data, turn: Turn): boolean {
   const prev = d.lastTurn[turn.session_id];
-  if (!prev || turn.seq > prev.seq) {
+  // A note that the speech engines changed says nothing about what the session is doing.
+  if (!isEngineNote(turn) && (!prev || turn.seq > prev.seq)) {
     d.lastTurn[turn.session_id] = { seq: turn.seq, role: turn.role, decision: turn.grounding?.decision ?? null };
   }
   const s = d.sessions[turn.session_id];

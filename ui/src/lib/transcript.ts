@@ -6,6 +6,7 @@
 // Pure functions over a plain object, like state.ts.
 import type { Session, SessionFrame, Turn } from '../api/types';
 import { isNewerSession } from './sessions';
+import { isEngineNote } from './speech';
 
 /** Where an event came from: the message's own reply stream, the session's live socket, the global stream. */
 export type Source = 'sse' | 'ws' | 'events';
@@ -119,9 +120,15 @@ export function applyView(t: Transcript, view: { session: Session; turns: Turn[]
   mergeTurns(t, view.turns);
 }
 
-/** Whether a reply is being generated right now (a caller turn or tool turn is the last, or a stream is open). */
+/**
+ * Whether a reply is being generated right now (a caller turn or tool turn
+ * is the last, or a stream is open). A note that the speech engines changed
+ * is no step of a reply: the turn before it counts.
+ */
 export function isReplying(t: Transcript): boolean {
   if (t.streams.length > 0) return true;
-  const last = t.turns[t.turns.length - 1];
+  let i = t.turns.length - 1;
+  while (i >= 0 && isEngineNote(t.turns[i])) i--;
+  const last = t.turns[i];
   return !!last && (last.role === 'caller' || last.role === 'tool') && t.session?.status === 'active';
 }
