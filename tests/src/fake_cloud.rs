@@ -27,6 +27,24 @@ pub struct Script {
     pub listen_fails_after: Option<usize>,
     /// `/v1/speak` answers every `Speak` with a `Warning` and closes.
     pub speak_fails: bool,
+    /// The Voice Agent closes the socket (1011) after this many bytes of
+    /// caller audio.
+    pub agent_fails_after_bytes: Option<usize>,
+    /// Seconds of agent speech per character of a reply (longer replies
+    /// leave room to cut in).
+    pub agent_secs_per_char: f64,
+}
+
+impl Script {
+    pub fn new(transcript: &str) -> Script {
+        Script {
+            transcript: transcript.into(),
+            listen_fails_after: None,
+            speak_fails: false,
+            agent_fails_after_bytes: None,
+            agent_secs_per_char: 0.06,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -36,6 +54,11 @@ pub struct Seen {
     pub listen_streams: usize,
     pub audio_bytes: usize,
     pub spoken: Vec<String>,
+    /// The Voice Agent: the `Settings` messages, tool results and injected
+    /// messages it received.
+    pub agent_settings: Vec<Value>,
+    pub tool_results: Vec<Value>,
+    pub injected: Vec<String>,
 }
 
 pub struct FakeDeepgram {
@@ -85,7 +108,9 @@ async fn serve(tcp: tokio::net::TcpStream, key: String, seen: Arc<Mutex<Seen>>, 
     let Ok(ws) = tokio_tungstenite::accept_hdr_async(tcp, check).await else { return };
     let path = path.lock().unwrap().clone();
     let script = script.lock().unwrap().clone();
-    if path.starts_with("/v1/listen") {
+    if path.starts_with("/v1/agent/converse") {
+        agent(ws, script, seen).await
+    } else if path.starts_with("/v1/listen") {
         listen(ws, script, seen).await
     } else if path.starts_with("/v1/speak") {
         let rate = path
@@ -182,4 +207,146 @@ async fn speak(mut ws: Ws, script: Script, seen: Arc<Mutex<Seen>>, rate: u32) {
             _ => {}
         }
     }
+}
+
+fn text(v: Value) -> Message {
+    Message::Text(v.to_string().into())
+}
+
+fn tone(secs: f64, rate: u32) -> Vec<u8> {
+    let samples = (secs * rate as f64) as usize;
+    (0..samples)
+        .flat_map(|i| (((i as f64 * 330.0 * std::f64::consts::TAU / rate as f64).sin() * 6000.0) as i16).to_le_bytes())
+        .collect()
+}
+
+/// The Deepgram Voice Agent (`/v1/agent/converse`): `Welcome`, then
+/// `SettingsApplied` for the client's `Settings`; the greeting spoken; each
+/// second of caller audio taken as an utterance of the scripted transcript,
+/// looked up with the client's `search_knowledge_base` function, answered
+/// with its `say_as_is` answer or handed on with `request_help`;
+/// `InjectAgentMessage` spoken as it is; caller audio while the agent speaks
+/// is a barge-in (`UserStartedSpeaking`).
+async fn agent(ws: Ws, script: Script, seen: Arc<Mutex<Seen>>) {
+    const RATE: u32 = 24_000;
+    let (mut tx, mut rx) = ws.split();
+    let _ = tx.send(text(json!({"type": "Welcome", "request_id": "fake-agent"}))).await;
+    let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<Message>();
+    // Speech goes out in 100 ms chunks at about 4× real time, so a caller can
+    // cut in while it plays.
+    let writer = tokio::spawn(async move {
+        while let Some(m) = out_rx.recv().await {
+            let pause = matches!(m, Message::Binary(_));
+            if tx.send(m).await.is_err() {
+                return;
+            }
+            if pause {
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+        }
+        let _ = tx.close().await;
+    });
+    let say = |reply: &str| {
+        let _ = out_tx.send(text(json!({"type": "ConversationText", "role": "assistant", "content": reply})));
+        let _ = out_tx.send(text(
+            json!({"type": "AgentStartedSpeaking", "total_latency": 0.3, "tts_latency": 0.1, "ttt_latency": 0.2}),
+        ));
+        for chunk in
+            tone(reply.chars().count() as f64 * script.agent_secs_per_char, RATE).chunks(RATE as usize / 10 * 2)
+        {
+            let _ = out_tx.send(Message::Binary(chunk.to_vec().into()));
+        }
+        let _ = out_tx.send(text(json!({"type": "AgentAudioDone"})));
+    };
+    let mut bytes = 0usize;
+    let mut utterance = 0usize;
+    let mut pending_call: Option<String> = None;
+    let mut asked = false;
+    let mut n = 0;
+    while let Some(Ok(m)) = rx.next().await {
+        match m {
+            Message::Text(t) => {
+                let v: Value = serde_json::from_str(&t).unwrap_or(Value::Null);
+                match v["type"].as_str() {
+                    Some("Settings") => {
+                        seen.lock().unwrap().agent_settings.push(v.clone());
+                        let _ = out_tx.send(text(json!({"type": "SettingsApplied"})));
+                        if let Some(g) = v["agent"]["greeting"].as_str() {
+                            say(g);
+                        }
+                    }
+                    Some("FunctionCallResponse") => {
+                        seen.lock().unwrap().tool_results.push(v.clone());
+                        let content: Value =
+                            serde_json::from_str(v["content"].as_str().unwrap_or("null")).unwrap_or(Value::Null);
+                        match v["name"].as_str() {
+                            Some("search_knowledge_base") => {
+                                if let Some(answer) = content["say_as_is"].as_str() {
+                                    say(answer);
+                                } else {
+                                    n += 1;
+                                    let args = json!({"question": script.transcript}).to_string();
+                                    let call = json!({"type": "FunctionCallRequest", "functions": [
+                                        {"id": format!("fc-{n}"), "name": "request_help", "arguments": args, "client_side": true}]});
+                                    let _ = out_tx.send(text(call));
+                                }
+                            }
+                            _ => say("Let me check with a colleague and get back to you."),
+                        }
+                        pending_call = None;
+                    }
+                    Some("InjectAgentMessage") => {
+                        let m = v["message"].as_str().unwrap_or("").to_string();
+                        seen.lock().unwrap().injected.push(m.clone());
+                        say(&m);
+                    }
+                    _ => {}
+                }
+            }
+            Message::Binary(b) => {
+                bytes += b.len();
+                if script.agent_fails_after_bytes.is_some_and(|n| bytes >= n) {
+                    let (out, w) = (out_tx, writer);
+                    let _ = out.send(Message::Close(Some(CloseFrame {
+                        code: CloseCode::Error,
+                        reason: "internal error".into(),
+                    })));
+                    drop(out);
+                    let _ = w.await;
+                    return;
+                }
+                // Speech, not silence, counts: a second of it (16 kHz PCM16)
+                // makes an utterance.
+                let loud =
+                    b.chunks_exact(2).map(|p| i16::from_le_bytes([p[0], p[1]]).unsigned_abs() as u64).sum::<u64>()
+                        > 300 * (b.len() as u64 / 2);
+                if !loud {
+                    continue;
+                }
+                utterance += b.len();
+                if utterance >= 32_000 && pending_call.is_none() && !asked {
+                    asked = true;
+                    utterance = 0;
+                    let _ = out_tx.send(text(json!({"type": "UserStartedSpeaking"})));
+                    let _ = out_tx
+                        .send(text(json!({"type": "ConversationText", "role": "user", "content": script.transcript})));
+                    n += 1;
+                    let id = format!("fc-{n}");
+                    let args = json!({"query": script.transcript}).to_string();
+                    let call = json!({"type": "FunctionCallRequest", "functions": [
+                        {"id": id, "name": "search_knowledge_base", "arguments": args, "client_side": true}]});
+                    pending_call = Some(id);
+                    let _ = out_tx.send(text(call));
+                } else if asked && utterance >= 32_000 {
+                    // More speech after the answer: the caller cuts in.
+                    utterance = 0;
+                    let _ = out_tx.send(text(json!({"type": "UserStartedSpeaking"})));
+                }
+            }
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    drop(out_tx);
+    let _ = writer.await;
 }

@@ -15,7 +15,7 @@ use switchboard_tests::{TOKEN, TestServer, config, expect};
 const KEY: &str = "dg-key-for-the-fake-0123";
 
 fn script(transcript: &str) -> Script {
-    Script { transcript: transcript.into(), listen_fails_after: None, speak_fails: false }
+    Script::new(transcript)
 }
 
 async fn start(dir: &std::path::Path, fake: &FakeDeepgram) -> TestServer {
@@ -226,5 +226,191 @@ async fn a_service_failing_mid_call_moves_the_call_offline_once_and_keeps_the_tr
     let answers = turns.iter().filter(|t| t["role"] == "agent" && t["text"].as_str().unwrap().contains("nine")).count();
     assert_eq!(answers, 2, "both were answered");
     assert!(fake.seen().listen_streams >= 1, "the call tried Deepgram first");
+    s.stop().await;
+}
+
+async fn start_with_agent(dir: &std::path::Path, fake: &FakeDeepgram) -> TestServer {
+    let mut c = config(dir);
+    c.call.partial_every_ms = 0;
+    c.cloud.deepgram_url = fake.url.parse().unwrap();
+    c.cloud.deepgram_agent_url = fake.url.parse().unwrap();
+    c.cloud.timeout_secs = 3.0;
+    let s = TestServer::start(c).await;
+    let r = choose(
+        &s,
+        json!({"stt": "offline", "tts": "offline", "voice_agent": "deepgram", "api_key": {"deepgram": KEY}}),
+    )
+    .await;
+    let view = expect(r, 200).await;
+    assert_eq!(view["voice_agent"], "deepgram", "{view}");
+    s
+}
+
+fn turns(view: &Value) -> Vec<Value> {
+    view["turns"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_voice_service_runs_our_tools_answers_from_what_was_learned_and_keeps_the_transcript() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeDeepgram::start(KEY, script("What time do you open on Saturday?")).await;
+    let s = start_with_agent(dir.path(), &fake).await;
+    s.post_json(
+        "/api/knowledge-base",
+        &json!({"question": "What time do you open on Saturdays?", "answer": "On Saturdays we open at nine in the morning."}),
+        201,
+    )
+    .await;
+
+    let mut call = VoiceCall::connect(&s.base, TOKEN, 16_000, 16_000).await;
+    call.wait_type(0, "audio_end", Duration::from_secs(30)).await;
+    assert!(call.audio_since(call.events[0].0).seconds() > 1.0, "the service said the greeting");
+    let mark = call.events.len();
+    let asked = Instant::now();
+    call.send_audio(&with_silence(&speak("What time do you open on Saturday?", "en-us", 165), 0.3, 1.2), 1.0).await;
+    let heard =
+        call.wait_for(mark, Duration::from_secs(30), |v| v["type"] == "transcript" && v["is_final"] == true).await;
+    assert_eq!(heard["text"], "What time do you open on Saturday?");
+    call.wait_type(mark, "audio_end", Duration::from_secs(30)).await;
+    let latency = call.wait_type(mark, "latency", Duration::from_secs(5)).await;
+    assert!(latency["timings"]["first_audio_ms"].as_f64().is_some(), "{latency}");
+    assert!(call.audio_since(asked).seconds() > 1.0, "the answer was spoken");
+    let id = call.session_id.clone();
+    call.hang_up().await;
+
+    // The service was set up with the agent's prompt and tools.
+    let settings = fake.seen().agent_settings.last().cloned().unwrap();
+    let functions: Vec<&str> = settings["agent"]["think"]["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert!(functions.contains(&"search_knowledge_base") && functions.contains(&"request_help"), "{functions:?}");
+    assert!(settings["agent"]["think"]["prompt"].as_str().unwrap().contains("search_knowledge_base"));
+    // The learned answer went back as the search's result, to be said as it is.
+    let result = &fake.seen().tool_results[0];
+    assert!(result["content"].as_str().unwrap().contains("nine in the morning"), "{result}");
+
+    let view = session(&s, &id).await;
+    let t = turns(&view);
+    let roles: Vec<&str> = t.iter().map(|t| t["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["agent", "caller", "tool", "agent"], "greeting, question, search, answer: {view}");
+    assert_eq!(t[2]["tool"]["name"], "search_knowledge_base");
+    assert!(t[3]["text"].as_str().unwrap().contains("nine in the morning"));
+    assert!(t[3]["timings"]["first_audio_ms"].as_f64().is_some(), "{}", t[3]);
+    let usage = &view["session"]["usage"]["deepgram"];
+    assert!(
+        usage["sent_seconds"].as_f64().unwrap() > 1.0 && usage["received_seconds"].as_f64().unwrap() > 1.0,
+        "{view}"
+    );
+    assert_eq!(view["session"]["status"], "ended");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_voice_service_asks_a_supervisor_and_says_the_answer_in_the_same_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeDeepgram::start(KEY, script("Do you sell gift cards for dogs?")).await;
+    let s = start_with_agent(dir.path(), &fake).await;
+    let mut call = VoiceCall::connect(&s.base, TOKEN, 16_000, 16_000).await;
+    call.wait_type(0, "audio_end", Duration::from_secs(30)).await;
+    let mark = call.events.len();
+    call.send_audio(&with_silence(&speak("Do you sell gift cards for dogs?", "en-us", 165), 0.3, 1.2), 1.0).await;
+    call.wait_type(mark, "audio_end", Duration::from_secs(30)).await;
+
+    let pending = s.get_json("/api/help-requests?status=pending", 200).await;
+    let request = pending.as_array().and_then(|a| a.first()).cloned().expect("a help request was opened");
+    assert_eq!(request["channel"], "voice", "{request}");
+    assert_eq!(request["question"], "Do you sell gift cards for dogs?");
+    let id = request["id"].as_str().unwrap();
+    let mark = call.events.len();
+    s.post_json(
+        &format!("/api/help-requests/{id}/response"),
+        &json!({"answer": "Yes, we sell gift cards for any amount.", "supervisor": "Kim"}),
+        200,
+    )
+    .await;
+    call.wait_type(mark, "audio_end", Duration::from_secs(30)).await;
+    let injected = fake.seen().injected.clone();
+    assert_eq!(injected.len(), 1, "{injected:?}");
+    assert!(injected[0].contains("gift cards for any amount"), "the service was told to say the answer: {injected:?}");
+    let session_id = call.session_id.clone();
+    call.hang_up().await;
+    let t = turns(&session(&s, &session_id).await);
+    let relays = t.iter().filter(|t| t["grounding"]["decision"] == "relay").count();
+    assert_eq!(relays, 1, "the relayed answer is in the transcript once");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_caller_cutting_in_stops_the_services_reply_and_the_transcript_keeps_what_was_heard() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeDeepgram::start(KEY, script("What time do you open on Saturday?")).await;
+    fake.script.lock().unwrap().agent_secs_per_char = 0.25;
+    let s = start_with_agent(dir.path(), &fake).await;
+    s.post_json(
+        "/api/knowledge-base",
+        &json!({"question": "What time do you open on Saturdays?", "answer": "On Saturdays we open at nine in the morning, and we close at five in the afternoon."}),
+        201,
+    )
+    .await;
+    let mut call = VoiceCall::connect(&s.base, TOKEN, 16_000, 16_000).await;
+    // The greeting is long at this pace; the question goes in once it ends.
+    call.wait_type(0, "audio_end", Duration::from_secs(60)).await;
+    let mark = call.events.len();
+    call.send_audio(&with_silence(&speak("What time do you open on Saturday?", "en-us", 165), 0.3, 0.2), 1.0).await;
+    let started = Instant::now();
+    // Wait until the reply is playing, then speak over it.
+    while call.audio_since(started).seconds() < 1.0 {
+        call.pump_until(Instant::now() + Duration::from_millis(100)).await;
+        assert!(started.elapsed() < Duration::from_secs(20), "the reply never started");
+    }
+    call.send_audio(&speak("Sorry, what about Sunday instead?", "en-us", 165), 1.0).await;
+    let cut = call.wait_type(mark, "interrupted", Duration::from_secs(10)).await;
+    let heard = cut["heard"].as_str().unwrap().to_string();
+    let id = call.session_id.clone();
+    call.hang_up().await;
+    let t = turns(&session(&s, &id).await);
+    let answer = t.iter().rev().find(|t| t["role"] == "agent" && t["interrupted"] == true).expect("the cut reply");
+    assert_eq!(answer["text"], heard.trim(), "the transcript keeps what the caller heard");
+    assert!(!heard.contains("five in the afternoon"), "the reply was cut before its end: {heard:?}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_voice_service_failing_mid_call_hands_the_call_to_the_offline_engines() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeDeepgram::start(KEY, script("unused")).await;
+    let s = start_with_agent(dir.path(), &fake).await;
+    s.post_json(
+        "/api/knowledge-base",
+        &json!({"question": "What time do you open on Saturdays?", "answer": "On Saturdays we open at nine in the morning."}),
+        201,
+    )
+    .await;
+    fake.script.lock().unwrap().agent_fails_after_bytes = Some(8_000);
+    let mut call = VoiceCall::connect(&s.base, TOKEN, 16_000, 16_000).await;
+    call.wait_type(0, "audio_end", Duration::from_secs(30)).await;
+    let question = with_silence(&speak("What time do you open on Saturday?", "en-us", 165), 0.3, 1.2);
+    // The service fails on the first words; the caller asks again.
+    call.send_audio(&question, 1.0).await;
+    let mark = call.events.len();
+    call.send_audio(&question, 1.0).await;
+    let heard =
+        call.wait_for(mark, Duration::from_secs(60), |v| v["type"] == "transcript" && v["is_final"] == true).await;
+    assert!(heard["text"].as_str().unwrap().to_lowercase().contains("saturday"), "Whisper took over: {heard}");
+    call.wait_type(mark, "audio_end", Duration::from_secs(60)).await;
+    let id = call.session_id.clone();
+    call.hang_up().await;
+    let view = session(&s, &id).await;
+    let notes = notes(&view);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].contains("Deepgram") && notes[0].contains("offline"), "{notes:?}");
+    let t = turns(&view);
+    assert!(
+        t.iter().any(|t| t["role"] == "agent" && t["text"].as_str().unwrap().contains("nine")),
+        "answered offline: {view}"
+    );
     s.stop().await;
 }

@@ -18,6 +18,7 @@
 pub mod clause;
 pub mod frontend;
 pub mod resample;
+pub mod service;
 pub mod transcriber;
 
 use std::collections::VecDeque;
@@ -205,6 +206,10 @@ pub struct CallContext {
     /// The cloud audio seconds the engines count; stored with the session
     /// when the call ends.
     pub usage: Usage,
+    /// A voice-to-voice service to run the call on (it listens, thinks and
+    /// speaks); `None`: the pipeline of `engines` and the agent's model. If
+    /// the service fails, the call goes on with the pipeline.
+    pub voice_agent: Option<Arc<dyn switchboard_cloud_voice::agent::VoiceAgent>>,
 }
 
 #[derive(Debug, Clone)]
@@ -344,6 +349,32 @@ impl Speech {
 /// Runs a call to its end. The caller's session must be live; the loop ends
 /// it on hang-up, goodbye or silence.
 pub async fn run(
+    mut ctx: CallContext,
+    input: mpsc::Receiver<CallInput>,
+    output: mpsc::Sender<CallOutput>,
+) -> CallSummary {
+    let Some(agent) = ctx.voice_agent.take() else { return run_pipeline(ctx, input, output).await };
+    match service::run(&ctx, agent, input, &output).await {
+        service::ServiceEnd::Ended { cause, turns } => {
+            let mut call = Call::new(ctx, output);
+            call.finish(cause).await;
+            CallSummary { cause, turns }
+        }
+        service::ServiceEnd::Failed { why, input } => {
+            tracing::warn!(session = %ctx.session_id, reason = %why, "the voice service failed; the call goes on offline");
+            let note = format!("Moved to the offline speech engines: {why}; the call goes on with them.");
+            if let Err(e) = ctx.sessions.note(ctx.session_id, "speech_engine", &note).await {
+                tracing::warn!(error = %e, "the engine switch was not noted in the transcript");
+            }
+            ctx.config.greet = false;
+            run_pipeline(ctx, input, output).await
+        }
+    }
+}
+
+/// The call on the speech pipeline: voice activity, speech-to-text, the
+/// session's turn, text-to-speech.
+async fn run_pipeline(
     ctx: CallContext,
     mut input: mpsc::Receiver<CallInput>,
     output: mpsc::Sender<CallOutput>,

@@ -10,10 +10,13 @@ use serde::{Deserialize, Serialize};
 use switchboard_core::speech::{SpeechEngines, SpeechToText, TextToSpeech, Usage};
 use url::Url;
 
+use crate::agent::VoiceAgent;
 use crate::aura::{AuraConfig, AuraTts};
 use crate::deepgram::{DeepgramConfig, DeepgramStt};
+use crate::deepgram_agent::{DeepgramAgent, DeepgramAgentConfig};
 use crate::elevenlabs::{ElevenLabsConfig, ElevenLabsStt, ElevenLabsSttConfig, ElevenLabsTts};
 use crate::fallback::{FallbackStt, FallbackTts, OnSwitch};
+use crate::gemini::{GeminiConfig, GeminiLive};
 use crate::{ApiKey, CloudError};
 
 /// The speech-to-text engine.
@@ -119,6 +122,10 @@ pub struct CloudConfig {
     pub elevenlabs_model: String,
     pub elevenlabs_stt_model: String,
     pub gemini_model: String,
+    /// The model the Deepgram Voice Agent thinks with (its `think` provider
+    /// is `deepgram_agent_think_provider`).
+    pub deepgram_agent_think_model: String,
+    pub deepgram_agent_think_provider: String,
     /// Longest wait for a service to connect or answer, in seconds.
     pub timeout_secs: f64,
 }
@@ -139,7 +146,9 @@ impl Default for CloudConfig {
             elevenlabs_voice: "21m00Tcm4TlvDq8ikWAM".into(),
             elevenlabs_model: "eleven_flash_v2_5".into(),
             elevenlabs_stt_model: "scribe_v2_realtime".into(),
-            gemini_model: "gemini-2.5-flash-native-audio-preview-09-2025".into(),
+            gemini_model: "gemini-2.5-flash-native-audio-preview-12-2025".into(),
+            deepgram_agent_think_model: "gpt-4o-mini".into(),
+            deepgram_agent_think_provider: "open_ai".into(),
             timeout_secs: 5.0,
         }
     }
@@ -268,6 +277,36 @@ impl CloudSpeech {
         ElevenLabsTts::new(cfg, usage.clone())
     }
 
+    fn gemini(&self, usage: &Usage) -> Result<GeminiLive, CloudError> {
+        let c = &self.config;
+        let mut cfg = GeminiConfig::new(self.key(Service::Gemini, "Gemini")?);
+        cfg.base_url = c.gemini_url.clone();
+        cfg.model = c.gemini_model.clone();
+        cfg.connect_timeout = self.timeout();
+        GeminiLive::new(cfg, usage.clone())
+    }
+
+    fn deepgram_agent(&self, usage: &Usage) -> Result<DeepgramAgent, CloudError> {
+        let c = &self.config;
+        let mut cfg = DeepgramAgentConfig::new(self.key(Service::Deepgram, "Deepgram")?);
+        cfg.base_url = c.deepgram_agent_url.clone();
+        cfg.listen_model = c.deepgram_model.clone();
+        cfg.speak_model = c.deepgram_voice.clone();
+        cfg.think_model = c.deepgram_agent_think_model.clone();
+        cfg.think_provider = c.deepgram_agent_think_provider.clone();
+        cfg.connect_timeout = self.timeout();
+        DeepgramAgent::new(cfg, usage.clone())
+    }
+
+    /// The voice-to-voice service chosen, if any.
+    pub fn voice_agent(&self, usage: &Usage) -> Result<Option<Arc<dyn VoiceAgent>>, CloudError> {
+        Ok(match self.config.voice_agent {
+            AgentChoice::None => None,
+            AgentChoice::Gemini => Some(Arc::new(self.gemini(usage)?)),
+            AgentChoice::Deepgram => Some(Arc::new(self.deepgram_agent(usage)?)),
+        })
+    }
+
     /// The cloud speech-to-text engine chosen, if any, counting into `usage`.
     pub fn stt(&self, usage: &Usage) -> Result<Option<Arc<dyn SpeechToText>>, CloudError> {
         Ok(match self.config.stt {
@@ -300,6 +339,11 @@ impl CloudSpeech {
             TtsChoice::Offline => {}
             TtsChoice::Deepgram => self.aura(&usage)?.check().await?,
             TtsChoice::Elevenlabs => self.elevenlabs_tts(&usage)?.check().await?,
+        }
+        match self.config.voice_agent {
+            AgentChoice::None => {}
+            AgentChoice::Gemini => self.gemini(&usage)?.check().await?,
+            AgentChoice::Deepgram => self.deepgram_agent(&usage)?.check().await?,
         }
         Ok(())
     }

@@ -189,9 +189,15 @@ struct Inner {
 /// transcript (none), counting cloud audio into the usage given.
 pub type EngineFactory = Arc<dyn Fn(Option<Uuid>, &Usage) -> CallEngines + Send + Sync>;
 
+/// Makes the voice-to-voice service a call in a room runs on, if one is
+/// chosen, counting into the usage given.
+pub type VoiceAgentFactory =
+    Arc<dyn Fn(&Usage) -> Option<Arc<dyn switchboard_cloud_voice::agent::VoiceAgent>> + Send + Sync>;
+
 /// What joining needs from the app besides the room.
 pub struct JoinWith {
     pub engines: EngineFactory,
+    pub voice_agent: VoiceAgentFactory,
     pub call: CallConfig,
 }
 
@@ -642,6 +648,7 @@ async fn start_call(
         session_id: session.id,
         out_rate: out.rate,
         cancel: ending.child_token(),
+        voice_agent: (ctx.with.voice_agent)(&usage),
         usage,
     };
     let (in_tx, in_rx) = mpsc::channel(256);

@@ -30,7 +30,7 @@ mod tools;
 
 pub use export::{to_json as export_json, to_markdown as export_markdown};
 pub use hub::{MAX_QUEUED, SessionEvent, SessionHub, TurnHandle};
-pub use policy::{GroundingPolicy, Intent, Retrieval};
+pub use policy::{GroundingPolicy, Intent, Retrieval, intent};
 pub use prompts::{Phrases, Prompt, PromptError, Prompts, Rendered};
 pub use relay::SessionRelay;
 pub use service::{AgentConfig, CallerMessage, ModelSlot, SessionError, SessionView, Sessions, TurnOutcome};

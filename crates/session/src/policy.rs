@@ -230,7 +230,11 @@ fn without_injections(text: &str) -> String {
     if !crate::guard::is_injection(text) {
         return text.to_string();
     }
-    crate::speak::sentences(text).into_iter().take_while(|s| !crate::guard::is_injection(s)).collect::<Vec<_>>().join(" ")
+    crate::speak::sentences(text)
+        .into_iter()
+        .take_while(|s| !crate::guard::is_injection(s))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn snippet(text: &str, max: usize) -> String {

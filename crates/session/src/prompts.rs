@@ -78,6 +78,9 @@ pub struct Prompts {
     pub answer: Prompt,
     /// Added for a caller heard speaking a language other than English.
     pub language: Prompt,
+    /// How a voice-to-voice service (one that listens, thinks and speaks
+    /// itself) uses the agent's tools.
+    pub voice_agent: Prompt,
 }
 
 /// Everything the agent says or reads that depends on the business.
@@ -98,6 +101,9 @@ pub struct Rendered {
     pub facts: Vec<(String, String)>,
     /// `language.md`, filled per turn with the caller's language.
     language: String,
+    /// The whole instruction a voice-to-voice service gets: the system
+    /// prompt, the tool guidance and `voice-agent.md`.
+    pub voice_agent: String,
 }
 
 impl Rendered {
@@ -157,20 +163,29 @@ pub struct PromptError {
     pub problem: String,
 }
 
-const FILES: [(&str, &str); 6] = [
+const FILES: [(&str, &str); 7] = [
     ("persona.md", include_str!("../../../prompts/persona.md")),
     ("business.md", include_str!("../../../prompts/business.md")),
     ("tool-guidance.md", include_str!("../../../prompts/tool-guidance.md")),
     ("phrases.toml", include_str!("../../../prompts/phrases.toml")),
     ("answer.md", include_str!("../../../prompts/answer.md")),
     ("language.md", include_str!("../../../prompts/language.md")),
+    ("voice-agent.md", include_str!("../../../prompts/voice-agent.md")),
 ];
 
 impl Prompts {
     /// The prompts built into the binary.
     pub fn embedded() -> Prompts {
         let p = |i: usize| Prompt::parse(FILES[i].0, FILES[i].1);
-        Prompts { persona: p(0), business: p(1), tools: p(2), phrases: p(3), answer: p(4), language: p(5) }
+        Prompts {
+            persona: p(0),
+            business: p(1),
+            tools: p(2),
+            phrases: p(3),
+            answer: p(4),
+            language: p(5),
+            voice_agent: p(6),
+        }
     }
 
     /// Reads each file from `dir`, keeping the built-in copy of any that is
@@ -192,6 +207,7 @@ impl Prompts {
             phrases: read(3)?,
             answer: read(4)?,
             language: read(5)?,
+            voice_agent: read(6)?,
         };
         p.render(&BusinessProfile::default()).map_err(std::io::Error::other)?;
         Ok(p)
@@ -222,6 +238,8 @@ impl Prompts {
         let system = parts.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).collect::<Vec<_>>().join("\n\n");
         let tool_guidance = fill(&self.tools, &self.tools.text)?.trim().to_string();
         let answer_system = format!("{system}\n\n{}", fill(&self.answer, &self.answer.text)?.trim());
+        let voice_agent =
+            format!("{system}\n\n{tool_guidance}\n\n{}", fill(&self.voice_agent, &self.voice_agent.text)?.trim());
         let mut facts = Vec::new();
         let hours = profile.hours_spoken();
         if !hours.is_empty() {
@@ -266,7 +284,15 @@ impl Prompts {
         // Filled per turn; checked now.
         env.template_from_str(&self.language.text)
             .map_err(|e| PromptError { file: self.language.name, problem: e.to_string() })?;
-        Ok(Rendered { system, answer_system, tool_guidance, phrases, facts, language: self.language.text.clone() })
+        Ok(Rendered {
+            system,
+            answer_system,
+            tool_guidance,
+            phrases,
+            facts,
+            language: self.language.text.clone(),
+            voice_agent,
+        })
     }
 
     /// The sentence that relays a supervisor's answer (`None`: no answer
@@ -369,7 +395,11 @@ mod tests {
         assert!(none.starts_with("I'm sorry, I couldn't get an answer"), "{none}");
         // A broken template is caught when the prompts load, not mid-call.
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("phrases.toml"), format!("{}\nrelay_answered = \"{{% if %}}\"", phrases_without_relay())).unwrap();
+        std::fs::write(
+            dir.path().join("phrases.toml"),
+            format!("{}\nrelay_answered = \"{{% if %}}\"", phrases_without_relay()),
+        )
+        .unwrap();
         let e = Prompts::load(dir.path()).unwrap_err();
         assert!(e.to_string().contains("phrases.toml"), "{e}");
     }

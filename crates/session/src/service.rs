@@ -355,6 +355,131 @@ impl Sessions {
         Ok(turn)
     }
 
+    /// Stores turns a voice-to-voice service produced (what the caller said,
+    /// what the service said, the tools it ran) and shows them to the
+    /// session's watchers.
+    pub async fn record(
+        &self,
+        id: Uuid,
+        turns: Vec<switchboard_core::session::NewTurn>,
+    ) -> Result<Vec<Turn>, SessionError> {
+        let stored = self.inner.store.append_turns(id, &turns).await.map_err(|e| match e {
+            StoreError::Conflict(_) => SessionError::Ended,
+            e => SessionError::Store(e),
+        })?;
+        for turn in &stored {
+            self.inner.hub.publish(id, SessionEvent::Turn { turn: turn.clone() });
+            self.inner.events.publish(EventKind::SessionTurn { turn: turn.clone() });
+        }
+        Ok(stored)
+    }
+
+    /// The tools a voice-to-voice service is offered: the agent's own.
+    pub fn tool_specs(&self) -> Vec<switchboard_core::llm::ToolSpec> {
+        self.inner.toolbox.specs()
+    }
+
+    /// Runs a tool a voice-to-voice service called, for the caller on
+    /// session `id`, and stores it as the session's tool turn. The result is
+    /// what the service reads: a failure is an `error` field, never a crash.
+    /// A knowledge search goes through the grounding policy: a learned
+    /// answer comes back marked `say_as_is`, evidence that does not pass the
+    /// thresholds is withheld (so the service asks for help rather than
+    /// guess).
+    pub async fn run_tool(
+        &self,
+        id: Uuid,
+        call_id: &str,
+        name: &str,
+        arguments: &serde_json::Value,
+    ) -> serde_json::Value {
+        let session = match self.inner.store.get_session(id).await {
+            Ok(s) => s,
+            Err(e) => return serde_json::json!({ "error": format!("the call is not known: {e}") }),
+        };
+        let ctx = switchboard_core::tool::ToolContext {
+            session_id: Some(session.id),
+            caller_name: session.caller_name.clone(),
+            caller_contact: session.caller_contact.clone(),
+            channel: Some(session.channel.as_str().to_string()),
+        };
+        let raw = arguments.to_string();
+        let result = if name == "search_knowledge_base" {
+            self.grounded_search(arguments).await
+        } else {
+            let call = switchboard_core::llm::ToolCall {
+                id: call_id.to_string(),
+                name: name.to_string(),
+                arguments: raw.clone(),
+            };
+            self.inner.toolbox.call(&ctx, &call).await
+        };
+        let (ok, value) = match result {
+            Ok(v) => (true, v),
+            Err(e) => (false, serde_json::json!({ "error": e.to_string() })),
+        };
+        let turn = switchboard_core::session::NewTurn {
+            id: Uuid::now_v7(),
+            role: switchboard_core::session::TurnRole::Tool,
+            text: name.to_string(),
+            tool: Some(switchboard_core::session::ToolRecord {
+                call_id: call_id.to_string(),
+                name: name.to_string(),
+                arguments: raw,
+                ok,
+                result: value.clone(),
+            }),
+            grounding: None,
+            timings: None,
+            input: None,
+            interrupted: false,
+            at: time::now(),
+        };
+        if let Err(e) = self.record(id, vec![turn]).await {
+            tracing::warn!(session = %id, error = %e, "a voice service's tool turn was not stored");
+        }
+        value
+    }
+
+    async fn grounded_search(
+        &self,
+        args: &serde_json::Value,
+    ) -> Result<serde_json::Value, switchboard_core::tool::ToolError> {
+        use switchboard_core::tool::ToolError;
+        let query = args
+            .get("query")
+            .and_then(serde_json::Value::as_str)
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+            .ok_or_else(|| ToolError::InvalidArguments("query is required".into()))?;
+        if query.chars().count() > 500 {
+            return Err(ToolError::InvalidArguments("query must be at most 500 characters".into()));
+        }
+        let policy = self.policy();
+        let (_, retrieval) = crate::agent::retrieve(&self.inner, query, &policy).await;
+        if let Some((hit, answer)) = retrieval.fast_path {
+            return Ok(serde_json::json!({ "say_as_is": answer, "title": hit.title }));
+        }
+        // The profile's few facts go with every answer: a service's model
+        // tells by itself whether the hours or the address answer it.
+        let facts: Vec<serde_json::Value> = self
+            .rendered()
+            .facts
+            .iter()
+            .map(|(title, text)| serde_json::json!({ "title": title, "text": text }))
+            .collect();
+        let results: Vec<serde_json::Value> =
+            retrieval.evidence.iter().map(|(e, text)| serde_json::json!({ "title": e.title, "text": text })).collect();
+        if results.is_empty() {
+            return Ok(serde_json::json!({
+                "results": [],
+                "business_facts": facts,
+                "message": "Nothing in the knowledge base answers this. Unless the business facts do, do not guess: tell the caller you will check, and call request_help."
+            }));
+        }
+        Ok(serde_json::json!({ "results": results, "business_facts": facts }))
+    }
+
     /// Adds a call's cloud audio seconds to its session.
     pub async fn add_usage(
         &self,

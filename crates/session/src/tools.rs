@@ -153,7 +153,7 @@ impl Tool for SearchKnowledgeTool {
     fn spec(&self) -> ToolSpec {
         ToolSpec {
             name: "search_knowledge_base".into(),
-            description: "Search the salon's knowledge base (answers and website pages).".into(),
+            description: "Search the business's knowledge base (answers and website pages).".into(),
             parameters: json!({
                 "type": "object",
                 "properties": {"query": {"type": "string", "description": "what to look up"}},

@@ -179,9 +179,12 @@ pub async fn agent_join(
             hint: missing,
         }));
     }
-    let app = s.clone();
-    let with =
-        JoinWith { engines: Arc::new(move |session, usage| app.call_engines(session, usage)), call: s.call.clone() };
+    let (app, app2) = (s.clone(), s.clone());
+    let with = JoinWith {
+        engines: Arc::new(move |session, usage| app.call_engines(session, usage)),
+        voice_agent: Arc::new(move |usage| app2.voice_agent(usage)),
+        call: s.call.clone(),
+    };
     Ok((StatusCode::CREATED, Json(s.rooms.join(&room, r.mode, with).await?)))
 }
 

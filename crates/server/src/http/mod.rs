@@ -109,6 +109,22 @@ impl AppState {
         self.speech_choice.selection.get().for_call(&self.speech, usage, on_switch)
     }
 
+    /// The voice-to-voice service chosen, if any, counting into `usage`. One
+    /// that cannot be built (its key was removed) is logged, and the call
+    /// runs on the pipeline.
+    pub fn voice_agent(
+        &self,
+        usage: &switchboard_core::speech::Usage,
+    ) -> Option<Arc<dyn switchboard_cloud_voice::agent::VoiceAgent>> {
+        match self.speech_choice.selection.get().voice_agent(usage) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "the chosen voice service cannot run; the call runs on the speech pipeline");
+                None
+            }
+        }
+    }
+
     /// What a call on `session_id` runs with, playing at `out_rate`; a child
     /// of the app's cancellation, so it stops with the app.
     pub fn call_context(
@@ -125,6 +141,7 @@ impl AppState {
             session_id,
             out_rate,
             cancel: self.cancel.child_token(),
+            voice_agent: self.voice_agent(&usage),
             usage,
         }
     }
