@@ -39,6 +39,9 @@ test: setup-test
 
 test-rust:
 	cargo test --locked --workspace --no-fail-fast
+	@# The real-service tests again, with their output: each says whether it
+	@# ran against the service or was skipped for want of a key.
+	cargo test --locked -q -p switchboard-tests --test cloud_voice -- --nocapture 2>&1 | grep -E "skipped|heard|said|test result"
 
 # The server binary as `cargo test --workspace` builds it (for its CLI tests):
 # building it with `-p` instead would resolve other features and recompile

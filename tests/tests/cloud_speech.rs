@@ -22,6 +22,7 @@ async fn start(dir: &std::path::Path, fake: &FakeDeepgram) -> TestServer {
     let mut c = config(dir);
     c.call.partial_every_ms = 0;
     c.cloud.deepgram_url = fake.url.parse().unwrap();
+    c.cloud.deepgram_agent_url = fake.url.parse().unwrap();
     c.cloud.timeout_secs = 3.0;
     TestServer::start(c).await
 }
@@ -64,6 +65,17 @@ async fn choosing_a_cloud_engine_checks_its_key_at_once_and_never_shows_it() {
     assert!(!body.to_string().contains("wrong-key"), "the key is not echoed: {body}");
     assert!(fake.seen().connections > connections, "the service was asked");
     assert_eq!(s.get_json("/api/settings/speech", 200).await["stt"], "offline", "nothing changed");
+
+    // A voice-to-voice service is checked the same way.
+    let r = choose(
+        &s,
+        json!({"stt": "offline", "tts": "offline", "voice_agent": "deepgram", "api_key": {"deepgram": "wrong-key"}}),
+    )
+    .await;
+    assert!(message(&expect(r, 422).await).contains("refused the API key"));
+    let r = choose(&s, json!({"stt": "offline", "tts": "offline", "voice_agent": "gemini"})).await;
+    assert!(message(&expect(r, 422).await).contains("GEMINI_API_KEY"));
+    assert_eq!(s.get_json("/api/settings/speech", 200).await["voice_agent"], "none", "nothing changed");
 
     // Bad input.
     for bad in [
