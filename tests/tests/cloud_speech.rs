@@ -405,8 +405,8 @@ async fn a_voice_service_failing_mid_call_hands_the_call_to_the_offline_engines(
     let mut call = VoiceCall::connect(&s.base, TOKEN, 16_000, 16_000).await;
     call.wait_type(0, "audio_end", Duration::from_secs(30)).await;
     let question = with_silence(&speak("What time do you open on Saturday?", "en-us", 165), 0.3, 1.2);
-    // The service fails on the first words; the caller asks again.
-    call.send_audio(&question, 1.0).await;
+    // The service fails on the first words: what the caller said goes to
+    // the offline engines, and they need not say it again.
     let mark = call.events.len();
     call.send_audio(&question, 1.0).await;
     let heard =

@@ -360,14 +360,37 @@ pub async fn run(
             call.finish(cause).await;
             CallSummary { cause, turns }
         }
-        service::ServiceEnd::Failed { why, input } => {
+        service::ServiceEnd::Failed { why, input, unanswered } => {
             tracing::warn!(session = %ctx.session_id, reason = %why, "the voice service failed; the call goes on offline");
             let note = format!("Moved to the offline speech engines: {why}; the call goes on with them.");
             if let Err(e) = ctx.sessions.note(ctx.session_id, "speech_engine", &note).await {
                 tracing::warn!(error = %e, "the engine switch was not noted in the transcript");
             }
             ctx.config.greet = false;
-            run_pipeline(ctx, input, output).await
+            // What the caller said that the service never answered goes
+            // first, then the rest of the call.
+            let (tx, replayed) = mpsc::channel(256);
+            let mut input = input;
+            let cancel = ctx.cancel.clone();
+            let forward = tokio::spawn(async move {
+                for f in unanswered {
+                    if tx.send(CallInput::Audio(f)).await.is_err() {
+                        return;
+                    }
+                }
+                loop {
+                    tokio::select! {
+                        m = input.recv() => match m {
+                            Some(m) => if tx.send(m).await.is_err() { return },
+                            None => return,
+                        },
+                        _ = cancel.cancelled() => return,
+                    }
+                }
+            });
+            let summary = run_pipeline(ctx, replayed, output).await;
+            forward.abort();
+            summary
         }
     }
 }

@@ -31,8 +31,10 @@ use crate::{CallContext, CallEvent, CallInput, CallOutput, EndCause};
 pub enum ServiceEnd {
     /// The call is over.
     Ended { cause: EndCause, turns: usize },
-    /// The service failed: the call goes on offline with these channels.
-    Failed { why: String, input: mpsc::Receiver<CallInput> },
+    /// The service failed: the call goes on offline with the caller's
+    /// input, after `unanswered` (the caller's audio since their last turn
+    /// the service finished hearing, so they need not repeat it).
+    Failed { why: String, input: mpsc::Receiver<CallInput>, unanswered: Vec<AudioFrame> },
 }
 
 /// Audio work off the runtime: the caller's frames to the service's rate
@@ -149,7 +151,7 @@ pub async fn run(
     };
     let AgentLink { audio, commands, mut events } = match link {
         Ok(l) => l,
-        Err(e) => return ServiceEnd::Failed { why: e.to_string(), input },
+        Err(e) => return ServiceEnd::Failed { why: e.to_string(), input, unanswered: Vec::new() },
     };
     let mut audio = Some(audio);
     let (jobs, mut done, audio_task) = audio_thread(ctx, agent.input_rate(), ctx.out_rate, agent.output_rate());
@@ -161,6 +163,11 @@ pub async fn run(
     let mut greeting_pending = greeting.is_some();
     let mut caller_partial = String::new();
     let mut last_voice: Option<Instant> = None;
+    // The caller's audio since the service last heard a whole turn, as the
+    // transport sent it: replayed into the offline pipeline if the service
+    // fails mid-utterance. At most `max_utterance_secs`.
+    let mut unanswered: VecDeque<AudioFrame> = VecDeque::new();
+    let mut unanswered_secs = 0.0;
     let mut final_at: Option<Instant> = None;
     let mut turns = 0usize;
     let mut hang_up_after_reply = false;
@@ -174,6 +181,14 @@ pub async fn run(
             _ = ctx.cancel.cancelled() => break 'call Ok(EndCause::Shutdown),
             msg = input.recv() => match msg {
                 Some(CallInput::Audio(frame)) => {
+                    unanswered_secs += frame.seconds();
+                    unanswered.push_back(frame.clone());
+                    while unanswered_secs > ctx.config.max_utterance_secs {
+                        match unanswered.pop_front() {
+                            Some(f) => unanswered_secs -= f.seconds(),
+                            None => break,
+                        }
+                    }
                     if jobs.send(AudioJob::In(frame)).is_err() {
                         break 'call Ok(EndCause::Error);
                     }
@@ -220,6 +235,8 @@ pub async fn run(
                         continue;
                     }
                     caller_partial.clear();
+                    unanswered.clear();
+                    unanswered_secs = 0.0;
                     let text = text.trim().to_string();
                     if text.is_empty() {
                         continue;
@@ -367,7 +384,7 @@ pub async fn run(
             if !caller_partial.is_empty() {
                 tracing::info!(partial = %caller_partial, "the service failed while the caller spoke");
             }
-            ServiceEnd::Failed { why, input }
+            ServiceEnd::Failed { why, input, unanswered: unanswered.into() }
         }
     }
 }
