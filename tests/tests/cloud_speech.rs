@@ -31,6 +31,14 @@ async fn choose(s: &TestServer, body: Value) -> reqwest::Response {
     s.put("/api/settings/speech", &body).send().await.unwrap()
 }
 
+const SATURDAY: &str = "On Saturdays we open at nine in the morning.";
+
+/// A learned answer, so the question is answered without a language model.
+async fn learn_saturday(s: &TestServer, answer: &str) {
+    let entry = json!({"question": "What time do you open on Saturdays?", "answer": answer});
+    s.post_json("/api/knowledge-base", &entry, 201).await;
+}
+
 fn message(body: &Value) -> &str {
     body["error"]["message"].as_str().unwrap_or("")
 }
@@ -151,12 +159,7 @@ async fn a_call_on_cloud_engines_is_heard_and_spoken_by_them_and_its_usage_is_ke
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeDeepgram::start(KEY, script("What time do you open on Saturday?")).await;
     let s = start(dir.path(), &fake).await;
-    s.post_json(
-        "/api/knowledge-base",
-        &json!({"question": "What time do you open on Saturdays?", "answer": "On Saturdays we open at nine in the morning."}),
-        201,
-    )
-    .await;
+    learn_saturday(&s, SATURDAY).await;
     let r = choose(&s, json!({"stt": "deepgram", "tts": "deepgram", "api_key": {"deepgram": KEY}})).await;
     expect(r, 200).await;
 
@@ -194,12 +197,7 @@ async fn a_service_failing_mid_call_moves_the_call_offline_once_and_keeps_the_tr
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeDeepgram::start(KEY, script("unused")).await;
     let s = start(dir.path(), &fake).await;
-    s.post_json(
-        "/api/knowledge-base",
-        &json!({"question": "What time do you open on Saturdays?", "answer": "On Saturdays we open at nine in the morning."}),
-        201,
-    )
-    .await;
+    learn_saturday(&s, SATURDAY).await;
     let r = choose(&s, json!({"stt": "deepgram", "tts": "deepgram", "api_key": {"deepgram": KEY}})).await;
     expect(r, 200).await;
     // From now on the service fails: transcription mid-utterance, voices on
@@ -267,12 +265,7 @@ async fn a_voice_service_runs_our_tools_answers_from_what_was_learned_and_keeps_
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeDeepgram::start(KEY, script("What time do you open on Saturday?")).await;
     let s = start_with_agent(dir.path(), &fake).await;
-    s.post_json(
-        "/api/knowledge-base",
-        &json!({"question": "What time do you open on Saturdays?", "answer": "On Saturdays we open at nine in the morning."}),
-        201,
-    )
-    .await;
+    learn_saturday(&s, SATURDAY).await;
 
     let mut call = VoiceCall::connect(&s.base, TOKEN, 16_000, 16_000).await;
     call.wait_type(0, "audio_end", Duration::from_secs(30)).await;
@@ -361,12 +354,7 @@ async fn a_caller_cutting_in_stops_the_services_reply_and_the_transcript_keeps_w
     let fake = FakeDeepgram::start(KEY, script("What time do you open on Saturday?")).await;
     fake.script.lock().unwrap().agent_secs_per_char = 0.25;
     let s = start_with_agent(dir.path(), &fake).await;
-    s.post_json(
-        "/api/knowledge-base",
-        &json!({"question": "What time do you open on Saturdays?", "answer": "On Saturdays we open at nine in the morning, and we close at five in the afternoon."}),
-        201,
-    )
-    .await;
+    learn_saturday(&s, "On Saturdays we open at nine in the morning, and we close at five in the afternoon.").await;
     let mut call = VoiceCall::connect(&s.base, TOKEN, 16_000, 16_000).await;
     // The greeting is long at this pace; the question goes in once it ends.
     call.wait_type(0, "audio_end", Duration::from_secs(60)).await;
@@ -395,12 +383,7 @@ async fn a_voice_service_failing_mid_call_hands_the_call_to_the_offline_engines(
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeDeepgram::start(KEY, script("unused")).await;
     let s = start_with_agent(dir.path(), &fake).await;
-    s.post_json(
-        "/api/knowledge-base",
-        &json!({"question": "What time do you open on Saturdays?", "answer": "On Saturdays we open at nine in the morning."}),
-        201,
-    )
-    .await;
+    learn_saturday(&s, SATURDAY).await;
     fake.script.lock().unwrap().agent_fails_after_bytes = Some(8_000);
     let mut call = VoiceCall::connect(&s.base, TOKEN, 16_000, 16_000).await;
     call.wait_type(0, "audio_end", Duration::from_secs(30)).await;

@@ -556,7 +556,7 @@ async fn next_speech(speech: &mut Option<Speech>, room: bool) -> SpeechEv {
     }
 }
 
-enum Watched {
+pub(crate) enum Watched {
     /// A supervisor's answer relayed into the session, to speak.
     Relay(String),
     /// The session ended (a supervisor, the idle reaper, shutdown).
@@ -564,7 +564,7 @@ enum Watched {
 }
 
 /// What the session's watchers see that concerns the call.
-async fn watch_recv(watch: &mut Option<tokio::sync::broadcast::Receiver<SessionEvent>>) -> Watched {
+pub(crate) async fn watch_recv(watch: &mut Option<tokio::sync::broadcast::Receiver<SessionEvent>>) -> Watched {
     let Some(rx) = watch.as_mut() else { return std::future::pending().await };
     loop {
         match rx.recv().await {

@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 use switchboard_cloud_voice::agent::{AgentCommand, AgentEvent, AgentLink, AgentSetup, VoiceAgent};
 use switchboard_core::session::{Decision, Grounding, NewTurn, TurnInput, TurnRole, TurnTimings};
 use switchboard_core::speech::AudioFrame;
-use switchboard_session::SessionEvent;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -298,14 +297,14 @@ pub async fn run(
                 }
             },
             Some(id) = tool_done.recv() => { tools.remove(&id); },
-            seen = watch_recv(&mut watch) => match seen {
-                Some(text) => {
+            seen = crate::watch_recv(&mut watch) => match seen {
+                crate::Watched::Relay(text) => {
                     // A supervisor's answer: already in the transcript; the
                     // service says it.
                     reply.relay = true;
                     let _ = commands.send(AgentCommand::Say(text)).await;
                 }
-                None => break 'call Ok(EndCause::SessionEnded),
+                crate::Watched::Ended => break 'call Ok(EndCause::SessionEnded),
             },
             _ = tick.tick() => {
                 // Pace the reply: at most `lead` ahead of playback.
@@ -390,21 +389,11 @@ pub async fn run(
 }
 
 fn new_turn(role: TurnRole, text: &str) -> NewTurn {
-    NewTurn {
-        id: Uuid::now_v7(),
-        role,
-        text: text.to_string(),
-        tool: None,
-        grounding: None,
-        timings: None,
-        input: None,
-        interrupted: false,
-        at: switchboard_core::time::now(),
-    }
+    NewTurn::new(role, text)
 }
 
 fn grounding(decision: Decision, reason: &str) -> Grounding {
-    Grounding { decision, hits: vec![], cited: vec![], help_request_id: None, reason: reason.into() }
+    Grounding::bare(decision, reason)
 }
 
 fn ms(from: Instant, to: Instant) -> f64 {
@@ -431,27 +420,5 @@ async fn store_agent(ctx: &CallContext, text: &str, interrupted: bool, timings: 
     t.grounding = Some(grounding(Decision::Tools, "said by the voice-to-voice service"));
     if let Err(e) = ctx.sessions.record(ctx.session_id, vec![t]).await {
         tracing::warn!(session = %ctx.session_id, error = %e, "a voice service's reply was not stored");
-    }
-}
-
-/// A supervisor's relayed answer to say (`Some`), or the session's end.
-async fn watch_recv(watch: &mut Option<tokio::sync::broadcast::Receiver<SessionEvent>>) -> Option<String> {
-    let Some(rx) = watch.as_mut() else { return std::future::pending().await };
-    loop {
-        match rx.recv().await {
-            Ok(SessionEvent::Turn { turn })
-                if turn.role == TurnRole::Agent
-                    && turn.grounding.as_ref().is_some_and(|g| g.decision == Decision::Relay) =>
-            {
-                return Some(turn.text);
-            }
-            Ok(SessionEvent::Ended { .. }) => return None,
-            Ok(_) => {}
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => {
-                *watch = None;
-                return None;
-            }
-        }
     }
 }

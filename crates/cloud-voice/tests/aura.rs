@@ -12,7 +12,6 @@ use switchboard_cloud_voice::fallback::FallbackTts;
 use switchboard_cloud_voice::usage::Usage;
 use switchboard_cloud_voice::{ApiKey, CloudError};
 use switchboard_core::speech::{AudioFrame, AudioStream, SpeechEngineInfo, SpeechError, TextToSpeech};
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
@@ -48,17 +47,7 @@ struct Log {
 }
 
 async fn fake(behaviour: Behaviour) -> (Url, Arc<Mutex<Log>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = Url::parse(&format!("ws://{}", listener.local_addr().unwrap())).unwrap();
-    let log = Arc::new(Mutex::new(Log::default()));
-    let shared = log.clone();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let log = shared.clone();
-            tokio::spawn(serve(tcp, behaviour, log));
-        }
-    });
-    (url, log)
+    common::listen(move |tcp, log| serve(tcp, behaviour, log)).await
 }
 
 /// `seconds` of a tone at 24 kHz as 16-bit PCM.

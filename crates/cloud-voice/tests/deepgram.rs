@@ -15,12 +15,13 @@ use switchboard_cloud_voice::{ApiKey, CloudError};
 use switchboard_core::speech::{
     AudioFrame, SpeechEngineInfo, SpeechError, SpeechToText, SttEvent, SttOptions, SttStream, Transcript,
 };
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::StatusCode;
 use url::Url;
+
+mod common;
 
 const KEY: &str = "dg-test-key-0123";
 
@@ -55,16 +56,7 @@ struct FakeDeepgram {
 
 impl FakeDeepgram {
     async fn start(behaviour: Behaviour) -> FakeDeepgram {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = Url::parse(&format!("ws://{}", listener.local_addr().unwrap())).unwrap();
-        let log = Arc::new(Mutex::new(Log::default()));
-        let shared = log.clone();
-        tokio::spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                let log = shared.clone();
-                tokio::spawn(async move { serve(tcp, behaviour, log).await });
-            }
-        });
+        let (url, log) = common::listen(move |tcp, log| serve(tcp, behaviour, log)).await;
         FakeDeepgram { url, log }
     }
 
@@ -286,7 +278,7 @@ async fn each_failure_of_the_service_ends_the_stream_with_a_clear_error() {
     assert_eq!(e, CloudError::RateLimited { service: "Deepgram" });
     // Nobody listening at all.
     let gone = {
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         Url::parse(&format!("ws://{}", l.local_addr().unwrap())).unwrap()
     };
     assert_eq!(engine(&gone, KEY, Usage::default()).check().await.unwrap_err().code(), "cloud_unreachable");

@@ -15,12 +15,13 @@ use switchboard_cloud_voice::usage::Usage;
 use switchboard_cloud_voice::{ApiKey, CloudError};
 use switchboard_core::llm::ToolSpec;
 use switchboard_core::speech::AudioFrame;
-use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::StatusCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use url::Url;
+
+mod common;
 
 const KEY: &str = "dg-agent-test-key-0123";
 const WAIT: Duration = Duration::from_secs(10);
@@ -77,16 +78,7 @@ struct FakeAgent {
 
 impl FakeAgent {
     async fn start(behaviour: Behaviour) -> FakeAgent {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = Url::parse(&format!("ws://{}", listener.local_addr().unwrap())).unwrap();
-        let log = Arc::new(Mutex::new(Log::default()));
-        let shared = log.clone();
-        tokio::spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                let log = shared.clone();
-                tokio::spawn(async move { serve(tcp, behaviour, log).await });
-            }
-        });
+        let (url, log) = common::listen(move |tcp, log| serve(tcp, behaviour, log)).await;
         FakeAgent { url, log }
     }
 
@@ -490,7 +482,7 @@ async fn rate_limits_unanswered_and_refused_settings_fail_connect_clearly() {
     assert_eq!(e, CloudError::Config { service: "Deepgram", why: "INVALID_SETTINGS: Unknown think model".into() });
 
     let gone = {
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         Url::parse(&format!("ws://{}", l.local_addr().unwrap())).unwrap()
     };
     let e = engine(&gone, KEY, Usage::default()).check().await.unwrap_err();

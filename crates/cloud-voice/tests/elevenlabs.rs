@@ -13,7 +13,6 @@ use switchboard_cloud_voice::elevenlabs::{ElevenLabsConfig, ElevenLabsTts};
 use switchboard_cloud_voice::usage::Usage;
 use switchboard_cloud_voice::{ApiKey, CloudError};
 use switchboard_core::speech::{AudioFrame, SpeechError, TextToSpeech};
-use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::StatusCode;
@@ -55,16 +54,7 @@ fn pcm(seconds: f64) -> Vec<u8> {
 }
 
 async fn fake(behaviour: Behaviour) -> (Url, Arc<Mutex<Log>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = Url::parse(&format!("ws://{}", listener.local_addr().unwrap())).unwrap();
-    let log = Arc::new(Mutex::new(Log::default()));
-    let shared = log.clone();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            tokio::spawn(serve(tcp, behaviour, shared.clone()));
-        }
-    });
-    (url, log)
+    common::listen(move |tcp, log| serve(tcp, behaviour, log)).await
 }
 
 async fn serve(tcp: tokio::net::TcpStream, behaviour: Behaviour, log: Arc<Mutex<Log>>) {
@@ -233,16 +223,7 @@ mod realtime {
     }
 
     async fn fake(behaviour: Stt) -> (Url, Arc<Mutex<SttLog>>) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = Url::parse(&format!("ws://{}", listener.local_addr().unwrap())).unwrap();
-        let log = Arc::new(Mutex::new(SttLog::default()));
-        let shared = log.clone();
-        tokio::spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                tokio::spawn(serve(tcp, behaviour, shared.clone()));
-            }
-        });
-        (url, log)
+        super::common::listen(move |tcp, log| serve(tcp, behaviour, log)).await
     }
 
     async fn serve(tcp: tokio::net::TcpStream, behaviour: Stt, log: Arc<Mutex<SttLog>>) {

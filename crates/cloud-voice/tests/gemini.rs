@@ -17,7 +17,6 @@ use switchboard_cloud_voice::usage::Usage;
 use switchboard_cloud_voice::{ApiKey, CloudError};
 use switchboard_core::llm::ToolSpec;
 use switchboard_core::speech::AudioFrame;
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -25,6 +24,8 @@ use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, 
 use tokio_tungstenite::tungstenite::http::StatusCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use url::Url;
+
+mod common;
 
 const KEY: &str = "AIza-test-key-0123";
 const PATH: &str = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent";
@@ -79,16 +80,7 @@ struct FakeGemini {
 
 impl FakeGemini {
     async fn start(behaviour: Behaviour) -> FakeGemini {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = Url::parse(&format!("ws://{}", listener.local_addr().unwrap())).unwrap();
-        let log = Arc::new(Mutex::new(Log::default()));
-        let shared = log.clone();
-        tokio::spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                let log = shared.clone();
-                tokio::spawn(async move { serve(tcp, behaviour, log).await });
-            }
-        });
+        let (url, log) = common::listen(move |tcp, log| serve(tcp, behaviour, log)).await;
         FakeGemini { url, log }
     }
 
@@ -560,7 +552,7 @@ async fn a_rate_limit_and_an_unanswered_setup_are_refusals_at_connect() {
 
     // Nobody listening at all.
     let gone = {
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         Url::parse(&format!("ws://{}", l.local_addr().unwrap())).unwrap()
     };
     assert_eq!(engine(&gone, KEY, Usage::default()).check().await.unwrap_err().code(), "cloud_unreachable");

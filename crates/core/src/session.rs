@@ -330,6 +330,30 @@ pub struct NewTurn {
     pub at: Timestamp,
 }
 
+impl NewTurn {
+    /// A turn of `role` saying `text`, now, with nothing else recorded yet.
+    pub fn new(role: TurnRole, text: &str) -> NewTurn {
+        NewTurn {
+            id: Uuid::now_v7(),
+            role,
+            text: text.to_string(),
+            tool: None,
+            grounding: None,
+            timings: None,
+            input: None,
+            interrupted: false,
+            at: crate::time::now(),
+        }
+    }
+}
+
+impl Grounding {
+    /// A decision that rests on no evidence, with its reason.
+    pub fn bare(decision: Decision, reason: &str) -> Grounding {
+        Grounding { decision, hits: vec![], cited: vec![], help_request_id: None, reason: reason.into() }
+    }
+}
+
 #[async_trait]
 pub trait SessionStore: Send + Sync {
     async fn insert_session(&self, id: Uuid, s: &ValidSession, at: Timestamp) -> Result<Session, StoreError>;

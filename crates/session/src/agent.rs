@@ -208,17 +208,7 @@ pub(crate) async fn retrieve(
 }
 
 fn new_turn(role: TurnRole, text: &str) -> NewTurn {
-    NewTurn {
-        id: Uuid::now_v7(),
-        role,
-        text: text.to_string(),
-        tool: None,
-        grounding: None,
-        timings: None,
-        input: None,
-        interrupted: false,
-        at: time::now(),
-    }
+    NewTurn::new(role, text)
 }
 
 impl Turner<'_> {

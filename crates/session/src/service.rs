@@ -297,62 +297,27 @@ impl Sessions {
         let lock = self.inner.hub.turn_lock(id).ok_or(SessionError::Ended)?;
         let _turn = lock.lock().await;
         let text = self.rendered().phrases.greeting.clone();
-        let turn = switchboard_core::session::NewTurn {
-            id: Uuid::now_v7(),
-            role: switchboard_core::session::TurnRole::Agent,
-            text,
-            tool: None,
-            grounding: Some(switchboard_core::session::Grounding {
-                decision: switchboard_core::session::Decision::SmallTalk,
-                hits: vec![],
-                cited: vec![],
-                help_request_id: None,
-                reason: "the greeting that opens a call".into(),
-            }),
-            timings: None,
-            input: None,
-            interrupted: false,
-            at: time::now(),
-        };
-        let stored = self.inner.store.append_turns(id, &[turn]).await.map_err(|e| match e {
-            StoreError::Conflict(_) => SessionError::Ended,
-            e => SessionError::Store(e),
-        })?;
-        let turn = stored.into_iter().next().ok_or(SessionError::Ended)?;
-        self.inner.hub.publish(id, SessionEvent::Turn { turn: turn.clone() });
-        self.inner.events.publish(EventKind::SessionTurn { turn: turn.clone() });
-        Ok(turn)
+        let mut turn = switchboard_core::session::NewTurn::new(switchboard_core::session::TurnRole::Agent, &text);
+        turn.grounding = Some(switchboard_core::session::Grounding::bare(
+            switchboard_core::session::Decision::SmallTalk,
+            "the greeting that opens a call",
+        ));
+        self.record(id, vec![turn]).await?.into_iter().next().ok_or(SessionError::Ended)
     }
 
     /// Stores a note in the session's transcript that is neither the caller
     /// nor the agent (the call moved to the offline speech engines): a tool
     /// turn named `source`, which the model's history leaves out.
     pub async fn note(&self, id: Uuid, source: &str, text: &str) -> Result<Turn, SessionError> {
-        let turn = switchboard_core::session::NewTurn {
-            id: Uuid::now_v7(),
-            role: switchboard_core::session::TurnRole::Tool,
-            text: text.to_string(),
-            tool: Some(switchboard_core::session::ToolRecord {
-                call_id: String::new(),
-                name: source.to_string(),
-                arguments: String::new(),
-                ok: true,
-                result: serde_json::json!({ "note": text }),
-            }),
-            grounding: None,
-            timings: None,
-            input: None,
-            interrupted: false,
-            at: time::now(),
-        };
-        let stored = self.inner.store.append_turns(id, &[turn]).await.map_err(|e| match e {
-            StoreError::Conflict(_) => SessionError::Ended,
-            e => SessionError::Store(e),
-        })?;
-        let turn = stored.into_iter().next().ok_or(SessionError::Ended)?;
-        self.inner.hub.publish(id, SessionEvent::Turn { turn: turn.clone() });
-        self.inner.events.publish(EventKind::SessionTurn { turn: turn.clone() });
-        Ok(turn)
+        let mut turn = switchboard_core::session::NewTurn::new(switchboard_core::session::TurnRole::Tool, text);
+        turn.tool = Some(switchboard_core::session::ToolRecord {
+            call_id: String::new(),
+            name: source.to_string(),
+            arguments: String::new(),
+            ok: true,
+            result: serde_json::json!({ "note": text }),
+        });
+        self.record(id, vec![turn]).await?.into_iter().next().ok_or(SessionError::Ended)
     }
 
     /// Stores turns a voice-to-voice service produced (what the caller said,
@@ -418,23 +383,14 @@ impl Sessions {
             Ok(v) => (true, v),
             Err(e) => (false, serde_json::json!({ "error": e.to_string() })),
         };
-        let turn = switchboard_core::session::NewTurn {
-            id: Uuid::now_v7(),
-            role: switchboard_core::session::TurnRole::Tool,
-            text: name.to_string(),
-            tool: Some(switchboard_core::session::ToolRecord {
-                call_id: call_id.to_string(),
-                name: name.to_string(),
-                arguments: raw,
-                ok,
-                result: value.clone(),
-            }),
-            grounding: None,
-            timings: None,
-            input: None,
-            interrupted: false,
-            at: time::now(),
-        };
+        let mut turn = switchboard_core::session::NewTurn::new(switchboard_core::session::TurnRole::Tool, name);
+        turn.tool = Some(switchboard_core::session::ToolRecord {
+            call_id: call_id.to_string(),
+            name: name.to_string(),
+            arguments: raw,
+            ok,
+            result: value.clone(),
+        });
         if let Err(e) = self.record(id, vec![turn]).await {
             tracing::warn!(session = %id, error = %e, "a voice service's tool turn was not stored");
         }
