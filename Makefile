@@ -85,6 +85,7 @@ bench: setup-test
 	cargo bench --locked -p switchboard-tests --bench voice
 	cargo bench --locked -p switchboard-tests --bench rooms
 	cargo bench --locked -p switchboard-tests --bench search
+	cargo bench --locked -p switchboard-tests --bench cloud
 
 ## The agent's evaluation: both businesses, every load (Q&A only, website
 ## only, both), development and held-out halves; prints a table.
