@@ -521,10 +521,12 @@ struct Asked {
     prepared: Option<JoinHandle<Option<Prepared>>>,
 }
 
-/// A reply's first clause, synthesised ahead of its turn.
+/// A reply's first clause, being synthesised ahead of its turn: its audio
+/// as it is made (a streaming voice's first frames are usable before its
+/// last is made). Dropping it stops the synthesis.
 struct Prepared {
     clause: String,
-    items: Vec<PlayItem>,
+    items: mpsc::Receiver<PlayItem>,
 }
 
 async fn next_stt(q: &mut VecDeque<Recognizer>) -> Option<SttEvent> {
@@ -740,20 +742,12 @@ impl Call {
             let clause = splitter.push(&reply).into_iter().next().or_else(|| splitter.finish())?;
             let language = fixed.or(heard_language).unwrap_or(call_language);
             let (clause_tx, clause_rx) = mpsc::unbounded_channel();
-            let (play_tx, mut play_rx) = mpsc::channel(16);
+            // Room for a whole clause: synthesis goes on while the turn is
+            // still being decided.
+            let (play_tx, items) = mpsc::channel(1024);
             clause_tx.send((0, clause.clone())).ok()?;
             drop(clause_tx);
-            let collect = async {
-                let mut items = Vec::new();
-                while let Some(item) = play_rx.recv().await {
-                    items.push(item);
-                }
-                items
-            };
-            let ((), items) = tokio::join!(synthesize(tts, language, out_rate, clause_rx, play_tx, None), collect);
-            if items.iter().any(|i| matches!(i, PlayItem::Failed(_))) {
-                return None;
-            }
+            tokio::spawn(synthesize(tts, language, out_rate, clause_rx, play_tx, None));
             Some(Prepared { clause, items })
         });
         Preempt { events: Some(rx), task: Some(task) }
@@ -1291,10 +1285,10 @@ async fn synthesize(
         // Still being made, it is waited for: synthesising the same clause
         // twice at once would only slow both.
         if let Some(task) = prepared.take()
-            && let Ok(Some(p)) = task.await
+            && let Ok(Some(mut p)) = task.await
             && p.clause == text
         {
-            for item in p.items {
+            while let Some(item) = p.items.recv().await {
                 let item = match item {
                     PlayItem::Audio { frame, .. } => PlayItem::Audio { clause: idx, frame, made: Instant::now() },
                     PlayItem::ClauseEnd { .. } => PlayItem::ClauseEnd { clause: idx },

@@ -217,6 +217,11 @@ pub async fn run(
                     if !frame.samples.is_empty() {
                         reply.total_secs += frame.seconds();
                         reply.queue.push_back(frame);
+                        // At once, not at the next tick: the first audio of
+                        // a reply is the latency the caller hears.
+                        if !pump(&mut reply, output, lead).await {
+                            break 'call Ok(EndCause::HangUp);
+                        }
                     }
                 }
                 None => break 'call Ok(EndCause::Error),
@@ -307,21 +312,8 @@ pub async fn run(
                 crate::Watched::Ended => break 'call Ok(EndCause::SessionEnded),
             },
             _ = tick.tick() => {
-                // Pace the reply: at most `lead` ahead of playback.
-                while let Some(f) = reply.queue.front() {
-                    let clock = *reply.clock.get_or_insert_with(Instant::now);
-                    if reply.sent_secs - clock.elapsed().as_secs_f64() > lead.as_secs_f64() {
-                        break;
-                    }
-                    let f = f.clone();
-                    reply.queue.pop_front();
-                    reply.sent_secs += f.seconds();
-                    if reply.first_sent.is_none() {
-                        reply.first_sent = Some(Instant::now());
-                    }
-                    if output.send(CallOutput::Audio(f)).await.is_err() {
-                        break 'call Ok(EndCause::HangUp);
-                    }
+                if !pump(&mut reply, output, lead).await {
+                    break 'call Ok(EndCause::HangUp);
                 }
                 if reply.done && reply.queue.is_empty() {
                     let playing_out = reply.clock.is_some_and(|c| c.elapsed().as_secs_f64() < reply.sent_secs);
@@ -386,6 +378,27 @@ pub async fn run(
             ServiceEnd::Failed { why, input, unanswered: unanswered.into() }
         }
     }
+}
+
+/// Sends the reply's audio up to `lead` ahead of playback; false when the
+/// transport is gone.
+async fn pump(reply: &mut Reply, output: &mpsc::Sender<CallOutput>, lead: Duration) -> bool {
+    while let Some(f) = reply.queue.front() {
+        let clock = *reply.clock.get_or_insert_with(Instant::now);
+        if reply.sent_secs - clock.elapsed().as_secs_f64() > lead.as_secs_f64() {
+            break;
+        }
+        let f = f.clone();
+        reply.queue.pop_front();
+        reply.sent_secs += f.seconds();
+        if reply.first_sent.is_none() {
+            reply.first_sent = Some(Instant::now());
+        }
+        if output.send(CallOutput::Audio(f)).await.is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 fn new_turn(role: TurnRole, text: &str) -> NewTurn {
