@@ -213,16 +213,84 @@ pub struct SpeechSettings {
     #[schema(max_length = 64, pattern = r"^[A-Za-z0-9]*$")]
     pub elevenlabs_voice: Option<String>,
     /// Write-only, per service.
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub api_key: std::collections::BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "SpeechKeys::is_empty")]
+    pub api_key: SpeechKeys,
+}
+
+/// A key per speech service: absent keeps the saved key, an empty string
+/// removes it. Surrounding spaces are trimmed; none may be inside.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(try_from = "std::collections::BTreeMap<String, String>")]
+pub struct SpeechKeys {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        max_length = 500,
+        pattern = r"^[\s\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[\s\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
+    pub deepgram: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        max_length = 500,
+        pattern = r"^[\s\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[\s\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
+    pub elevenlabs: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        max_length = 500,
+        pattern = r"^[\s\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[\s\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
+    pub gemini: Option<String>,
+}
+
+/// Read from a JSON object only (a derived struct would also take an array,
+/// by position), naming known services only.
+impl TryFrom<std::collections::BTreeMap<String, String>> for SpeechKeys {
+    type Error = String;
+
+    fn try_from(m: std::collections::BTreeMap<String, String>) -> Result<Self, Self::Error> {
+        let mut keys = SpeechKeys::default();
+        for (service, key) in m {
+            if !matches!(service.as_str(), "deepgram" | "elevenlabs" | "gemini") {
+                return Err(format!("unknown field `{service}`: keys are for deepgram, elevenlabs and gemini"));
+            }
+            keys.set(&service, Some(key));
+        }
+        Ok(keys)
+    }
+}
+
+impl SpeechKeys {
+    pub fn is_empty(&self) -> bool {
+        self.deepgram.is_none() && self.elevenlabs.is_none() && self.gemini.is_none()
+    }
+
+    /// (service, key) for each key given.
+    pub fn entries(&self) -> Vec<(&'static str, &str)> {
+        [("deepgram", &self.deepgram), ("elevenlabs", &self.elevenlabs), ("gemini", &self.gemini)]
+            .into_iter()
+            .filter_map(|(s, k)| k.as_deref().map(|k| (s, k)))
+            .collect()
+    }
+
+    pub fn get(&self, service: &str) -> Option<&str> {
+        self.entries().into_iter().find(|(s, _)| *s == service).map(|(_, k)| k)
+    }
+
+    /// Sets (`Some`) or removes (`None`) a service's key; unknown services
+    /// are ignored.
+    pub fn set(&mut self, service: &str, key: Option<String>) {
+        match service {
+            "deepgram" => self.deepgram = key,
+            "elevenlabs" => self.elevenlabs = key,
+            "gemini" => self.gemini = key,
+            _ => {}
+        }
+    }
 }
 
 fn no_voice_agent() -> String {
     "none".into()
 }
-
-/// The services a speech key may be given for.
-pub const SPEECH_SERVICES: [&str; 3] = ["deepgram", "elevenlabs", "gemini"];
 
 impl SpeechSettings {
     /// Trims and checks every field; choices in lower case.
@@ -243,23 +311,18 @@ impl SpeechSettings {
             Some(v) if v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric()) => Some(v.to_string()),
             Some(_) => return Err(ValidationError::new("elevenlabs_voice", "must be letters and digits (at most 64)")),
         };
-        let mut api_key = std::collections::BTreeMap::new();
-        for (service, key) in &self.api_key {
-            let service = service.trim().to_ascii_lowercase();
-            if !SPEECH_SERVICES.contains(&service.as_str()) {
-                return Err(ValidationError::new(
-                    "api_key",
-                    format!("keys are for {} only", SPEECH_SERVICES.join(", ")),
-                ));
-            }
+        let mut api_key = SpeechKeys::default();
+        for (service, key) in self.api_key.entries() {
+            // The limit counts what was sent, as the schema's maxLength does.
+            let long = key.chars().count() > 500;
             let key = key.trim();
-            if key.chars().count() > 500 || key.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            if long || key.chars().any(|c| c.is_control() || c.is_whitespace()) {
                 return Err(ValidationError::new(
                     "api_key",
                     format!("the {service} key must be at most 500 characters, without spaces"),
                 ));
             }
-            api_key.insert(service, key.to_string());
+            api_key.set(service, Some(key.to_string()));
         }
         Ok(SpeechSettings { stt, tts, voice_agent, elevenlabs_voice, api_key })
     }
@@ -283,11 +346,13 @@ mod speech_tests {
         assert_eq!(s("offline", "piper", "none").validate().unwrap_err().field, "tts");
         assert_eq!(s("offline", "offline", "openai").validate().unwrap_err().field, "voice_agent");
         let mut keyed = s("offline", "offline", "none");
-        keyed.api_key.insert("azure".into(), "k".into());
+        assert!(serde_json::from_str::<SpeechKeys>(r#"{"azure":"k"}"#).is_err(), "unknown services are refused");
+        assert!(serde_json::from_str::<SpeechKeys>(r#"["k"]"#).is_err(), "an object, not a list");
+        assert!(serde_json::from_str::<SpeechKeys>(r#"{"gemini":5}"#).is_err());
+        keyed.api_key.set("deepgram", Some("a b".into()));
         assert_eq!(keyed.validate().unwrap_err().field, "api_key");
-        keyed.api_key.clear();
-        keyed.api_key.insert("deepgram".into(), "a b".into());
-        assert_eq!(keyed.validate().unwrap_err().field, "api_key");
+        keyed.api_key.set("deepgram", Some(" k1 ".into()));
+        assert_eq!(keyed.validate().unwrap().api_key.get("deepgram"), Some("k1"));
         let voice = SpeechSettings { elevenlabs_voice: Some("../x".into()), ..s("offline", "offline", "none") };
         assert_eq!(voice.validate().unwrap_err().field, "elevenlabs_voice");
         assert!(serde_json::to_value(ok).unwrap().get("api_key").is_none());

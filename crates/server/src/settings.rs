@@ -360,7 +360,7 @@ pub struct SpeechChoice {
     pub selection: switchboard_cloud_voice::select::Selection,
     base: switchboard_cloud_voice::select::CloudConfig,
     env: switchboard_cloud_voice::select::CloudKeys,
-    typed: Arc<std::sync::Mutex<std::collections::BTreeMap<String, String>>>,
+    typed: Arc<std::sync::Mutex<switchboard_core::settings::SpeechKeys>>,
 }
 
 impl SpeechChoice {
@@ -379,7 +379,7 @@ impl SpeechChoice {
     fn build(
         &self,
         s: &switchboard_core::settings::SpeechSettings,
-        typed: &std::collections::BTreeMap<String, String>,
+        typed: &switchboard_core::settings::SpeechKeys,
     ) -> switchboard_cloud_voice::select::CloudSpeech {
         use switchboard_cloud_voice::select::{AgentChoice, Service, SttChoice, TtsChoice};
         let mut config = self.base.clone();
@@ -412,7 +412,7 @@ impl SpeechChoice {
                 .map(|s| SpeechKeyView {
                     service: s.as_str().into(),
                     set: c.keys.get(s).is_some(),
-                    from_environment: !typed.contains_key(s.as_str()) && self.env.get(s).is_some(),
+                    from_environment: typed.get(s.as_str()).is_none() && self.env.get(s).is_some(),
                     env_var: s.env_var().into(),
                 })
                 .collect(),
@@ -440,12 +440,8 @@ impl SettingsService {
     ) -> Result<SpeechView, SettingsError> {
         let valid = input.validate()?;
         let mut typed = choice.typed.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        for (service, key) in &valid.api_key {
-            if key.is_empty() {
-                typed.remove(service);
-            } else {
-                typed.insert(service.clone(), key.clone());
-            }
+        for (service, key) in valid.api_key.entries() {
+            typed.set(service, (!key.is_empty()).then(|| key.to_string()));
         }
         let candidate = choice.build(&valid, &typed);
         if let Err(e) = candidate.check().await {

@@ -2012,6 +2012,15 @@ export interface components {
             set: boolean;
         };
         /**
+         * @description A key per speech service: absent keeps the saved key, an empty string
+         *     removes it. Surrounding spaces are trimmed; none may be inside.
+         */
+        SpeechKeys: {
+            deepgram?: string | null;
+            elevenlabs?: string | null;
+            gemini?: string | null;
+        };
+        /**
          * @description The speech engines chosen from the settings screen: per role, offline or
          *     a cloud service. Keys are write-only: `api_key` maps a service
          *     (`deepgram`, `elevenlabs`, `gemini`) to its key; a service left out keeps
@@ -2019,9 +2028,7 @@ export interface components {
          */
         SpeechSettings: {
             /** @description Write-only, per service. */
-            api_key?: {
-                [key: string]: string;
-            };
+            api_key?: components["schemas"]["SpeechKeys"];
             /** @description The ElevenLabs voice id; absent: the default voice. */
             elevenlabs_voice?: string | null;
             /** @description `offline`, `deepgram` or `elevenlabs`. */
