@@ -435,3 +435,70 @@ async fn a_missing_library_a_wrong_secret_and_a_stopped_server_are_clear_errors(
     s.get_json("/api/rooms/doomed/transcript", 200).await;
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_voice_to_voice_service_answers_a_caller_in_a_room_with_our_tools() {
+    use switchboard_tests::fake_cloud::{FakeDeepgram, Script};
+    let lk = LiveKitServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeDeepgram::start("dg-room-key-0123", Script::new("What time do you open on Saturday?")).await;
+    let mut c = config(dir.path());
+    c.livekit = lk.config();
+    c.call.partial_every_ms = 0;
+    c.cloud.deepgram_agent_url = fake.url.parse().unwrap();
+    let s = TestServer::start(c).await;
+    let choice =
+        json!({"stt": "offline", "tts": "offline", "voice_agent": "deepgram", "api_key": {"deepgram": fake.key}});
+    s.put("/api/settings/speech", &choice).send().await.unwrap().error_for_status().unwrap();
+    s.post_json(
+        "/api/knowledge-base",
+        &json!({"question": "What time do you open on Saturdays?", "answer": "On Saturdays we open at nine in the morning."}),
+        201,
+    )
+    .await;
+    let room = "service-call-1";
+    s.post_json("/api/rooms/create", &json!({"room_name": room}), 201).await;
+    s.post_json(&format!("/api/rooms/{room}/agent"), &json!({"mode": "agent"}), 201).await;
+    let t = token(&s, room, "caller-bo", "Bo", "participant").await;
+    let mut bo = Participant::join(&lk.url(), &t, "caller-bo");
+    bo.wait_line(|l| l == "heard switchboard-agent", Duration::from_secs(20));
+    let status = eventually(Duration::from_secs(20), || async {
+        let st = s.get_json(&format!("/api/rooms/{room}/agent"), 200).await;
+        st["session_id"].is_string().then_some(st)
+    })
+    .await;
+    let session = status["session_id"].as_str().unwrap().to_string();
+    // The service's greeting (a tone from the stand-in) plays, then the question.
+    eventually(Duration::from_secs(30), || async { (!agent_turns(&s, &session).await.is_empty()).then_some(()) }).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    bo.save(dir.path(), "greeting.wav");
+    let question = with_silence(&speak("What time do you open on Saturday?", "en-us", 165), 0.3, 0.5);
+    let q_path = dir.path().join("question.wav");
+    write_wav(&q_path, &question);
+    bo.play(&q_path);
+    eventually(Duration::from_secs(60), || async { (agent_turns(&s, &session).await.len() > 1).then_some(()) }).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let reply = bo.save(dir.path(), "reply.wav");
+    assert!(reply.rms() > 0.01, "the service's answer was heard in the room (rms {})", reply.rms());
+
+    let view = s.get_json(&format!("/api/sessions/{session}"), 200).await;
+    let turns = view["turns"].as_array().unwrap();
+    let caller = turns.iter().find(|t| t["role"] == "caller").expect("the caller's words");
+    assert_eq!(caller["text"], "What time do you open on Saturday?");
+    assert!(turns.iter().any(|t| t["tool"]["name"] == "search_knowledge_base"), "our tool ran: {view}");
+    let answer = turns.iter().rev().find(|t| t["role"] == "agent").unwrap();
+    assert!(answer["text"].as_str().unwrap().contains("nine in the morning"), "{answer}");
+    bo.quit();
+    eventually(Duration::from_secs(20), || async {
+        let v = s.get_json(&format!("/api/sessions/{session}"), 200).await;
+        (v["session"]["status"] == "ended").then_some(v)
+    })
+    .await;
+    let usage = eventually(Duration::from_secs(10), || async {
+        let v = s.get_json(&format!("/api/sessions/{session}"), 200).await;
+        v["session"]["usage"]["deepgram"]["sent_seconds"].as_f64().filter(|s| *s > 1.0)
+    })
+    .await;
+    assert!(usage > 1.0);
+    s.stop().await;
+}
