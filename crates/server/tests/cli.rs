@@ -385,6 +385,33 @@ fn bad_configuration_fails_with_a_clear_message() {
     assert!(err.contains(&missing.display().to_string()), "stderr should name the file:\n{err}");
 }
 
+/// A data directory a newer Switchboard migrated: refused at start, with
+/// why, a non-zero exit, and the database left as it was.
+#[tokio::test]
+async fn a_database_from_a_newer_version_is_refused_at_start() {
+    let cwd = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let db = data.path().join("switchboard.sqlite");
+    drop(switchboard_store::SqliteStore::open(&db).await.unwrap());
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+         VALUES (9999, 'from the future', 1, x'00', 0)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let (_, err) = run_failing(serve_cmd(cwd.path(), data.path()));
+    assert!(err.contains("newer Switchboard") && err.contains("9999"), "stderr should say why:\n{err}");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+    let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE version = 9999")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(kept, 1, "the database is left as it was");
+}
+
 /// stdout is for people and scripts reading the URL line; logs belong on
 /// stderr, without colour codes when piped.
 #[tokio::test]

@@ -25,6 +25,13 @@ use switchboard_core::ports::StoreError;
 pub enum OpenError {
     #[error("cannot open database at {path}: {source}")]
     Connect { path: String, source: sqlx::Error },
+    /// The database was last used by a newer Switchboard: its tables may
+    /// hold what this version cannot read, so it is left untouched.
+    #[error(
+        "the database at {path} was last used by a newer Switchboard (it has schema version {found}; this \
+         version knows up to {known}). Run that version or a newer one, or start with another --data-dir"
+    )]
+    Newer { path: String, found: i64, known: i64 },
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }

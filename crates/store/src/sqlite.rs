@@ -67,7 +67,14 @@ impl SqliteStore {
             .connect_with(opts.clone())
             .await
             .map_err(connect)?;
-        MIGRATOR.run(&writer).await?;
+        MIGRATOR.run(&writer).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::VersionMissing(found) => OpenError::Newer {
+                path: path.display().to_string(),
+                found,
+                known: MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0),
+            },
+            e => OpenError::Migrate(e),
+        })?;
         let reader =
             SqlitePoolOptions::new().max_connections(4).connect_with(opts.read_only(true)).await.map_err(connect)?;
         let (tx, rx) = mpsc::unbounded_channel();
@@ -726,6 +733,37 @@ fn private_files(path: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A database a newer version migrated is refused, untouched, with why.
+    #[tokio::test]
+    async fn a_database_from_a_newer_version_is_refused_and_left_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let store = SqliteStore::open(&path).await.unwrap();
+        let known: i64 =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations").fetch_one(&store.writer).await.unwrap();
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+             VALUES (?, 'from the future', 1, x'00', 0)",
+        )
+        .bind(known + 1)
+        .execute(&store.writer)
+        .await
+        .unwrap();
+        store.writer.close().await;
+        store.reader.close().await;
+        drop(store);
+        let e = SqliteStore::open(&path).await.err().expect("refused");
+        match &e {
+            OpenError::Newer { found, known: k, .. } => assert_eq!((*found, *k), (known + 1, known)),
+            other => panic!("{other}"),
+        }
+        assert!(e.to_string().contains("newer Switchboard"), "{e}");
+        // Nothing was migrated or dropped: the newer version can still open it.
+        let pool = SqlitePool::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations").fetch_one(&pool).await.unwrap();
+        assert_eq!(n, known + 1);
+    }
 
     /// Acknowledged means on disk: every connection commits with
     /// `synchronous = FULL` (2), and the files are the owner's alone.
