@@ -93,7 +93,11 @@ async fn serve(tcp: tokio::net::TcpStream, key: String, seen: Arc<Mutex<Seen>>, 
     let path = Arc::new(Mutex::new(String::new()));
     let (p, s2) = (path.clone(), seen.clone());
     let check = move |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
-        let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        // Deepgram takes `Authorization: Token <key>`, Gemini `x-goog-api-key`.
+        let auth = match req.headers().get("x-goog-api-key").and_then(|v| v.to_str().ok()) {
+            Some(k) => format!("Token {k}"),
+            None => req.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_string(),
+        };
         let mut s = s2.lock().unwrap();
         s.connections += 1;
         s.authorization.push(auth.clone());
@@ -108,7 +112,9 @@ async fn serve(tcp: tokio::net::TcpStream, key: String, seen: Arc<Mutex<Seen>>, 
     let Ok(ws) = tokio_tungstenite::accept_hdr_async(tcp, check).await else { return };
     let path = path.lock().unwrap().clone();
     let script = script.lock().unwrap().clone();
-    if path.starts_with("/v1/agent/converse") {
+    if path.starts_with("/ws/google.ai.generativelanguage") {
+        gemini(ws, script, seen).await
+    } else if path.starts_with("/v1/agent/converse") {
         agent(ws, script, seen).await
     } else if path.starts_with("/v1/listen") {
         listen(ws, script, seen).await
@@ -345,6 +351,99 @@ async fn agent(ws: Ws, script: Script, seen: Arc<Mutex<Seen>>) {
             }
             Message::Close(_) => break,
             _ => {}
+        }
+    }
+    drop(out_tx);
+    let _ = writer.await;
+}
+
+/// Gemini Live (`BidiGenerateContent`): `setupComplete` for the client's
+/// `setup`; a `clientContent` turn (the greeting, a relayed answer) spoken
+/// back; each second of caller speech taken as the scripted question, heard
+/// in `inputTranscription` pieces and looked up with the client's
+/// `search_knowledge_base`; its `say_as_is` answer spoken, else
+/// `request_help` called. Speech is `inlineData` PCM at 24 kHz with
+/// `outputTranscription`, then `turnComplete`.
+async fn gemini(ws: Ws, script: Script, seen: Arc<Mutex<Seen>>) {
+    use base64::Engine as _;
+    const RATE: u32 = 24_000;
+    let (mut tx, mut rx) = ws.split();
+    let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<Message>();
+    let writer = tokio::spawn(async move {
+        while let Some(m) = out_rx.recv().await {
+            if tx.send(m).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let _ = tx.close().await;
+    });
+    let say = |reply: &str| {
+        let _ = out_tx.send(text(json!({"serverContent": {"outputTranscription": {"text": reply}}})));
+        for chunk in
+            tone(reply.chars().count() as f64 * script.agent_secs_per_char, RATE).chunks(RATE as usize / 10 * 2)
+        {
+            let data = base64::engine::general_purpose::STANDARD.encode(chunk);
+            let part = json!({"inlineData": {"mimeType": "audio/pcm;rate=24000", "data": data}});
+            let _ = out_tx.send(text(json!({"serverContent": {"modelTurn": {"parts": [part]}}})));
+        }
+        let _ = out_tx.send(text(json!({"serverContent": {"generationComplete": true}})));
+        let _ = out_tx.send(text(json!({"serverContent": {"turnComplete": true}})));
+    };
+    let mut utterance = 0usize;
+    let mut asked = false;
+    let mut n = 0;
+    while let Some(Ok(m)) = rx.next().await {
+        let Message::Text(t) = m else {
+            if let Message::Close(_) = m {
+                break;
+            }
+            continue;
+        };
+        let v: Value = serde_json::from_str(&t).unwrap_or(Value::Null);
+        if v.get("setup").is_some() {
+            seen.lock().unwrap().agent_settings.push(v.clone());
+            let _ = out_tx.send(text(json!({"setupComplete": {}})));
+        } else if let Some(turns) = v.pointer("/clientContent/turns") {
+            let said = turns[0]["parts"][0]["text"].as_str().unwrap_or("").to_string();
+            seen.lock().unwrap().injected.push(said.clone());
+            // The text to say ends the instruction, after its colon.
+            let quoted = said.split_once("after it: ").map(|(_, q)| q.to_string()).unwrap_or(said);
+            say(&quoted);
+        } else if let Some(responses) = v.pointer("/toolResponse/functionResponses") {
+            let r = responses[0].clone();
+            seen.lock().unwrap().tool_results.push(r.clone());
+            match r["name"].as_str() {
+                Some("search_knowledge_base") => {
+                    if let Some(answer) = r["response"]["say_as_is"].as_str() {
+                        say(answer);
+                    } else {
+                        n += 1;
+                        let call = json!({"id": format!("gc-{n}"), "name": "request_help", "args": {"question": script.transcript}});
+                        let _ = out_tx.send(text(json!({"toolCall": {"functionCalls": [call]}})));
+                    }
+                }
+                _ => say("Let me check with a colleague and get back to you."),
+            }
+        } else if let Some(data) = v.pointer("/realtimeInput/audio/data").and_then(Value::as_str) {
+            let b = base64::engine::general_purpose::STANDARD.decode(data).unwrap_or_default();
+            let loud = b.chunks_exact(2).map(|p| i16::from_le_bytes([p[0], p[1]]).unsigned_abs() as u64).sum::<u64>()
+                > 300 * (b.len() as u64 / 2);
+            if !loud {
+                continue;
+            }
+            utterance += b.len();
+            if utterance >= 32_000 && !asked {
+                asked = true;
+                let words: Vec<&str> = script.transcript.split_whitespace().collect();
+                let (a, b) = words.split_at(words.len() / 2);
+                for piece in [a.join(" "), format!(" {}", b.join(" "))] {
+                    let _ = out_tx.send(text(json!({"serverContent": {"inputTranscription": {"text": piece}}})));
+                }
+                n += 1;
+                let call = json!({"id": format!("gc-{n}"), "name": "search_knowledge_base", "args": {"query": script.transcript}});
+                let _ = out_tx.send(text(json!({"toolCall": {"functionCalls": [call]}})));
+            }
         }
     }
     drop(out_tx);

@@ -240,19 +240,22 @@ async fn a_service_failing_mid_call_moves_the_call_offline_once_and_keeps_the_tr
 }
 
 async fn start_with_agent(dir: &std::path::Path, fake: &FakeDeepgram) -> TestServer {
+    start_with_service(dir, fake, "deepgram").await
+}
+
+/// The app with a voice-to-voice service (`deepgram` or `gemini`) chosen,
+/// both served by the stand-in.
+async fn start_with_service(dir: &std::path::Path, fake: &FakeDeepgram, service: &str) -> TestServer {
     let mut c = config(dir);
     c.call.partial_every_ms = 0;
     c.cloud.deepgram_url = fake.url.parse().unwrap();
     c.cloud.deepgram_agent_url = fake.url.parse().unwrap();
+    c.cloud.gemini_url = fake.url.parse().unwrap();
     c.cloud.timeout_secs = 3.0;
     let s = TestServer::start(c).await;
-    let r = choose(
-        &s,
-        json!({"stt": "offline", "tts": "offline", "voice_agent": "deepgram", "api_key": {"deepgram": KEY}}),
-    )
-    .await;
-    let view = expect(r, 200).await;
-    assert_eq!(view["voice_agent"], "deepgram", "{view}");
+    let choice = json!({"stt": "offline", "tts": "offline", "voice_agent": service, "api_key": {service: KEY}});
+    let view = expect(choose(&s, choice).await, 200).await;
+    assert_eq!(view["voice_agent"], service, "{view}");
     s
 }
 
@@ -260,11 +263,13 @@ fn turns(view: &Value) -> Vec<Value> {
     view["turns"].as_array().unwrap().clone()
 }
 
-#[tokio::test]
-async fn a_voice_service_runs_our_tools_answers_from_what_was_learned_and_keeps_the_transcript() {
+/// A call on `service` (`deepgram` or `gemini`): the greeting, a question
+/// the knowledge base learned the answer to, the answer. Returns the
+/// session and what the stand-in saw.
+async fn ask_a_learned_question(service: &str) -> (Value, FakeDeepgram) {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeDeepgram::start(KEY, script("What time do you open on Saturday?")).await;
-    let s = start_with_agent(dir.path(), &fake).await;
+    let s = start_with_service(dir.path(), &fake, service).await;
     learn_saturday(&s, SATURDAY).await;
 
     let mut call = VoiceCall::connect(&s.base, TOKEN, 16_000, 16_000).await;
@@ -283,20 +288,6 @@ async fn a_voice_service_runs_our_tools_answers_from_what_was_learned_and_keeps_
     let id = call.session_id.clone();
     call.hang_up().await;
 
-    // The service was set up with the agent's prompt and tools.
-    let settings = fake.seen().agent_settings.last().cloned().unwrap();
-    let functions: Vec<&str> = settings["agent"]["think"]["functions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["name"].as_str().unwrap())
-        .collect();
-    assert!(functions.contains(&"search_knowledge_base") && functions.contains(&"request_help"), "{functions:?}");
-    assert!(settings["agent"]["think"]["prompt"].as_str().unwrap().contains("search_knowledge_base"));
-    // The learned answer went back as the search's result, to be said as it is.
-    let result = &fake.seen().tool_results[0];
-    assert!(result["content"].as_str().unwrap().contains("nine in the morning"), "{result}");
-
     let view = session(&s, &id).await;
     let t = turns(&view);
     let roles: Vec<&str> = t.iter().map(|t| t["role"].as_str().unwrap()).collect();
@@ -304,13 +295,45 @@ async fn a_voice_service_runs_our_tools_answers_from_what_was_learned_and_keeps_
     assert_eq!(t[2]["tool"]["name"], "search_knowledge_base");
     assert!(t[3]["text"].as_str().unwrap().contains("nine in the morning"));
     assert!(t[3]["timings"]["first_audio_ms"].as_f64().is_some(), "{}", t[3]);
-    let usage = &view["session"]["usage"]["deepgram"];
+    let usage = &view["session"]["usage"][service];
     assert!(
         usage["sent_seconds"].as_f64().unwrap() > 1.0 && usage["received_seconds"].as_f64().unwrap() > 1.0,
         "{view}"
     );
     assert_eq!(view["session"]["status"], "ended");
     s.stop().await;
+    (view, fake)
+}
+
+fn names(functions: &Value) -> Vec<String> {
+    functions.as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap().to_string()).collect()
+}
+
+#[tokio::test]
+async fn a_voice_service_runs_our_tools_answers_from_what_was_learned_and_keeps_the_transcript() {
+    let (_, fake) = ask_a_learned_question("deepgram").await;
+    // The service was set up with the agent's prompt and tools.
+    let settings = fake.seen().agent_settings.last().cloned().unwrap();
+    let functions = names(&settings["agent"]["think"]["functions"]);
+    assert!(functions.iter().any(|f| f == "search_knowledge_base") && functions.iter().any(|f| f == "request_help"));
+    assert!(settings["agent"]["think"]["prompt"].as_str().unwrap().contains("search_knowledge_base"));
+    // The learned answer went back as the search's result, to be said as it is.
+    let result = fake.seen().tool_results[0].clone();
+    assert!(result["content"].as_str().unwrap().contains("nine in the morning"), "{result}");
+}
+
+#[tokio::test]
+async fn gemini_live_runs_our_tools_answers_from_what_was_learned_and_keeps_the_transcript() {
+    let (_, fake) = ask_a_learned_question("gemini").await;
+    let setup = fake.seen().agent_settings.last().cloned().unwrap();
+    let functions = names(&setup["setup"]["tools"][0]["functionDeclarations"]);
+    assert!(functions.iter().any(|f| f == "search_knowledge_base") && functions.iter().any(|f| f == "request_help"));
+    let instruction = setup["setup"]["systemInstruction"]["parts"][0]["text"].as_str().unwrap();
+    assert!(instruction.contains("search_knowledge_base"), "{instruction}");
+    let result = fake.seen().tool_results[0].clone();
+    assert_eq!(result["response"]["say_as_is"], SATURDAY, "{result}");
+    // The greeting was asked for with a user turn.
+    assert!(fake.seen().injected.iter().any(|i| i.contains("Say exactly")), "{:?}", fake.seen().injected);
 }
 
 #[tokio::test]
@@ -409,3 +432,4 @@ async fn a_voice_service_failing_mid_call_hands_the_call_to_the_offline_engines(
     );
     s.stop().await;
 }
+
