@@ -140,6 +140,17 @@ async fn choosing_a_cloud_engine_checks_its_key_at_once_and_never_shows_it() {
     s.stop().await;
 }
 
+/// Asks a question about Saturday once the call runs offline: Whisper hears
+/// it and the reply is spoken.
+async fn ask_offline(call: &mut VoiceCall, question: &str) {
+    let mark = call.events.len();
+    call.send_audio(&with_silence(&speak(question, "en-us", 165), 0.3, 1.2), 1.0).await;
+    let heard =
+        call.wait_for(mark, Duration::from_secs(60), |v| v["type"] == "transcript" && v["is_final"] == true).await;
+    assert!(heard["text"].as_str().unwrap().to_lowercase().contains("saturday"), "Whisper took over: {heard}");
+    call.wait_type(mark, "audio_end", Duration::from_secs(60)).await;
+}
+
 async fn session(s: &TestServer, id: &str) -> Value {
     s.get_json(&format!("/api/sessions/{id}"), 200).await
 }
@@ -213,12 +224,7 @@ async fn a_service_failing_mid_call_moves_the_call_offline_once_and_keeps_the_tr
     let greeting = call.audio_since(call.events[0].0);
     assert!(greeting.seconds() > 1.0, "the offline voice said the greeting");
     for question in ["What time do you open on Saturday?", "Are you open on Saturday morning?"] {
-        let mark = call.events.len();
-        call.send_audio(&with_silence(&speak(question, "en-us", 165), 0.3, 1.2), 1.0).await;
-        let heard =
-            call.wait_for(mark, Duration::from_secs(60), |v| v["type"] == "transcript" && v["is_final"] == true).await;
-        assert!(heard["text"].as_str().unwrap().to_lowercase().contains("saturday"), "Whisper took over: {heard}");
-        call.wait_type(mark, "audio_end", Duration::from_secs(60)).await;
+        ask_offline(&mut call, question).await;
     }
     let id = call.session_id.clone();
     call.hang_up().await;
@@ -410,15 +416,9 @@ async fn a_voice_service_failing_mid_call_hands_the_call_to_the_offline_engines(
     fake.script.lock().unwrap().agent_fails_after_bytes = Some(8_000);
     let mut call = VoiceCall::connect(&s.base, TOKEN, 16_000, 16_000).await;
     call.wait_type(0, "audio_end", Duration::from_secs(30)).await;
-    let question = with_silence(&speak("What time do you open on Saturday?", "en-us", 165), 0.3, 1.2);
     // The service fails on the first words: what the caller said goes to
     // the offline engines, and they need not say it again.
-    let mark = call.events.len();
-    call.send_audio(&question, 1.0).await;
-    let heard =
-        call.wait_for(mark, Duration::from_secs(60), |v| v["type"] == "transcript" && v["is_final"] == true).await;
-    assert!(heard["text"].as_str().unwrap().to_lowercase().contains("saturday"), "Whisper took over: {heard}");
-    call.wait_type(mark, "audio_end", Duration::from_secs(60)).await;
+    ask_offline(&mut call, "What time do you open on Saturday?").await;
     let id = call.session_id.clone();
     call.hang_up().await;
     let view = session(&s, &id).await;
@@ -432,4 +432,3 @@ async fn a_voice_service_failing_mid_call_hands_the_call_to_the_offline_engines(
     );
     s.stop().await;
 }
-
