@@ -64,6 +64,30 @@ async fn agent_turns(s: &TestServer, session: &str) -> Vec<Value> {
     view["turns"].as_array().unwrap().iter().filter(|t| t["role"] == "agent").cloned().collect()
 }
 
+/// A caller joins the room the agent is in: the call starts when the agent
+/// hears their track (a session for them), and its greeting is stored and
+/// has played out. Returns the caller and the session's id.
+async fn caller_joins(
+    s: &TestServer,
+    lk: &LiveKitServer,
+    room: &str,
+    identity: &str,
+    name: &str,
+) -> (Participant, String) {
+    let t = token(s, room, identity, name, "participant").await;
+    let mut caller = Participant::join(&lk.url(), &t, identity);
+    caller.wait_line(|l| l == "heard switchboard-agent", Duration::from_secs(20));
+    let status = eventually(Duration::from_secs(20), || async {
+        let st = s.get_json(&format!("/api/rooms/{room}/agent"), 200).await;
+        st["session_id"].is_string().then_some(st)
+    })
+    .await;
+    let session = status["session_id"].as_str().unwrap().to_string();
+    eventually(Duration::from_secs(30), || async { (!agent_turns(s, &session).await.is_empty()).then_some(()) }).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    (caller, session)
+}
+
 #[tokio::test]
 async fn the_agent_answers_a_caller_in_a_room_and_relays_a_supervisors_answer() {
     let lk = LiveKitServer::start();
@@ -87,19 +111,7 @@ async fn the_agent_answers_a_caller_in_a_room_and_relays_a_supervisors_answer() 
     )
     .await;
 
-    let t = token(&s, room, "caller-ann", "Ann", "participant").await;
-    let mut ann = Participant::join(&lk.url(), &t, "caller-ann");
-    ann.wait_line(|l| l == "heard switchboard-agent", Duration::from_secs(20));
-    // The call starts when the agent hears Ann's track: a session for her.
-    let status = eventually(Duration::from_secs(20), || async {
-        let st = s.get_json(&format!("/api/rooms/{room}/agent"), 200).await;
-        st["session_id"].is_string().then_some(st)
-    })
-    .await;
-    let session = status["session_id"].as_str().unwrap().to_string();
-    // The greeting is said first; wait for it to be stored, then let it play out.
-    eventually(Duration::from_secs(30), || async { (!agent_turns(&s, &session).await.is_empty()).then_some(()) }).await;
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (mut ann, session) = caller_joins(&s, &lk, room, "caller-ann", "Ann").await;
     ann.save(dir.path(), "greeting.wav");
 
     let question = with_silence(&speak("What time do you open on Saturday?", "en-us", 165), 0.3, 0.5);
@@ -459,18 +471,8 @@ async fn a_voice_to_voice_service_answers_a_caller_in_a_room_with_our_tools() {
     let room = "service-call-1";
     s.post_json("/api/rooms/create", &json!({"room_name": room}), 201).await;
     s.post_json(&format!("/api/rooms/{room}/agent"), &json!({"mode": "agent"}), 201).await;
-    let t = token(&s, room, "caller-bo", "Bo", "participant").await;
-    let mut bo = Participant::join(&lk.url(), &t, "caller-bo");
-    bo.wait_line(|l| l == "heard switchboard-agent", Duration::from_secs(20));
-    let status = eventually(Duration::from_secs(20), || async {
-        let st = s.get_json(&format!("/api/rooms/{room}/agent"), 200).await;
-        st["session_id"].is_string().then_some(st)
-    })
-    .await;
-    let session = status["session_id"].as_str().unwrap().to_string();
     // The service's greeting (a tone from the stand-in) plays, then the question.
-    eventually(Duration::from_secs(30), || async { (!agent_turns(&s, &session).await.is_empty()).then_some(()) }).await;
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (mut bo, session) = caller_joins(&s, &lk, room, "caller-bo", "Bo").await;
     bo.save(dir.path(), "greeting.wav");
     let question = with_silence(&speak("What time do you open on Saturday?", "en-us", 165), 0.3, 0.5);
     let q_path = dir.path().join("question.wav");
