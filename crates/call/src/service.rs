@@ -248,7 +248,7 @@ pub async fn run(
                     final_at = Some(Instant::now());
                     let language = ctx.config.language.clone();
                     emit(CallEvent::Transcript { text: text.clone(), is_final: true, language: language.clone(), confidence: None }).await;
-                    let mut turn = new_turn(TurnRole::Caller, &text);
+                    let mut turn = NewTurn::new(TurnRole::Caller, &text);
                     turn.input = Some(TurnInput::Transcribed { confidence: None, language });
                     if ctx.sessions.record(ctx.session_id, vec![turn]).await.is_err() {
                         break 'call Ok(EndCause::SessionEnded);
@@ -264,7 +264,7 @@ pub async fn run(
                         reply.queue.clear();
                         emit(CallEvent::Interrupted { heard: heard.clone() }).await;
                         if !reply.relay && !heard.trim().is_empty() {
-                            store_agent(ctx, &heard, true, None, &reply).await;
+                            store_agent(ctx, &heard, true, None).await;
                         }
                         reply = Reply::default();
                         greeting_pending = false;
@@ -324,8 +324,8 @@ pub async fn run(
                             // The greeting as it was asked for: what the
                             // service said may differ in wording.
                             if let Some(g) = &greeting {
-                                let mut t = new_turn(TurnRole::Agent, if text.is_empty() { g } else { &text });
-                                t.grounding = Some(grounding(Decision::SmallTalk, "the greeting that opens a call"));
+                                let mut t = NewTurn::new(TurnRole::Agent, if text.is_empty() { g } else { &text });
+                                t.grounding = Some(Grounding::bare(Decision::SmallTalk, "the greeting that opens a call"));
                                 let _ = ctx.sessions.record(ctx.session_id, vec![t]).await;
                             }
                         } else if !reply.relay && !text.is_empty() {
@@ -333,7 +333,7 @@ pub async fn run(
                             if let Some(t) = &timings {
                                 emit(CallEvent::Latency { turn_id: Uuid::nil(), timings: t.clone() }).await;
                             }
-                            store_agent(ctx, &text, false, timings, &reply).await;
+                            store_agent(ctx, &text, false, timings).await;
                             if hang_up_after_reply {
                                 emit(CallEvent::AudioEnd).await;
                                 break 'call Ok(EndCause::Goodbye);
@@ -370,7 +370,7 @@ pub async fn run(
             // What the caller heard of a reply cut by the failure stays.
             let heard = reply.heard();
             if !reply.relay && !heard.trim().is_empty() {
-                store_agent(ctx, &heard, true, None, &reply).await;
+                store_agent(ctx, &heard, true, None).await;
             }
             if !caller_partial.is_empty() {
                 tracing::info!(partial = %caller_partial, "the service failed while the caller spoke");
@@ -401,14 +401,6 @@ async fn pump(reply: &mut Reply, output: &mpsc::Sender<CallOutput>, lead: Durati
     true
 }
 
-fn new_turn(role: TurnRole, text: &str) -> NewTurn {
-    NewTurn::new(role, text)
-}
-
-fn grounding(decision: Decision, reason: &str) -> Grounding {
-    Grounding::bare(decision, reason)
-}
-
 fn ms(from: Instant, to: Instant) -> f64 {
     to.saturating_duration_since(from).as_secs_f64() * 1000.0
 }
@@ -426,11 +418,11 @@ fn timings(reply: &Reply, last_voice: Option<Instant>, final_at: Option<Instant>
     })
 }
 
-async fn store_agent(ctx: &CallContext, text: &str, interrupted: bool, timings: Option<TurnTimings>, _reply: &Reply) {
-    let mut t = new_turn(TurnRole::Agent, text);
+async fn store_agent(ctx: &CallContext, text: &str, interrupted: bool, timings: Option<TurnTimings>) {
+    let mut t = NewTurn::new(TurnRole::Agent, text);
     t.interrupted = interrupted;
     t.timings = timings;
-    t.grounding = Some(grounding(Decision::Tools, "said by the voice-to-voice service"));
+    t.grounding = Some(Grounding::bare(Decision::Tools, "said by the voice-to-voice service"));
     if let Err(e) = ctx.sessions.record(ctx.session_id, vec![t]).await {
         tracing::warn!(session = %ctx.session_id, error = %e, "a voice service's reply was not stored");
     }
